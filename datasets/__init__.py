@@ -1,0 +1,1 @@
+"""The ILSVRC-2012 vocabulary, file-name matching and the dataset builder."""

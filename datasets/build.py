@@ -1,0 +1,329 @@
+"""python -m datasets.build: clip-art file names -> a labelled, split dataset of ILSVRC classes.
+
+    python -m datasets.build --source openclipart --out out/openclipart
+    python -m datasets.build --from ~/clipart --out out/mine --min-images 25 --single-word --layout tree
+
+Writes OUT/manifest.jsonl (one row per image and class), OUT/classes.json,
+OUT/summary.json, OUT/rejected.jsonl and OUT/unmatched.jsonl; renders SVGs into
+OUT/renders/<size>/ once and reuses them on the next run. Nothing outside OUT is written.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from multiprocessing import Pool
+from pathlib import Path
+
+from tqdm import tqdm
+
+from scraping.sources import Source, SourceFile, available, create_source
+
+from .images import MAX_NAME_LENGTH, BadImage, ImageInfo, file_problem, name_problem, prepare_image
+from .manifest import relative_filepath, safe_text, write_json, write_jsonl
+from .match import MODES, Matcher, MatchResult
+from .splits import assign_split
+from .subsets import select
+from .vocabulary import Vocabulary, load_vocabulary
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildConfig:
+    out: Path  # output folder; the only place the build writes
+    mode: str = "strict"  # "strict" or "thesis" (Algorithm 1)
+    render_size: int = 256  # longer side of SVG renders, px
+    val_fraction: float = 0.2
+    seed: int = 0  # split seed
+    classes: list[str] = field(default_factory=list)  # keep only these (names, wnids or indices)
+    min_images: int = 0  # keep classes with at least this many images
+    single_word: bool = False  # thesis rule: one-word, unshared class names, no ambiguous images
+    layout: str = "flat"  # "tree" also links OUT/{train,val}/<class>/
+    workers: int = max(1, os.cpu_count() or 1)
+    max_name_length: int = MAX_NAME_LENGTH
+
+
+@dataclass
+class Candidate:
+    file: SourceFile
+    result: MatchResult
+
+
+def _reject(f: SourceFile, reason: str) -> dict:
+    return {"path": safe_text(str(f.path)), "original_name": safe_text(f.original_name), "source": f.source, "reason": reason}
+
+
+def scan(sources: list[Source], matcher: Matcher, *, max_name_length: int = MAX_NAME_LENGTH):
+    """Match every file's name; return (candidates, unmatched rows, rejected rows, files seen)."""
+    candidates, unmatched, rejected = [], [], []
+    seen = 0
+    for source in sources:
+        for f in tqdm(source.files(), desc=f"match {source.name}", unit=" files", leave=False):
+            seen += 1
+            reason = name_problem(f.original_name, max_name_length) or file_problem(f.path)
+            if reason:
+                rejected.append(_reject(f, reason))
+                continue
+            result = matcher.match(f.text, f.noise)
+            if result.matches:
+                candidates.append(Candidate(f, result))
+            else:
+                unmatched.append({"original_name": f.original_name, "source": f.source, "tokens": list(result.tokens)})
+    return candidates, unmatched, rejected, seen
+
+
+def _prepare_one(task):
+    i, path, render_dir, size = task
+    try:
+        return i, prepare_image(path, render_dir, size)
+    except BadImage as err:
+        return i, str(err)
+
+
+def prepare(candidates: list[Candidate], render_dir: Path, size: int, workers: int):
+    """Hash, decode or render every candidate in parallel; return ({i: ImageInfo}, rejected rows)."""
+    tasks = [(i, c.file.path, render_dir, size) for i, c in enumerate(candidates)]
+    infos: dict[int, ImageInfo] = {}
+    rejected = []
+    bar = tqdm(total=len(tasks), desc="check/render", unit=" img", leave=False)
+    results = map(_prepare_one, tasks)
+    pool = Pool(workers) if workers > 1 and len(tasks) > 8 else None
+    if pool is not None:
+        results = pool.imap_unordered(_prepare_one, tasks, chunksize=4)
+    try:
+        for i, out in results:
+            if isinstance(out, ImageInfo):
+                infos[i] = out
+            else:
+                rejected.append(_reject(candidates[i].file, out))
+            bar.update()
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    rejected.sort(key=lambda r: r["path"])
+    return infos, rejected
+
+
+def make_rows(candidates: list[Candidate], infos: dict[int, ImageInfo], cfg: BuildConfig) -> tuple[list[dict], int]:
+    """One row per (image, class). Byte-identical files become one image; return (rows, duplicates)."""
+    by_id: dict[str, list[int]] = {}
+    for i in sorted(infos):
+        by_id.setdefault(infos[i].id, []).append(i)
+    rows = []
+    for image_id, members in by_id.items():
+        first = candidates[members[0]]
+        info = infos[members[0]]
+        matches = {}
+        for i in members:
+            for m in candidates[i].result.matches:
+                matches.setdefault(m.wnid, m)
+        split = assign_split(image_id, val_fraction=cfg.val_fraction, seed=cfg.seed)
+        meta = first.file.meta
+        for m in sorted(matches.values(), key=lambda m: m.class_index):
+            rows.append(
+                {
+                    "id": image_id,
+                    "filepath": relative_filepath(info.filepath, cfg.out),
+                    "original_name": first.file.original_name,
+                    "label": m.label,
+                    "wnid": m.wnid,
+                    "class_index": m.class_index,
+                    "split": split,
+                    "matched_words": list(m.tokens),
+                    "lemma": m.lemma,
+                    "sense_rank": m.sense_rank,
+                    "ambiguous": len(matches) > 1,
+                    "candidates": sorted(matches),
+                    "source": first.file.source,
+                    "style": meta.get("style"),
+                    "width": info.width,
+                    "height": info.height,
+                    **{k: meta[k] for k in ("title", "author", "license") if meta.get(k)},
+                    **({"duplicates": [candidates[i].file.original_name for i in members[1:]]} if len(members) > 1 else {}),
+                }
+            )
+    rows.sort(key=lambda r: (r["class_index"], r["original_name"], r["id"]))
+    return rows, sum(len(m) - 1 for m in by_id.values())
+
+
+def class_table(rows: list[dict], vocab: Vocabulary) -> list[dict]:
+    counts = Counter((r["wnid"], r["split"]) for r in rows)
+    table = []
+    for wnid in {r["wnid"] for r in rows}:
+        cls = vocab.by_wnid(wnid)
+        train, val = counts[(wnid, "train")], counts[(wnid, "val")]
+        table.append(
+            {"label": cls.name, "wnid": wnid, "class_index": cls.index, "slug": vocab.slug(cls),
+             "train": train, "val": val, "total": train + val}
+        )
+    return sorted(table, key=lambda c: (-c["total"], c["class_index"]))
+
+
+def write_tree(rows: list[dict], out: Path, vocab: Vocabulary) -> None:
+    """OUT/{train,val}/<class>/ of relative symlinks, swapped in whole for each split."""
+    staging = out / ".tree.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    for r in rows:
+        src = (out / r["filepath"]).resolve()
+        stem = re.sub(r"[^0-9A-Za-z]+", "_", Path(r["original_name"]).stem).strip("_")[:60]
+        folder = Path(r["split"]) / vocab.slug(vocab.by_wnid(r["wnid"]))
+        link = staging / folder / f"{r['id'][:12]}_{stem}{src.suffix}"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(os.path.relpath(src, out / folder))  # relative to where it will live
+    for split in ("train", "val"):
+        final = out / split
+        shutil.rmtree(final, ignore_errors=True)
+        if (staging / split).exists():
+            os.replace(staging / split, final)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = None) -> dict:
+    """Run the whole build; return the summary that is also written to OUT/summary.json."""
+    start = time.time()
+    vocab = vocab or load_vocabulary()
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    matcher = Matcher(vocab, cfg.mode)
+    candidates, unmatched, rejected, seen = scan(sources, matcher, max_name_length=cfg.max_name_length)
+    render_dir = cfg.out / "renders" / str(cfg.render_size)
+    infos, bad = prepare(candidates, render_dir, cfg.render_size, cfg.workers)
+    rejected += bad
+    all_rows, duplicates = make_rows(candidates, infos, cfg)
+    rows, subset = select(all_rows, vocab, classes=cfg.classes, min_images=cfg.min_images, single_word=cfg.single_word)
+
+    write_jsonl(cfg.out / "manifest.jsonl", rows)
+    write_jsonl(cfg.out / "rejected.jsonl", rejected)
+    write_jsonl(cfg.out / "unmatched.jsonl", unmatched)
+    table = class_table(rows, vocab)
+    classes = sorted(table, key=lambda c: c["class_index"])
+    write_json(cfg.out / "classes.json", [{"index": i, **c, "lemmas": list(vocab.by_wnid(c["wnid"]).lemmas)} for i, c in enumerate(classes)])
+    if cfg.layout == "tree":
+        write_tree(rows, cfg.out, vocab)
+
+    images = {r["id"]: r for r in rows}
+    summary = {
+        "subset": subset,
+        "mode": cfg.mode,
+        "sources": [s.name for s in sources],
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "files_seen": seen,
+        "files_matched": len(candidates),
+        "files_unmatched": len(unmatched),
+        "files_rejected": len(rejected),
+        "rejected_reasons": dict(Counter(r["reason"].split(":")[0] for r in rejected).most_common()),
+        "exact_duplicates_merged": duplicates,
+        "images_matched": len({r["id"] for r in all_rows}),
+        "classes_matched": len({r["wnid"] for r in all_rows}),
+        "images": len(images),
+        "rows": len(rows),
+        "classes": len(table),
+        "ambiguous_images": sum(1 for r in images.values() if r["ambiguous"]),
+        "rare_sense_rows": sum(1 for r in rows if r["sense_rank"]),
+        "splits": dict(Counter(r["split"] for r in images.values())),
+        "per_class": table,
+        "elapsed_s": round(time.time() - start, 1),
+    }
+    write_json(cfg.out / "summary.json", summary)
+    return summary
+
+
+def format_summary(summary: dict, out: Path, rows_shown: int = 40) -> str:
+    s = summary
+    lines = [
+        f"{s['subset']} subset, {s['mode']} matching, from {', '.join(s['sources'])}",
+        f"  files: {s['files_seen']} seen, {s['files_matched']} matched, {s['files_unmatched']} unmatched, "
+        f"{s['files_rejected']} rejected" + (f" ({', '.join(f'{k}: {v}' for k, v in s['rejected_reasons'].items())})" if s["rejected_reasons"] else ""),
+        f"  matched before selection: {s['images_matched']} images in {s['classes_matched']} classes",
+        f"  dataset: {s['images']} images, {s['classes']} classes, {s['rows']} image-class rows, "
+        f"{s['ambiguous_images']} ambiguous; train {s['splits'].get('train', 0)}, val {s['splits'].get('val', 0)}",
+        f"  {s['exact_duplicates_merged']} byte-identical files merged; {s['rare_sense_rows']} rows matched a word "
+        f"whose commonest WordNet sense is another (review first: 'head' -> promontory)",
+        "",
+        f"  {'class':32} {'wnid':10} {'train':>6} {'val':>5} {'total':>6}",
+    ]
+    shown = s["per_class"] if rows_shown <= 0 else s["per_class"][:rows_shown]
+    lines += [f"  {c['label'][:32]:32} {c['wnid']:10} {c['train']:6d} {c['val']:5d} {c['total']:6d}" for c in shown]
+    if len(shown) < len(s["per_class"]):
+        lines.append(f"  ... and {len(s['per_class']) - len(shown)} more classes (--table-rows 0 shows all; all are in summary.json)")
+    lines += [
+        "",
+        f"  manifest  {out / 'manifest.jsonl'}",
+        f"  classes   {out / 'classes.json'}",
+        f"  summary   {out / 'summary.json'}",
+        f"  rejected  {out / 'rejected.jsonl'}",
+        f"  unmatched {out / 'unmatched.jsonl'}",
+    ]
+    return "\n".join(lines)
+
+
+def parse_sources(spec: str | None, folders: list[Path]) -> list[Source]:
+    """``--source a,b=ROOT`` plus ``--from DIR`` -> sources; ROOT overrides a source's default folder."""
+    sources = []
+    for item in filter(None, (spec or "").split(",")):
+        name, _, root = item.partition("=")
+        sources.append(create_source(name.strip(), **({"root": root} if root else {})))
+    sources += [create_source("dir", root=d) for d in folders]
+    return sources
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Build a labelled ILSVRC-class dataset from clip-art file names.", add_help=add_help)
+    g = p.add_argument_group("inputs")
+    g.add_argument("--source", help=f"comma-separated sources, each NAME or NAME=ROOT (available: {', '.join(available())})")
+    g.add_argument("--from", dest="folders", type=Path, action="append", default=[], help="a folder tree of images, matched by file name (repeatable)")
+    g.add_argument("--out", type=Path, required=True, help="output folder")
+    g = p.add_argument_group("matching and selection")
+    g.add_argument("--mode", choices=MODES, default="strict", help="strict lemma matching (default) or the thesis's Algorithm 1")
+    g.add_argument("--classes", default="", help="keep only these classes: comma-separated names, wnids or indices")
+    g.add_argument("--min-images", type=int, default=0, help="keep classes with at least N images (the thesis used 25)")
+    g.add_argument("--single-word", action="store_true", help="keep one-word, unshared class names and unambiguous images")
+    g = p.add_argument_group("split and output")
+    g.add_argument("--val-fraction", type=float, default=0.2, help="share of images in val (default 0.2)")
+    g.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    g.add_argument("--layout", choices=("flat", "tree"), default="flat", help="tree also writes OUT/{train,val}/<class>/ links")
+    g.add_argument("--render-size", type=int, default=256, help="longer side of SVG renders in px (default 256)")
+    g.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="processes for decoding and rendering")
+    g.add_argument("--max-name-length", type=int, default=MAX_NAME_LENGTH, help="reject longer file names")
+    g.add_argument("--table-rows", type=int, default=40, help="classes shown in the printed table (0: all)")
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not args.source and not args.folders:
+        print("datasets.build: give --source NAME and/or --from DIR", file=sys.stderr)
+        return 2
+    if not 0.0 <= args.val_fraction < 1.0:
+        print(f"datasets.build: --val-fraction must be in [0, 1), got {args.val_fraction}", file=sys.stderr)
+        return 2
+    try:
+        sources = parse_sources(args.source, args.folders)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"datasets.build: {err}", file=sys.stderr)
+        return 2
+    cfg = BuildConfig(
+        out=args.out, mode=args.mode, render_size=args.render_size, val_fraction=args.val_fraction, seed=args.seed,
+        classes=[c for c in args.classes.split(",") if c.strip()], min_images=args.min_images,
+        single_word=args.single_word, layout=args.layout, workers=args.workers, max_name_length=args.max_name_length,
+    )
+    try:
+        summary = build(sources, cfg)
+    except ValueError as err:  # e.g. an unknown --classes name
+        print(f"datasets.build: {err}", file=sys.stderr)
+        return 2
+    print(format_summary(summary, args.out, args.table_rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))

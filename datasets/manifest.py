@@ -1,0 +1,82 @@
+"""The dataset manifest: JSON Lines, one row per (image, class), written atomically.
+
+``filepath`` is stored relative to the manifest's folder when the image lives under
+it (renders), so an output folder can be moved or copied to a GPU machine whole;
+``read_manifest`` returns absolute paths either way.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+REQUIRED = ("id", "filepath", "original_name", "label", "wnid", "class_index", "split", "matched_words", "ambiguous", "source")
+
+
+class ManifestError(ValueError):
+    pass
+
+
+def safe_text(text: str) -> str:
+    """File names as JSON can hold them: undecodable bytes become ``\\xNN`` escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
+    """Write rows to ``path`` via a temporary file and a rename; return the count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def relative_filepath(filepath: Path, root: Path) -> str:
+    try:
+        return Path(filepath).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(Path(filepath).resolve())
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; a bad line names file and line."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ManifestError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+            if not isinstance(row, dict):
+                raise ManifestError(f"{path}:{lineno}: expected a JSON object")
+            yield lineno, row
+
+
+def read_manifest(path: str | os.PathLike) -> list[dict]:
+    """Rows of a manifest with absolute ``filepath``; a missing field names file and line."""
+    path = Path(path)
+    rows = []
+    for lineno, row in iter_jsonl(path):
+        missing = [k for k in REQUIRED if k not in row]
+        if missing:
+            raise ManifestError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
+        row["filepath"] = str((path.parent / row["filepath"]).resolve())
+        rows.append(row)
+    return rows

@@ -1,0 +1,1 @@
+"""Clip-art collection: scrapers and importers of local collections."""

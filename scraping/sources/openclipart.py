@@ -1,0 +1,91 @@
+"""OpenClipart 0.18, as Debian's ``openclipart-svg`` installs it (public domain).
+
+Names look like ``category/object_author_NN.svg``, cut to 24 characters before the
+number, so the author tail is often truncated (``siringa_architetto_franc_01``).
+Each SVG's RDF metadata names its creator; that tail is removed before matching.
+"""
+from __future__ import annotations
+
+import html
+import os
+import re
+from pathlib import Path
+from typing import Iterator
+
+from . import register
+from .base import Source, SourceFile
+
+DEFAULT_ROOT = Path("/usr/share/openclipart/svg")
+TRUNCATED_AT = 22  # stems this long may end in a cut-off author name
+
+_CREATOR = re.compile(rb"<dc:creator>\s*<cc:Agent>\s*<dc:title>([^<]*)</dc:title>", re.S)
+_TITLE = re.compile(rb"<cc:Work\b.*?<dc:title>([^<]*)</dc:title>", re.S)
+_SUBJECT = re.compile(rb"<dc:subject>(.*?)</dc:subject>", re.S)
+_LI = re.compile(rb"<rdf:li>([^<]*)</rdf:li>")
+_TOKEN = re.compile(r"[0-9A-Za-z]+")
+
+
+def _text(raw: bytes) -> str:
+    return html.unescape(raw.decode("utf-8", "replace")).strip()
+
+
+def read_metadata(data: bytes) -> dict:
+    """Creator, title and keywords from an OpenClipart SVG's RDF block."""
+    meta: dict = {}
+    if m := _CREATOR.search(data):
+        meta["author"] = _text(m.group(1))
+    if m := _TITLE.search(data):
+        meta["title"] = _text(m.group(1))
+    if m := _SUBJECT.search(data):
+        meta["keywords"] = [k for k in (_text(li) for li in _LI.findall(m.group(1))) if k]
+    return meta
+
+
+def strip_author_tail(stem: str, author: str | None) -> str:
+    """``venus_dan_gerhards_01`` -> ``venus``; a cut-off tail only where the name was cut."""
+    spans = [(m.start(), m.group().lower()) for m in _TOKEN.finditer(stem)]
+    while spans and spans[-1][1].isdigit():
+        spans.pop()
+    if not spans:
+        return ""
+    kept_end = spans[-1][0] + len(spans[-1][1])
+    words = [w for _, w in spans]
+    author_words = [m.group().lower() for m in _TOKEN.finditer(author or "")]
+    truncated = len("_".join(words)) >= TRUNCATED_AT
+    for j in range(min(len(words) - 1, len(author_words)), 0, -1):
+        tail, head = words[-j:], author_words[:j]
+        whole = tail == head and j == len(author_words)
+        cut = truncated and tail[:-1] == head[:-1] and head[-1].startswith(tail[-1])
+        if whole or cut:
+            return stem[: spans[-j][0]].rstrip("_- .")
+    return stem[:kept_end]
+
+
+@register
+class OpenClipartSource(Source):
+    name = "openclipart"
+    noise_words = frozenset({"openclipart", "clipart", "remix", "clip", "art"})
+
+    def __init__(self, root: str | os.PathLike = DEFAULT_ROOT):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(
+                f"OpenClipart not found at {self.root}. Install it with "
+                f"`sudo apt-get install openclipart-svg` (make demo does), or pass its folder."
+            )
+
+    def files(self) -> Iterator[SourceFile]:
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            for fname in sorted(filenames):
+                if not fname.lower().endswith(".svg"):
+                    continue
+                path = Path(dirpath) / fname
+                try:
+                    meta = read_metadata(path.read_bytes())
+                except OSError:
+                    meta = {}  # unreadable: the builder rejects it with the reason
+                rel = path.relative_to(self.root).as_posix()
+                meta.update(style="openclipart", license="public domain", category=str(Path(rel).parent))
+                text = strip_author_tail(Path(fname).stem, meta.get("author"))
+                yield SourceFile(path, self.name, rel, text, self.noise_words, meta)

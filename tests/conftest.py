@@ -1,0 +1,59 @@
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+
+OPENCLIPART = Path("/usr/share/openclipart/svg")
+
+
+@pytest.fixture(scope="session")
+def vocab():
+    from datasets.vocabulary import load_vocabulary
+
+    return load_vocabulary()
+
+
+@pytest.fixture(scope="session")
+def strict(vocab):
+    from datasets.match import Matcher
+
+    return Matcher(vocab, "strict")
+
+
+@pytest.fixture(scope="session")
+def thesis(vocab):
+    from datasets.match import Matcher
+
+    return Matcher(vocab, "thesis")
+
+
+def make_image(path: Path, seed: int = 0, size=(64, 48), mode="RGB", fmt=None) -> Path:
+    """A small drawing whose bytes depend on ``seed`` (so different seeds never collide)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.new("RGBA", size, (255, 255, 255, 0) if mode == "RGBA" else (255, 255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    r = 5 + seed % 20
+    draw.ellipse((r, r // 2, size[0] - r, size[1] - 3), fill=(seed * 37 % 256, 80, 200, 255), outline=(0, 0, 0, 255))
+    draw.point((seed % size[0], 0), fill=(seed % 256, 1, 2, 255))
+    img.convert(mode).save(path, format=fmt)
+    return path
+
+
+SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">
+<rect x="0" y="0" width="{w}" height="{h}" fill="white"/><circle cx="{cx}" cy="{cy}" r="{r}" fill="#c33" stroke="black"/></svg>"""
+
+
+def make_svg(path: Path, w=100, h=60, seed=0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(SVG.format(w=w, h=h, cx=w // 2, cy=h // 2, r=min(w, h) // 3 + seed % 5))
+    return path
+
+
+def require_openclipart():
+    if not OPENCLIPART.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"{OPENCLIPART} missing: make test installs openclipart-svg")
+        pytest.skip("Debian openclipart-svg is not installed (make test installs it)")
