@@ -5,7 +5,8 @@
 
 Writes OUT/manifest.jsonl (one row per image and class), OUT/classes.json,
 OUT/summary.json, OUT/rejected.jsonl and OUT/unmatched.jsonl; renders SVGs into
-OUT/renders/<size>/ once and reuses them on the next run. Nothing outside OUT is written.
+OUT/renders/<size>/ (or --render-cache) once and reuses them on the next run.
+Nothing outside OUT and the render cache is written.
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class BuildConfig:
     layout: str = "flat"  # "tree" also links OUT/{train,val}/<class>/
     workers: int = max(1, os.cpu_count() or 1)
     max_name_length: int = MAX_NAME_LENGTH
+    render_cache: Path | None = None  # shared render folder; default OUT/renders
 
 
 @dataclass
@@ -65,7 +67,7 @@ def scan(sources: list[Source], matcher: Matcher, *, max_name_length: int = MAX_
     candidates, unmatched, rejected = [], [], []
     seen = 0
     for source in sources:
-        for f in tqdm(source.files(), desc=f"match {source.name}", unit=" files", leave=False):
+        for f in tqdm(source.files(), desc=f"match {source.name}", unit=" files", leave=False, disable=None):
             seen += 1
             reason = name_problem(f.original_name, max_name_length) or file_problem(f.path)
             if reason:
@@ -92,7 +94,7 @@ def prepare(candidates: list[Candidate], render_dir: Path, size: int, workers: i
     tasks = [(i, c.file.path, render_dir, size) for i, c in enumerate(candidates)]
     infos: dict[int, ImageInfo] = {}
     rejected = []
-    bar = tqdm(total=len(tasks), desc="check/render", unit=" img", leave=False)
+    bar = tqdm(total=len(tasks), desc="check/render", unit=" img", leave=False, disable=None)
     results = map(_prepare_one, tasks)
     pool = Pool(workers) if workers > 1 and len(tasks) > 8 else None
     if pool is not None:
@@ -195,7 +197,7 @@ def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = No
     cfg.out.mkdir(parents=True, exist_ok=True)
     matcher = Matcher(vocab, cfg.mode)
     candidates, unmatched, rejected, seen = scan(sources, matcher, max_name_length=cfg.max_name_length)
-    render_dir = cfg.out / "renders" / str(cfg.render_size)
+    render_dir = (cfg.render_cache or cfg.out / "renders") / str(cfg.render_size)
     infos, bad = prepare(candidates, render_dir, cfg.render_size, cfg.workers)
     rejected += bad
     all_rows, duplicates = make_rows(candidates, infos, cfg)
@@ -206,7 +208,8 @@ def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = No
     write_jsonl(cfg.out / "unmatched.jsonl", unmatched)
     table = class_table(rows, vocab)
     classes = sorted(table, key=lambda c: c["class_index"])
-    write_json(cfg.out / "classes.json", [{"index": i, **c, "lemmas": list(vocab.by_wnid(c["wnid"]).lemmas)} for i, c in enumerate(classes)])
+    lemmas = {c["wnid"]: list(vocab.by_wnid(c["wnid"]).lemmas) for c in classes}
+    write_json(cfg.out / "classes.json", [{"index": i, **c, "lemmas": lemmas[c["wnid"]]} for i, c in enumerate(classes)])
     if cfg.layout == "tree":
         write_tree(rows, cfg.out, vocab)
 
@@ -228,7 +231,7 @@ def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = No
         "rows": len(rows),
         "classes": len(table),
         "ambiguous_images": sum(1 for r in images.values() if r["ambiguous"]),
-        "rare_sense_rows": sum(1 for r in rows if r["sense_rank"]),
+        "commonest_sense_rows": sum(1 for r in rows if r["sense_rank"] == 0),
         "splits": dict(Counter(r["split"] for r in images.values())),
         "per_class": table,
         "elapsed_s": round(time.time() - start, 1),
@@ -239,22 +242,25 @@ def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = No
 
 def format_summary(summary: dict, out: Path, rows_shown: int = 40) -> str:
     s = summary
+    reasons = ", ".join(f"{k}: {v}" for k, v in s["rejected_reasons"].items())
     lines = [
         f"{s['subset']} subset, {s['mode']} matching, from {', '.join(s['sources'])}",
         f"  files: {s['files_seen']} seen, {s['files_matched']} matched, {s['files_unmatched']} unmatched, "
-        f"{s['files_rejected']} rejected" + (f" ({', '.join(f'{k}: {v}' for k, v in s['rejected_reasons'].items())})" if s["rejected_reasons"] else ""),
+        f"{s['files_rejected']} rejected" + (f" ({reasons})" if reasons else ""),
         f"  matched before selection: {s['images_matched']} images in {s['classes_matched']} classes",
         f"  dataset: {s['images']} images, {s['classes']} classes, {s['rows']} image-class rows, "
         f"{s['ambiguous_images']} ambiguous; train {s['splits'].get('train', 0)}, val {s['splits'].get('val', 0)}",
-        f"  {s['exact_duplicates_merged']} byte-identical files merged; {s['rare_sense_rows']} rows matched a word "
-        f"whose commonest WordNet sense is another (review first: 'head' -> promontory)",
+        f"  {s['exact_duplicates_merged']} byte-identical files merged"
+        + (f"; {s['commonest_sense_rows']} rows use the matched word's commonest WordNet sense "
+           "(review the rest by sense_rank: 'head' -> promontory is 15)" if s["mode"] == "strict" else ""),
         "",
         f"  {'class':32} {'wnid':10} {'train':>6} {'val':>5} {'total':>6}",
     ]
     shown = s["per_class"] if rows_shown <= 0 else s["per_class"][:rows_shown]
     lines += [f"  {c['label'][:32]:32} {c['wnid']:10} {c['train']:6d} {c['val']:5d} {c['total']:6d}" for c in shown]
     if len(shown) < len(s["per_class"]):
-        lines.append(f"  ... and {len(s['per_class']) - len(shown)} more classes (--table-rows 0 shows all; all are in summary.json)")
+        more = len(s["per_class"]) - len(shown)
+        lines.append(f"  ... and {more} more classes (--table-rows 0 shows all; all are in summary.json)")
     lines += [
         "",
         f"  manifest  {out / 'manifest.jsonl'}",
@@ -280,7 +286,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Build a labelled ILSVRC-class dataset from clip-art file names.", add_help=add_help)
     g = p.add_argument_group("inputs")
     g.add_argument("--source", help=f"comma-separated sources, each NAME or NAME=ROOT (available: {', '.join(available())})")
-    g.add_argument("--from", dest="folders", type=Path, action="append", default=[], help="a folder tree of images, matched by file name (repeatable)")
+    g.add_argument("--from", dest="folders", type=Path, action="append", default=[],
+                   help="a folder tree of images, matched by file name (repeatable)")
     g.add_argument("--out", type=Path, required=True, help="output folder")
     g = p.add_argument_group("matching and selection")
     g.add_argument("--mode", choices=MODES, default="strict", help="strict lemma matching (default) or the thesis's Algorithm 1")
@@ -292,6 +299,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     g.add_argument("--layout", choices=("flat", "tree"), default="flat", help="tree also writes OUT/{train,val}/<class>/ links")
     g.add_argument("--render-size", type=int, default=256, help="longer side of SVG renders in px (default 256)")
+    g.add_argument("--render-cache", type=Path, default=None,
+                   help="share SVG renders between builds in this folder (default: OUT/renders)")
     g.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="processes for decoding and rendering")
     g.add_argument("--max-name-length", type=int, default=MAX_NAME_LENGTH, help="reject longer file names")
     g.add_argument("--table-rows", type=int, default=40, help="classes shown in the printed table (0: all)")
@@ -315,6 +324,7 @@ def main(args: argparse.Namespace) -> int:
         out=args.out, mode=args.mode, render_size=args.render_size, val_fraction=args.val_fraction, seed=args.seed,
         classes=[c for c in args.classes.split(",") if c.strip()], min_images=args.min_images,
         single_word=args.single_word, layout=args.layout, workers=args.workers, max_name_length=args.max_name_length,
+        render_cache=args.render_cache,
     )
     try:
         summary = build(sources, cfg)

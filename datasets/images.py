@@ -6,6 +6,7 @@ with a reason a person can act on; the builder lists those in ``rejected.jsonl``
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import unicodedata
 import warnings
@@ -102,11 +103,11 @@ def render_svg(src: Path, dest: Path, size: int) -> tuple[int, int]:
     data = src.read_bytes()
     try:
         png = cairosvg.svg2png(bytestring=data, output_width=size)
-        with Image.open(_bytes_io(png)) as img:
+        with Image.open(io.BytesIO(png)) as img:
             w, h = img.size
         if h > w:  # portrait: fit the height instead
             png = cairosvg.svg2png(bytestring=data, output_height=size)
-        with Image.open(_bytes_io(png)) as img:
+        with Image.open(io.BytesIO(png)) as img:
             img.load()
             _check_pixels(img)
             w, h = img.size
@@ -119,12 +120,6 @@ def render_svg(src: Path, dest: Path, size: int) -> tuple[int, int]:
     tmp.write_bytes(png)
     os.replace(tmp, dest)
     return w, h
-
-
-def _bytes_io(data: bytes):
-    import io
-
-    return io.BytesIO(data)
 
 
 def prepare_image(path: Path, render_dir: Path, size: int) -> ImageInfo:

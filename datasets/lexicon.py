@@ -97,7 +97,7 @@ def _require(name: str) -> None:
         )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def stop_words() -> frozenset[str]:
     """NLTK's 179 English stop words."""
     _require("stopwords")
@@ -106,7 +106,7 @@ def stop_words() -> frozenset[str]:
     return frozenset(stopwords.words("english"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def wordnet():
     """NLTK's WordNet 3.0 reader, loaded once."""
     _require("wordnet")

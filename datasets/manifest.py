@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 REQUIRED = ("id", "filepath", "original_name", "label", "wnid", "class_index", "split", "matched_words", "ambiguous", "source")
 

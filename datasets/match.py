@@ -19,13 +19,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, NamedTuple
+from typing import Literal, NamedTuple
+from collections.abc import Iterable
 
 from .lexicon import stop_words, wordnet
 from .vocabulary import ImageNetClass, Vocabulary
 
 Mode = Literal["strict", "thesis"]
 MODES: tuple[str, ...] = ("strict", "thesis")
+MEMO_SIZE = 1 << 20  # word sequences remembered per matcher
 
 _LETTERS = re.compile(r"[^\W\d_]+")  # runs of letters in any script; digits and punctuation split
 _CAMEL = re.compile(r"(?<=[^\W\d_])(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z])")
@@ -90,6 +92,7 @@ class Matcher:
         if self.mode not in MODES:
             raise ValueError(f"unknown match mode {self.mode!r}; choose from {', '.join(MODES)}")
         self._folded: dict[str, str] = {}
+        self._memo: dict[tuple[str, ...], MatchResult] = {}
         if self.mode == "strict":
             wn = wordnet()
             self._morphy = wn.morphy
@@ -135,13 +138,22 @@ class Matcher:
         words = split_words(text)
         if noise:
             words = [w for w in words if w not in noise]
-        stop = self.stop
-        tokens = [w for w in words if w not in stop]
-        if not tokens:
-            return MatchResult(())
-        if self.mode == "thesis":
-            return self._match_thesis(tokens)
-        return self._match_strict(words, tokens)
+        # Collections repeat word sequences (hammer_01, hammer_02: OpenClipart's 8,121
+        # names hold 4,300), and the result depends on the words alone.
+        key = tuple(words)
+        result = self._memo.get(key)
+        if result is None:
+            stop = self.stop
+            tokens = [w for w in words if w not in stop]
+            if not tokens:
+                result = MatchResult(())
+            elif self.mode == "thesis":
+                result = self._match_thesis(tokens)
+            else:
+                result = self._match_strict(words, tokens)
+            if len(self._memo) < MEMO_SIZE:
+                self._memo[key] = result
+        return result
 
     def _match_thesis(self, tokens: list[str]) -> MatchResult:
         found: dict[int, Match] = {}

@@ -79,7 +79,7 @@ class Vocabulary:
         return base if self.is_unique_name(cls) else f"{base}_{cls.wnid}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_vocabulary(path: Path = TABLE) -> Vocabulary:
     """The ILSVRC-2012 vocabulary, from the table shipped with the package."""
     rows = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from datasets.build import BuildConfig, build, get_args_parser, main
-from datasets.manifest import REQUIRED, read_manifest, safe_text
+from datasets.manifest import REQUIRED, iter_jsonl, read_manifest, safe_text
 from scraping.sources import create_source
 from tests.conftest import OPENCLIPART, make_image, make_svg, require_openclipart
 
@@ -65,6 +65,10 @@ def clipart(tmp_path):
     return root
 
 
+def jsonl(path: Path) -> list[dict]:
+    return [row for _, row in iter_jsonl(path)]
+
+
 def snapshot(root: Path) -> dict:
     return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
 
@@ -102,13 +106,13 @@ def test_build_from_folder(clipart, tmp_path):
     assert (banana["banana.svg"]["width"], banana["tall_banana.svg"]["height"]) == (256, 256)
     assert banana["tall_banana.svg"]["width"] == 128
 
-    rejected = {Path(r["original_name"]).name: r["reason"] for r in map(json.loads, open(out / "rejected.jsonl"))}
+    rejected = {Path(r["original_name"]).name: r["reason"] for r in jsonl(out / "rejected.jsonl")}
     assert len(rejected) == len(BAD)
     for rel, reason in BAD.items():
         name = Path(safe_text(rel)).name
         assert reason in rejected[name], (rel, rejected[name])
     assert "tea\\xffpot.png" in rejected
-    unmatched = {r["original_name"]: r["tokens"] for r in map(json.loads, open(out / "unmatched.jsonl"))}
+    unmatched = {r["original_name"]: r["tokens"] for r in jsonl(out / "unmatched.jsonl")}
     assert unmatched == {"dogs/dog.png": ["dog"], "misc/the_and_of.png": []}
 
     assert summary["images"] == 9 and summary["classes"] == 6 and summary["ambiguous_images"] == 1
@@ -135,6 +139,13 @@ def test_rebuild_is_idempotent_and_reuses_renders(clipart, tmp_path):
     assert (out / "manifest.jsonl").read_bytes() == first
     assert {p: p.stat().st_mtime_ns for p in (out / "renders").rglob("*.png")} == renders
     assert not list(out.glob(".*tmp"))
+
+    shared = tmp_path / "cache"
+    run_build(clipart, tmp_path / "x", render_cache=shared)
+    run_build(clipart, tmp_path / "y", render_cache=shared)
+    assert len(list(shared.rglob("*.png"))) == 2 and not (tmp_path / "y" / "renders").exists()
+    rows = read_manifest(tmp_path / "y" / "manifest.jsonl")
+    assert sum(r["filepath"].startswith(str(shared.resolve())) for r in rows) == 2
 
 
 def test_selection_rules(clipart, tmp_path):
@@ -202,7 +213,7 @@ def test_real_openclipart_subset(tmp_path):
     hammer = next(r for r in rows if r["label"] == "hammer")
     assert hammer["author"] == "Nicu Buculei" and hammer["license"] == "public domain" and hammer["source"] == "openclipart"
     assert hammer["matched_words"] == ["hammer"] and max(hammer["width"], hammer["height"]) == 256
-    unmatched = {r["original_name"]: r["tokens"] for r in map(json.loads, open(out / "unmatched.jsonl"))}
+    unmatched = {r["original_name"]: r["tokens"] for r in jsonl(out / "unmatched.jsonl")}
     # Italian for syringe, with the cut-off author "architetto franc" stripped (issue 3 adds OMW)
     assert unmatched["science/medicine/siringa_architetto_franc_01.svg"] == ["siringa"]
     assert summary["images"] == 6 and summary["files_rejected"] == 0

@@ -10,7 +10,7 @@ import html
 import os
 import re
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import register
 from .base import Source, SourceFile
