@@ -26,7 +26,14 @@ from tqdm import tqdm
 
 from scraping.sources import Source, SourceFile, available, create_source
 
-from .images import MAX_NAME_LENGTH, BadImage, ImageInfo, file_problem, name_problem, prepare_image
+from .images import (
+    MAX_NAME_LENGTH,
+    BadImage,
+    ImageInfo,
+    file_problem,
+    name_problem,
+    prepare_image,
+)
 from .manifest import relative_filepath, safe_text, write_json, write_jsonl
 from .match import MODES, Matcher, MatchResult
 from .splits import assign_split

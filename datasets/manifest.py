@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 REQUIRED = ("id", "filepath", "original_name", "label", "wnid", "class_index", "split", "matched_words", "ambiguous", "source")
 

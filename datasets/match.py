@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
-from collections.abc import Iterable
 
 from .lexicon import stop_words, wordnet
 from .vocabulary import ImageNetClass, Vocabulary
@@ -74,10 +74,6 @@ class MatchResult(NamedTuple):
     @property
     def ambiguous(self) -> bool:
         return len(self.matches) > 1
-
-    @property
-    def wnids(self) -> tuple[str, ...]:
-        return tuple(m.wnid for m in self.matches)
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """What every source yields: files on disk plus what their collection says about them."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
-from collections.abc import Iterator
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".svg", ".svgz"})
 VECTOR_EXTENSIONS = frozenset({".svg", ".svgz"})

@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 import os
 import re
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 from . import register
 from .base import Source, SourceFile
