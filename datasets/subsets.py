@@ -34,14 +34,19 @@ def select(
     classes: list[str] | None = None,
     min_images: int = 0,
     single_word: bool = False,
+    max_sense_rank: int | None = None,
 ) -> tuple[list[dict], str]:
     """Filter manifest rows; return them with the subset's name.
 
     ``single_word`` also drops ambiguous images, as the thesis kept only unambiguous
-    ones; ``min_images`` counts distinct images per class after the other filters.
+    ones; ``max_sense_rank`` drops rows whose class is a rarer WordNet sense of the
+    matched word ("head" -> promontory is 15); ``min_images`` counts distinct images
+    per class after the other filters.
     """
     name = "noisy"
     keep = rows
+    if max_sense_rank is not None:
+        keep = [r for r in keep if r.get("sense_rank") is not None and r["sense_rank"] <= max_sense_rank]
     if classes:
         wanted = {c.wnid for c in resolve_classes(classes, vocab)}
         keep = [r for r in keep if r["wnid"] in wanted]

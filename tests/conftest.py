@@ -6,7 +6,6 @@ from PIL import Image, ImageDraw
 
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 
-OPENCLIPART = Path("/usr/share/openclipart/svg")
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +51,18 @@ def make_svg(path: Path, w=100, h=60, seed=0) -> Path:
     return path
 
 
-def require_openclipart():
-    if not OPENCLIPART.is_dir():
+def require_library(source: str) -> Path:
+    """The installed copy of an embedded-library source; missing fails CI and skips elsewhere."""
+    import importlib
+
+    module = {"fluentui-emoji": "fluentui"}.get(source, source)
+    root = importlib.import_module(f"scraping.sources.{module}").default_root()
+    if root is None:
         if os.environ.get("CI"):
-            pytest.fail(f"{OPENCLIPART} missing: make test installs openclipart-svg")
-        pytest.skip("Debian openclipart-svg is not installed (make test installs it)")
+            pytest.fail(f"{source} is missing: make test installs the clip-art library")
+        pytest.skip(f"{source} is not installed (python -m scraping.library --install)")
+    return root
+
+
+def require_openclipart() -> Path:
+    return require_library("openclipart")

@@ -8,7 +8,7 @@ import pytest
 from datasets.build import BuildConfig, build, get_args_parser, main
 from datasets.manifest import REQUIRED, iter_jsonl, read_manifest, safe_text
 from scraping.sources import create_source
-from tests.conftest import OPENCLIPART, make_image, make_svg, require_openclipart
+from tests.conftest import make_image, make_svg, require_openclipart
 
 GOOD = {
     "kitchen/teapot_01.png": ["teapot"],
@@ -183,7 +183,7 @@ def test_cli(clipart, tmp_path, capsys):
 
 @pytest.mark.openclipart
 def test_real_openclipart_subset(tmp_path):
-    require_openclipart()
+    openclipart = require_openclipart()
     picks = [
         "tools/hammer_nicu_buculei_01.svg",
         "food/beverages/a_teapot_01.svg",
@@ -197,12 +197,13 @@ def test_real_openclipart_subset(tmp_path):
     root = tmp_path / "svg"
     for rel in picks:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(OPENCLIPART / rel, root / rel)
+        shutil.copy(openclipart / rel, root / rel)
     out = tmp_path / "out"
     summary = build([create_source("openclipart", root=root)], BuildConfig(out=out, workers=2))
     rows = read_manifest(out / "manifest.jsonl")
     got = {r["original_name"]: r["label"] for r in rows}
     assert got == {
+        "science/medicine/siringa_architetto_franc_01.svg": "syringe",
         "tools/hammer_nicu_buculei_01.svg": "hammer",
         "food/beverages/a_teapot_01.svg": "teapot",
         "food/fruit/strawberry_jonathan_diet_01.svg": "strawberry",
@@ -213,7 +214,8 @@ def test_real_openclipart_subset(tmp_path):
     hammer = next(r for r in rows if r["label"] == "hammer")
     assert hammer["author"] == "Nicu Buculei" and hammer["license"] == "public domain" and hammer["source"] == "openclipart"
     assert hammer["matched_words"] == ["hammer"] and max(hammer["width"], hammer["height"]) == 256
-    unmatched = {r["original_name"]: r["tokens"] for r in jsonl(out / "unmatched.jsonl")}
-    # Italian for syringe, with the cut-off author "architetto franc" stripped (issue 3 adds OMW)
-    assert unmatched["science/medicine/siringa_architetto_franc_01.svg"] == ["siringa"]
-    assert summary["images"] == 6 and summary["files_rejected"] == 0
+    # Italian for syringe, read through OMW once the cut-off author "architetto franc" is stripped
+    syringe = next(r for r in rows if r["original_name"].startswith("science/medicine/siringa"))
+    assert (syringe["label"], syringe["lang"], syringe["lemma"]) == ("syringe", "ita", "siringa")
+    assert summary["images"] == 7 and summary["files_rejected"] == 0
+    assert summary["languages"] == {"eng": 6, "ita": 1}

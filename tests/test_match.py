@@ -126,3 +126,33 @@ def test_match_bench_runs(capsys):
     main(get_args_parser().parse_args(["--names", "2000", "--baseline-names", "200"]))
     out = capsys.readouterr().out
     assert "strict matcher (ours)" in out and "Algorithm 1, nested loops" in out and "x faster" in out
+
+
+@pytest.mark.parametrize(
+    "name, label, lang",
+    [
+        ("siringa", "syringe", "ita"),
+        ("teiera_rossa", "teapot", "ita"),
+        ("paraguas", "umbrella", "spa"),
+        ("théière", "teapot", "fra"),
+        ("theiere", "teapot", "fra"),  # accents folded: names often drop them
+        ("Tigre01", "tiger", "ita"),
+        ("lucchetto_grigio", "padlock", "ita"),
+    ],
+)
+def test_other_languages_through_omw(strict, name, label, lang):
+    (m,) = strict.match(name).matches
+    assert (m.label, m.lang) == (label, lang)
+    assert m.tokens == tuple(w for w in split_words(name) if w in m.tokens)
+
+
+def test_other_languages_keep_precedence_and_leave_english_alone(strict, vocab):
+    # Italian "cubo" is a cube: it is not read as Spanish for bucket
+    assert strict.match("cubo_giallo").matches == ()
+    # "gru" is Italian for both cranes: still ambiguous
+    assert {m.wnid for m in strict.match("gru").matches} == {"n02012849", "n03126707"}
+    # an English word is never re-read in another language, and English matches say so
+    assert [m.lang for m in strict.match("hammer").matches] == ["eng"]
+    assert Matcher(vocab, languages=()).match("siringa").matches == ()
+    with pytest.raises(ValueError, match="no Open Multilingual Wordnet for language 'xxx'"):
+        Matcher(vocab, languages=("xxx",))

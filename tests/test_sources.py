@@ -1,7 +1,7 @@
 import pytest
 
 from scraping.sources import available, create_source
-from scraping.sources.openclipart import read_metadata, strip_author_tail
+from scraping.sources.openclipart import LICENSES, read_metadata, strip_author_tail
 
 
 @pytest.mark.parametrize(
@@ -28,8 +28,11 @@ def test_read_metadata():
     svg = b"""<svg><metadata><rdf:RDF><cc:Work rdf:about=""><dc:title>Teapot &amp; cup</dc:title>
     <dc:subject><rdf:Bag><rdf:li>tea</rdf:li><rdf:li>kitchen</rdf:li></rdf:Bag></dc:subject>
     <dc:creator><cc:Agent><dc:title>Nicu Buculei</dc:title></cc:Agent></dc:creator></cc:Work></rdf:RDF></metadata></svg>"""
-    assert read_metadata(svg) == {"author": "Nicu Buculei", "title": "Teapot & cup", "keywords": ["tea", "kitchen"]}
-    assert read_metadata(b"<svg/>") == {}
+    assert read_metadata(svg) == {"author": "Nicu Buculei", "title": "Teapot & cup", "keywords": ["tea", "kitchen"],
+                                  "license": "public domain", "license_url": LICENSES["publicdomain"][1]}
+    assert read_metadata(b"<svg/>") == {"license": "public domain", "license_url": LICENSES["publicdomain"][1]}
+    gpl = b'<svg><cc:license rdf:resource="http://creativecommons.org/licenses/GPL/2.0/" /></svg>'
+    assert read_metadata(gpl)["license"] == "GPL-2.0-or-later"
 
 
 def test_registry():
@@ -39,8 +42,9 @@ def test_registry():
 
 
 def test_missing_roots_are_clear(tmp_path):
-    with pytest.raises(FileNotFoundError, match="apt-get install openclipart-svg"):
-        create_source("openclipart", root=tmp_path / "absent")
+    for name in ("openclipart", "iconify", "fluentui-emoji", "tuxpaint"):
+        with pytest.raises(FileNotFoundError, match=r"python -m scraping.library --install"):
+            create_source(name, root=tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="not a folder"):
         create_source("dir", root=tmp_path / "absent")
 

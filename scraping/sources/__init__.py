@@ -29,6 +29,12 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def embedded() -> list[str]:
+    """The sources of the embedded library, which ``--source embedded`` stands for."""
+    _discover()
+    return sorted(name for name, cls in _REGISTRY.items() if cls.embedded)
+
+
 def create_source(name: str, **kwargs) -> Source:
     _discover()
     try:
@@ -38,4 +44,5 @@ def create_source(name: str, **kwargs) -> Source:
     return cls(**kwargs)
 
 
-__all__ = ["IMAGE_EXTENSIONS", "VECTOR_EXTENSIONS", "Source", "SourceFile", "available", "create_source", "register"]
+__all__ = ["IMAGE_EXTENSIONS", "VECTOR_EXTENSIONS", "Source", "SourceFile", "available", "create_source", "embedded",
+           "register"]

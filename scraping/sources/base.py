@@ -18,13 +18,22 @@ class SourceFile:
     text: str  # what to match: the name stem, less source-specific tails such as authors
     noise: frozenset[str] = frozenset()  # words that mean nothing in this source's names
     meta: dict = field(default_factory=dict, compare=False)  # title, author, license, style, ...
+    # An SVG document held in memory, for collections that pack many drawings into one
+    # file (Iconify's icons.json); ``path`` is then that file.
+    data: bytes | None = field(default=None, compare=False, repr=False)
 
 
 class Source:
-    """A collection of image files. Subclasses set ``name`` and implement ``files``."""
+    """A collection of image files. Subclasses set ``name`` and implement ``files``.
+
+    ``meta`` of each file carries ``style`` (how it is drawn), ``set`` (the collection),
+    ``license`` (SPDX id where there is one), ``license_url``, ``author`` and, where the
+    collection has them, ``title`` and ``keywords``.
+    """
 
     name: ClassVar[str]
     noise_words: ClassVar[frozenset[str]] = frozenset()
+    embedded: ClassVar[bool] = False  # part of ``--source embedded``: the offline library
 
     def files(self) -> Iterator[SourceFile]:
         raise NotImplementedError

@@ -12,17 +12,29 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from scraping.library import debian_root, locate
+
 from . import register
 from .base import Source, SourceFile
 
-DEFAULT_ROOT = Path("/usr/share/openclipart/svg")
+SYSTEM_ROOT = Path("/usr/share/openclipart/svg")
 TRUNCATED_AT = 22  # stems this long may end in a cut-off author name
 
 _CREATOR = re.compile(rb"<dc:creator>\s*<cc:Agent>\s*<dc:title>([^<]*)</dc:title>", re.S)
 _TITLE = re.compile(rb"<cc:Work\b.*?<dc:title>([^<]*)</dc:title>", re.S)
 _SUBJECT = re.compile(rb"<dc:subject>(.*?)</dc:subject>", re.S)
 _LI = re.compile(rb"<rdf:li>([^<]*)</rdf:li>")
+_LICENSE = re.compile(rb'<cc:license\s+rdf:resource="([^"]+)"')
+# What the RDF licence URLs mean (the Debian package: "public domain", bar two GPL files).
+LICENSES = {
+    "publicdomain": ("public domain", "https://creativecommons.org/publicdomain/mark/1.0/"),
+    "gpl/2.0": ("GPL-2.0-or-later", "https://creativecommons.org/licenses/GPL/2.0/"),
+}
 _TOKEN = re.compile(r"[0-9A-Za-z]+")
+
+
+def default_root() -> Path | None:
+    return locate(debian_root("openclipart-svg") / "usr/share/openclipart/svg", SYSTEM_ROOT)
 
 
 def _text(raw: bytes) -> str:
@@ -38,6 +50,9 @@ def read_metadata(data: bytes) -> dict:
         meta["title"] = _text(m.group(1))
     if m := _SUBJECT.search(data):
         meta["keywords"] = [k for k in (_text(li) for li in _LI.findall(m.group(1))) if k]
+    url = m.group(1).decode("ascii", "replace").lower() if (m := _LICENSE.search(data)) else ""
+    key = next((k for k in LICENSES if k in url.replace("/cc/", "/")), "publicdomain")
+    meta["license"], meta["license_url"] = LICENSES[key]
     return meta
 
 
@@ -64,15 +79,17 @@ def strip_author_tail(stem: str, author: str | None) -> str:
 @register
 class OpenClipartSource(Source):
     name = "openclipart"
+    embedded = True
     noise_words = frozenset({"openclipart", "clipart", "remix", "clip", "art"})
 
-    def __init__(self, root: str | os.PathLike = DEFAULT_ROOT):
-        self.root = Path(root)
-        if not self.root.is_dir():
+    def __init__(self, root: str | os.PathLike | None = None):
+        found = Path(root) if root else default_root()
+        if found is None or not found.is_dir():
             raise FileNotFoundError(
-                f"OpenClipart not found at {self.root}. Install it with "
-                f"`sudo apt-get install openclipart-svg` (make demo does), or pass its folder."
+                f"OpenClipart not found at {found or SYSTEM_ROOT}. Install it with "
+                "`python -m scraping.library --install` (make demo does), or pass its svg/ folder."
             )
+        self.root = found
 
     def files(self) -> Iterator[SourceFile]:
         for dirpath, dirnames, filenames in os.walk(self.root):
@@ -86,6 +103,7 @@ class OpenClipartSource(Source):
                 except OSError:
                     meta = {}  # unreadable: the builder rejects it with the reason
                 rel = path.relative_to(self.root).as_posix()
-                meta.update(style="openclipart", license="public domain", category=str(Path(rel).parent))
+                meta.setdefault("license", LICENSES["publicdomain"][0])
+                meta.update(style="openclipart", set="OpenClipart 0.18", category=str(Path(rel).parent))
                 text = strip_author_tail(Path(fname).stem, meta.get("author"))
                 yield SourceFile(path, self.name, rel, text, self.noise_words, meta)
