@@ -6,7 +6,10 @@ Two modes:
   class one of whose name words equals one of the file's words (``dog.png`` lands in
   "hotdog, hot dog, red hot"). Kept as the historical baseline.
 * ``strict`` (default) needs every word of one lemma, in order and adjacent, with
-  plurals folded by WordNet's morphy. Stop words count here as words of the phrase,
+  plurals folded by WordNet's morphy. A one-word lemma that is also an adjective does
+  not match right before a noun: ``orange-book`` is a book, ``light-bulb`` no lighter,
+  but ``umbrella_red`` is an umbrella and ``dalmatian_dog`` a dalmatian (a dog is what
+  a dalmatian is). Stop words count here as words of the phrase,
   so "can opener" needs the "can" and ``opener.svg`` is no can opener. Matches inside
   a longer match are dropped ("tiger shark" is not also "tiger"). A name that still
   points at more than one synset ("crane": bird and machine) is ``ambiguous`` and
@@ -130,6 +133,18 @@ class Matcher:
                         self._phrases.setdefault(key, []).append((cls.wnid, cls.index, cls.name, lemma, rank))
                         lengths.setdefault(toks[0], set()).add(len(toks))
             self._lengths = {w: tuple(sorted(ls, reverse=True)) for w, ls in lengths.items()}
+            # One-word lemmas that are also adjectives ("orange", "spiral", "light", "rubber"),
+            # each with the words of its classes' hypernyms ("dalmatian dog" is a dalmatian).
+            self._is_adjective = functools.lru_cache(maxsize=None)(lambda w: bool(wn.synsets(w, "a")))
+            self._modifiers: dict[str, frozenset[str]] = {}
+            for word, entries in self._phrases.items():
+                if isinstance(word, str) and self._is_adjective(word):
+                    heads = set()
+                    for wnid, *_ in entries:
+                        synset = wn.synset_from_pos_and_offset("n", int(wnid[1:]))
+                        for hyper in synset.closure(lambda s: s.hypernyms() + s.instance_hypernyms()):
+                            heads.update(name.lower() for name in hyper.lemma_names() if "_" not in name)
+                    self._modifiers[word] = frozenset(heads)
             self._foreign = [self._foreign_index(lang) for lang in self.languages]
             self._foreign_longest = max((ls[0] for *_, ls in self._foreign if ls), default=1)
         else:
@@ -203,7 +218,7 @@ class Matcher:
         return MatchResult(tuple(tokens), tuple(found[i] for i in sorted(found)))
 
     def _match_strict(self, words: list[str], tokens: list[str]) -> MatchResult:
-        fold, lengths, phrases = self._folded, self._lengths, self._phrases
+        fold, lengths, phrases, modifiers = self._folded, self._lengths, self._phrases, self._modifiers
         hits = []  # (start, end, entries)
         folded: list[str] = []
         for i, word in enumerate(words):
@@ -220,6 +235,8 @@ class Matcher:
         for i, lens in hits:
             for length in lens:
                 if length == 1:
+                    if folded[i] in modifiers and i + 1 < len(words) and self._modifies(folded[i], words[i + 1]):
+                        continue  # an adjective before a noun: orange-book, spiral-shell, light-bulb
                     spans.append((i, i + 1, phrases[folded[i]]))
                 elif i + length <= len(folded):
                     entries = phrases.get(tuple(folded[i : i + length]))
@@ -235,6 +252,12 @@ class Matcher:
                     found[index] = Match(wnid, index, name, lemma, tuple(words[start:end]), rank, *lang)
         matches = tuple(found.values()) if len(found) < 2 else tuple([found[i] for i in sorted(found)])
         return MatchResult(tuple(tokens), matches)
+
+    def _modifies(self, word: str, following: str) -> bool:
+        """Whether ``word`` reads as an adjective of the noun ``following`` (not as a class)."""
+        if following in self.stop or self._is_adjective(following):
+            return False  # "umbrella red": the adjective is the other word
+        return self._fold(following) not in self._modifiers[word]
 
     def _foreign_spans(self, words: list[str], english: set[int]) -> list[tuple]:
         """Spans read in the first language, in order of precedence, that knows their first word."""

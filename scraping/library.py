@@ -24,20 +24,36 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-# Pinned, so a dataset built today can be built again. Colour sets only, and of those
-# the drawings of things rather than UI pictograms (whose "file" and "screen" are no
-# ILSVRC classes). Iconify's fluent-emoji sets are left out: fluentui-emoji carries the
-# same drawings, in all three Fluent styles.
+# Pinned, so a dataset built today can be built again. Every Iconify colour set under
+# a reusable licence that draws things, bar logos, flags and programming icons, and bar
+# Iconify's fluent-emoji sets: fluentui-emoji has the same drawings, in all three styles.
+# The "UI Multicolor" sets draw objects too (a freehand laptop, a flat hourglass), and
+# also UI words that are no ILSVRC class in that sense ("file", "switch", "menu").
 NPM_PACKAGES: dict[str, str] = {
-    "@iconify-json/noto": "1.2.9",
-    "@iconify-json/noto-v1": "1.2.5",
-    "@iconify-json/twemoji": "1.2.5",
-    "@iconify-json/openmoji": "1.2.29",
-    "@iconify-json/emojione": "1.2.3",
-    "@iconify-json/emojione-v1": "1.2.3",
-    "@iconify-json/fxemoji": "1.2.2",
-    "@iconify-json/streamline-emojis": "1.2.4",
-    "fluentui-emoji": "1.3.0",
+    # emoji
+    "@iconify-json/noto": "1.2.9",  # Apache-2.0
+    "@iconify-json/noto-v1": "1.2.5",  # Apache-2.0
+    "@iconify-json/twemoji": "1.2.5",  # CC-BY-4.0
+    "@iconify-json/openmoji": "1.2.29",  # CC-BY-SA-4.0
+    "@iconify-json/emojione": "1.2.3",  # CC-BY-4.0
+    "@iconify-json/emojione-v1": "1.2.3",  # CC-BY-SA-4.0
+    "@iconify-json/fxemoji": "1.2.2",  # Apache-2.0
+    "@iconify-json/streamline-emojis": "1.2.4",  # CC-BY-4.0
+    # multicolour icons
+    "@iconify-json/streamline-freehand-color": "1.2.2",  # CC-BY-4.0, hand-drawn
+    "@iconify-json/streamline-color": "1.2.2",  # CC-BY-4.0
+    "@iconify-json/streamline-flex-color": "1.2.2",  # CC-BY-4.0
+    "@iconify-json/streamline-plump-color": "1.2.2",  # CC-BY-4.0
+    "@iconify-json/streamline-sharp-color": "1.2.2",  # CC-BY-4.0
+    "@iconify-json/streamline-ultimate-color": "1.2.2",  # CC-BY-4.0
+    "@iconify-json/streamline-cyber-color": "1.2.2",  # CC-BY-4.0
+    "@iconify-json/streamline-kameleon-color": "1.2.2",  # CC-BY-4.0
+    "@iconify-json/streamline-stickies-color": "1.2.2",  # CC-BY-4.0
+    "@iconify-json/icon-park": "1.2.4",  # Apache-2.0
+    "@iconify-json/marketeq": "1.2.2",  # MIT
+    "@iconify-json/fluent-color": "1.2.21",  # MIT
+    "@iconify-json/flat-color-icons": "1.2.3",  # MIT
+    "fluentui-emoji": "1.3.0",  # MIT
 }
 # Debian packages -> members not worth unpacking (Tux Paint's 7,900 sound clips).
 DEBIAN_PACKAGES: dict[str, tuple[str, ...]] = {
@@ -102,10 +118,14 @@ def install_npm(packages: dict[str, str] = NPM_PACKAGES) -> list[str]:
         raise RuntimeError("npm is not installed: install Node.js (`sudo apt-get install npm`) and run this again")
     prefix = npm_root().parent
     prefix.mkdir(parents=True, exist_ok=True)
-    # npm installs into a staging folder of its own and swaps it in per package.
+    # Declared in a package.json, not named on the command line: `npm install <pkg>`
+    # prunes every package it was not given, which would undo the others.
+    manifest = {"name": "drawnet-clipart-library", "private": True, "dependencies": dict(packages)}
+    tmp = prefix / ".package.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    os.replace(tmp, prefix / "package.json")
     subprocess.run(
-        ["npm", "install", "--prefix", str(prefix), "--no-save", "--no-package-lock", "--ignore-scripts",
-         "--no-audit", "--no-fund", "--loglevel=error", *todo],
+        ["npm", "install", "--prefix", str(prefix), "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
         check=True,
     )
     return todo
@@ -165,7 +185,7 @@ def main(args: argparse.Namespace) -> int:
     missing = 0
     for row in status():
         missing += row.version is None
-        print(f"  {row.package:34} {row.version or 'missing'}")
+        print(f"  {row.package:42} {row.version or 'missing'}")
     return 1 if missing else 0
 
 

@@ -156,3 +156,24 @@ def test_other_languages_keep_precedence_and_leave_english_alone(strict, vocab):
     assert Matcher(vocab, languages=()).match("siringa").matches == ()
     with pytest.raises(ValueError, match="no Open Multilingual Wordnet for language 'xxx'"):
         Matcher(vocab, languages=("xxx",))
+
+
+@pytest.mark.parametrize(
+    "name, labels",
+    [
+        ("orange-book", []),  # a colour before a noun: the book is orange
+        ("large-orange-diamond", []),
+        ("spiral-shell", []),
+        ("light-bulb", []),
+        ("radio-button", []),
+        ("submarine_sandwich", []),
+        ("orange", ["orange"]),
+        ("umbrella_red", ["umbrella"]),  # the adjective is the other word
+        ("umbrella-with-rain", ["umbrella"]),
+        ("dalmatian_dog", ["dalmatian"]),  # the noun is what a dalmatian is
+        ("radio", ["radio"]),
+        ("wooden-spoon", ["wooden spoon"]),  # a phrase is no modifier
+    ],
+)
+def test_adjective_before_a_noun_is_no_class(strict, name, labels):
+    assert [m.label for m in strict.match(name).matches] == labels
