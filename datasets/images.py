@@ -37,6 +37,8 @@ def name_problem(name: str, max_length: int = MAX_NAME_LENGTH) -> str | None:
     """Why a file name cannot be trusted as a label, or None."""
     if len(name) > max_length:
         return f"name longer than {max_length} characters ({len(name)})"
+    if name.isascii() and name.isprintable():
+        return None  # the common case, without a look-up per character
     for ch in name:
         if "\udc80" <= ch <= "\udcff":
             return "name is not valid UTF-8"

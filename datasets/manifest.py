@@ -6,6 +6,7 @@ it (renders), so an output folder can be moved or copied to a GPU machine whole;
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -47,11 +48,25 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
     return n
 
 
+def _resolved_dir(folder: Path) -> Path:
+    # only absolute folders are remembered: a relative one depends on the working directory
+    return _resolved_abs(folder) if folder.is_absolute() else folder.resolve()
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolved_abs(folder: Path) -> Path:
+    return folder.resolve()
+
+
 def relative_filepath(filepath: Path, root: Path) -> str:
+    """``filepath`` relative to ``root`` where it lies inside it, else absolute; links resolved."""
+    filepath = Path(filepath)
+    # Renders share a few folders: resolve each folder once, not each of thousands of files.
+    real = filepath.resolve() if filepath.is_symlink() else _resolved_dir(filepath.parent) / filepath.name
     try:
-        return Path(filepath).resolve().relative_to(root.resolve()).as_posix()
+        return real.relative_to(_resolved_dir(Path(root))).as_posix()
     except ValueError:
-        return str(Path(filepath).resolve())
+        return str(real)
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:

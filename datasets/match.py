@@ -115,7 +115,8 @@ class Matcher:
         if self.mode == "strict":
             wn = wordnet()
             self._morphy = wn.morphy
-            self._is_english = functools.lru_cache(maxsize=None)(lambda w: bool(wn.synsets(w)))
+            # morphy finds a word's base form in WordNet's index without building synsets
+            self._is_english = functools.lru_cache(maxsize=None)(lambda w: any(wn.morphy(w, p) for p in "nvar"))
             # phrase -> [(wnid, index, name, lemma, sense rank)]; a one-word phrase is keyed by
             # the word itself, longer ones by their tuple. _lengths: first word -> phrase lengths.
             self._phrases: dict[str | tuple[str, ...], list[tuple[str, int, str, str, int]]] = {}
@@ -135,7 +136,7 @@ class Matcher:
             self._lengths = {w: tuple(sorted(ls, reverse=True)) for w, ls in lengths.items()}
             # One-word lemmas that are also adjectives ("orange", "spiral", "light", "rubber"),
             # each with the words of its classes' hypernyms ("dalmatian dog" is a dalmatian).
-            self._is_adjective = functools.lru_cache(maxsize=None)(lambda w: bool(wn.synsets(w, "a")))
+            self._is_adjective = functools.lru_cache(maxsize=None)(lambda w: wn.morphy(w, "a") is not None)
             self._modifiers: dict[str, frozenset[str]] = {}
             for word, entries in self._phrases.items():
                 if isinstance(word, str) and self._is_adjective(word):

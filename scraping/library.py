@@ -180,7 +180,10 @@ def main(args: argparse.Namespace) -> int:
         except (RuntimeError, subprocess.CalledProcessError) as err:
             print(f"scraping.library: {err}", file=sys.stderr)
             return 1
-        print(f"installed: {', '.join(installed)}" if installed else "clip-art library already installed")
+        if not installed:
+            print(f"clip-art library: all {len(status())} packages in {cache_dir()}")
+            return 0
+        print(f"installed: {', '.join(installed)}")
     print(f"cache: {cache_dir()}")
     missing = 0
     for row in status():

@@ -20,7 +20,7 @@ CIRCLE = '<circle cx="{c}" cy="{c}" r="{r}" fill="#{fill}"/>'
 
 def iconify_set(root: Path, prefix: str, icons: dict, *, aliases=None, palette=True, spdx="CC-BY-4.0", size=32):
     folder = root / prefix
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     data = {"prefix": prefix, "icons": icons, "aliases": aliases or {}, "width": size, "height": size}
     (folder / "icons.json").write_text(json.dumps(data))
     info = {"prefix": prefix, "name": f"{prefix.title()} Set", "palette": palette,
@@ -45,6 +45,7 @@ def iconify_root(tmp_path):
         "person-surfing-dark-skin-tone": body(5),
     }, aliases={"teapots": {"parent": "teapot"}, "brolly": {"parent": "umbrella"},
                 "flipped-teapot": {"parent": "teapot", "hFlip": True}, "old-teapot": {"parent": "teapots"}})
+    (root / "colour" / "metadata.json").write_text(json.dumps({"categories": {"Food & Drink": ["teapot"]}}))
     iconify_set(root, "mono", {"teapot": body(6)}, palette=False)
     iconify_set(root, "closed", {"teapot": body(7)}, spdx="LicenseRef-proprietary")
     return root
@@ -61,8 +62,9 @@ def test_iconify_reads_colour_sets_names_and_aliases(iconify_root):
     assert teapot.data.startswith(b'<svg xmlns="http://www.w3.org/2000/svg"') and b'viewBox="0 0 32 32"' in teapot.data
     assert teapot.meta == {"style": "colour", "set": "Colour Set", "license": "CC-BY-4.0",
                            "license_url": "https://example.org/CC-BY-4.0", "author": "Some Author",
-                           "author_url": "https://example.org/a", "title": "teapot"}
+                           "author_url": "https://example.org/a", "title": "teapot", "keywords": ["Food & Drink"]}
     assert kettle.text == "teapots" and kettle.meta["title"] == "teapot"
+    assert "keywords" not in files[3].meta  # umbrella: in no category
 
 
 def test_iconify_full_package_layout_and_svg_defaults(tmp_path):
@@ -180,3 +182,22 @@ def test_svg_fixture_renders_like_a_file(tmp_path):
     from_file = prepare_image(tmp_path / "a.svg", tmp_path / "r", 64)
     from_data = prepare_image(tmp_path / "pack.json", tmp_path / "r", 64, data=doc)
     assert from_file == from_data and (from_data.width, from_data.height) == (64, 32)
+
+
+def test_every_sample_of_the_library_sources_has_a_licence(iconify_root, tmp_path):
+    make_svg(tmp_path / "fluent" / "flat" / "umbrella.svg", seed=3)
+    make_svg(tmp_path / "fluent" / "modern" / "teapot.svg", seed=4)
+    make_image(tmp_path / "stamps" / "animals" / "zebra.png", seed=5)
+    (tmp_path / "stamps" / "animals" / "zebra.txt").write_text("A zebra.\n")
+    sources = parse_sources(f"iconify={iconify_root},fluentui-emoji={tmp_path / 'fluent'},"
+                            f"tuxpaint={tmp_path / 'stamps'}", [])
+    out = tmp_path / "out"
+    summary = build(sources, BuildConfig(out=out, workers=1))
+    rows = read_manifest(out / "manifest.jsonl")
+    assert {(r["source"], r["style"], r["label"]) for r in rows} == {
+        ("iconify", "colour", "teapot"), ("iconify", "colour", "umbrella"), ("fluentui-emoji", "fluent-flat", "umbrella"),
+        ("fluentui-emoji", "fluent-modern", "teapot"), ("tuxpaint", "tuxpaint", "zebra")}
+    for r in rows:
+        assert r["license"] not in (None, "unknown") and r["license_url"] and r["author"] and r["set"], r
+    assert [(t["style"], t["images"]) for t in summary["per_style"]] == [
+        ("fluent-flat", 1), ("fluent-modern", 1), ("colour", 2), ("tuxpaint", 1)]

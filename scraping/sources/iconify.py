@@ -49,6 +49,21 @@ def find_sets(root: Path) -> list[tuple[str, Path, Path | None]]:
     return found
 
 
+def categories(data: dict, metadata_path: Path | None) -> dict[str, list[str]]:
+    """Icon name -> the set's categories for it ("Food & Drink"), kept as keywords."""
+    cats = data.get("categories")
+    if cats is None and metadata_path is not None and metadata_path.is_file():
+        try:
+            cats = json.loads(metadata_path.read_text(encoding="utf-8")).get("categories")
+        except (OSError, ValueError):
+            cats = None  # keywords are a nicety: a broken metadata file costs only them
+    out: dict[str, list[str]] = {}
+    for category, icons in (cats or {}).items():
+        for icon in icons:
+            out.setdefault(icon, []).append(category)
+    return out
+
+
 def svg_document(icon: dict, defaults: dict) -> bytes:
     """An Iconify icon as a standalone SVG document (Iconify's own defaults: 16 x 16 at 0,0)."""
     left, top = icon.get("left", defaults.get("left", 0)), icon.get("top", defaults.get("top", 0))
@@ -114,8 +129,9 @@ class IconifySource(Source):
                 "author_url": info.get("author", {}).get("url"),
             }
             icons = data["icons"]
+            keywords = categories(data, icons_path.with_name("metadata.json") if info_path else None)
             for icon, names in icon_names(data).items():
                 svg = svg_document(icons[icon], data)
+                icon_meta = {**meta, "title": icon, **({"keywords": keywords[icon]} if icon in keywords else {})}
                 for name in names:
-                    yield SourceFile(icons_path, self.name, f"{prefix}:{name}", name, self.noise_words,
-                                     {**meta, "title": icon}, svg)
+                    yield SourceFile(icons_path, self.name, f"{prefix}:{name}", name, self.noise_words, icon_meta, svg)
