@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from scraping.library import locate, npm_root
+from scraping.library import library_folder, locate, npm_root
 
 from . import register
 from .base import Source, SourceFile
@@ -43,13 +43,7 @@ class FluentEmojiSource(Source):
     embedded = True
 
     def __init__(self, root: str | os.PathLike | None = None):
-        found = Path(root) if root else default_root()
-        if found is None or not found.is_dir():
-            raise FileNotFoundError(
-                f"Fluent emoji not found at {found or npm_root() / 'fluentui-emoji' / 'icons'}. Install them with "
-                "`python -m scraping.library --install` (make demo does), or pass the package's icons/ folder."
-            )
-        self.root = found
+        self.root = library_folder(root, default_root(), "Fluent emoji (the package's icons/ folder)", npm_root() / "fluentui-emoji" / "icons")
 
     def files(self) -> Iterator[SourceFile]:
         for style in STYLES:

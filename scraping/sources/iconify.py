@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from scraping.library import NPM_PACKAGES, locate, npm_root
+from scraping.library import NPM_PACKAGES, library_folder, locate, npm_root
 
 from . import register
 from .base import Source, SourceFile
@@ -97,14 +97,8 @@ class IconifySource(Source):
     noise_words = frozenset({"emoji", "icon"})
 
     def __init__(self, root: str | os.PathLike | None = None, sets: tuple[str, ...] | None = None):
-        found = Path(root) if root else default_root()
-        if found is None or not found.is_dir():
-            raise FileNotFoundError(
-                f"Iconify icon sets not found at {found or npm_root() / '@iconify-json'}. Install them with "
-                "`python -m scraping.library --install` (make demo does), or pass a folder of "
-                "@iconify-json/<set> packages or @iconify/json as iconify=ROOT."
-            )
-        self.root = found
+        self.root = library_folder(root, default_root(), "Iconify icon sets (@iconify-json/ or @iconify/json)",
+                                   npm_root() / "@iconify-json")
         # The library's own sets by default; any colour set with a reusable licence under a root given.
         self.sets = sets if sets is not None else (_DEFAULT_SETS if root is None else None)
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from scraping.library import debian_root, locate
+from scraping.library import debian_root, library_folder, locate
 
 from . import register
 from .base import Source, SourceFile
@@ -84,13 +84,7 @@ class OpenClipartSource(Source):
     noise_words = frozenset({"openclipart", "clipart", "remix", "clip", "art"})
 
     def __init__(self, root: str | os.PathLike | None = None):
-        found = Path(root) if root else default_root()
-        if found is None or not found.is_dir():
-            raise FileNotFoundError(
-                f"OpenClipart not found at {found or SYSTEM_ROOT}. Install it with "
-                "`python -m scraping.library --install` (make demo does), or pass its svg/ folder."
-            )
-        self.root = found
+        self.root = library_folder(root, default_root(), "OpenClipart (its svg/ folder)", SYSTEM_ROOT)
 
     def files(self) -> Iterator[SourceFile]:
         for dirpath, dirnames, filenames in os.walk(self.root):

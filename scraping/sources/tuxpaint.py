@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from scraping.library import debian_root, locate
+from scraping.library import debian_root, library_folder, locate
 
 from . import register
 from .base import Source, SourceFile
@@ -51,13 +51,7 @@ class TuxPaintSource(Source):
     noise_words = frozenset({"mirror", "cartoon"})
 
     def __init__(self, root: str | os.PathLike | None = None):
-        found = Path(root) if root else default_root()
-        if found is None or not found.is_dir():
-            raise FileNotFoundError(
-                f"Tux Paint stamps not found at {found or SYSTEM_ROOT}. Install them with "
-                "`python -m scraping.library --install` (make demo does), or pass their stamps/ folder."
-            )
-        self.root = found
+        self.root = library_folder(root, default_root(), "Tux Paint stamps (their stamps/ folder)", SYSTEM_ROOT)
 
     def files(self) -> Iterator[SourceFile]:
         for dirpath, dirnames, filenames in os.walk(self.root):
