@@ -1,0 +1,81 @@
+"""python -m evaluation.baseline: the pretrained network as it is, on drawings (the thesis's "base architecture").
+
+    python -m evaluation.baseline --features feats.h5 --out results/
+
+ImageNet-1000-way softmax over the features file's logits: top-1, top-5 and the mean
+cross-entropy of the true class, globally, per class, per style and per source, for
+each split and for all rows. Per-sample predictions go to results/predictions.h5.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .features import FeatureSet, read_features
+from .metrics import cross_entropy, evaluate, log_softmax, topk, true_rank
+from .results import write_method
+
+logger = logging.getLogger(__name__)
+METHOD = "baseline"
+
+
+def groups_of(fs: FeatureSet) -> dict[str, np.ndarray | None]:
+    return {"per_class": fs.wnids if fs.wnids is not None else fs.labels.astype(str),
+            "per_style": fs.styles, "per_source": fs.sources}
+
+
+def baseline(fs: FeatureSet) -> tuple[dict, dict[str, np.ndarray]]:
+    """(metrics by split, per-sample predictions) from the 1000-way logits."""
+    if fs.logits is None or fs.logits.shape[1] != 1000:
+        raise ValueError(f"{fs.attrs.get('backbone', 'this backbone')} has no 1000-way ImageNet head in this file")
+    ce = cross_entropy(fs.logits, fs.labels)
+    metrics = {}
+    for split in ("train", "val", "all"):
+        part = fs if split == "all" else fs.split(split)
+        if len(part):
+            metrics[split] = evaluate(part.logits, part.labels, cross_entropies=cross_entropy(part.logits, part.labels),
+                                      groups=groups_of(part))
+    top5 = topk(fs.logits, 5)
+    probs = np.exp(log_softmax(fs.logits))
+    predictions = {
+        "ids": fs.ids, "splits": fs.splits, "labels": fs.labels, "pred": top5[:, 0], "top5": top5,
+        "scores": probs.astype(np.float16), "true_rank": true_rank(fs.logits, fs.labels),
+        "cross_entropy": ce.astype(np.float32), "classes": np.arange(1000),
+    }
+    return metrics, predictions
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Top-1/top-5/cross-entropy of the pretrained ImageNet head.",
+                                add_help=add_help)
+    p.add_argument("--features", type=Path, required=True, help="features file from evaluation.extract")
+    p.add_argument("--out", type=Path, required=True, help="results folder (shared with evaluation.svm)")
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        fs = read_features(args.features)
+        metrics, predictions = baseline(fs)
+    except (ValueError, OSError) as err:
+        print(f"evaluation.baseline: {args.features}: {err}" if str(args.features) not in str(err)
+              else f"evaluation.baseline: {err}", file=sys.stderr)
+        return 2
+    meta = {"features": str(args.features), "backbone": fs.attrs.get("backbone"), "layer": fs.attrs.get("layer"),
+            "subset": fs.subset_name}
+    write_method(args.out, METHOD, metrics, predictions, meta)
+    for split, m in metrics.items():
+        g = m["global"]
+        print(f"baseline {split:5s} n={g['n']:5d}  top-1 {100 * g['top1']:5.1f}%  top-5 {100 * g['top5']:5.1f}%  "
+              f"cross-entropy {g['cross_entropy']:.3f}")
+    print(f"wrote {args.out / 'metrics.json'} and {args.out / 'predictions.h5'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))

@@ -1,0 +1,122 @@
+"""The features file: one HDF5 file per (dataset, backbone, layer), written by evaluation.extract.
+
+Layout (N = manifest rows; an image in two classes is two rows with the same features):
+
+    features   float32 (N, D)     the backbone's layer output (fc7: 4096; efficientnet-lite0: 1280)
+    logits     float32 (N, 1000)  the ImageNet head's output, when the backbone has one
+    ids        str (N,)           image id (sha256 of the source file)
+    labels     int64 (N,)         ILSVRC-2012 class index of the row (0..999)
+    wnids, label_names, splits, styles, sources, filepaths   str (N,)
+
+Attributes: backbone, layer, weights_sha256, preprocessing (JSON), manifest, subset,
+num_classes_head, created, torch_version. Nothing here imports torch or FiftyOne.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+STR_FIELDS = ("ids", "wnids", "label_names", "splits", "styles", "sources", "filepaths")
+
+
+@dataclass
+class FeatureSet:
+    features: np.ndarray  # (N, D) float32
+    labels: np.ndarray  # (N,) int64, ILSVRC-2012 index
+    ids: np.ndarray  # (N,) str
+    splits: np.ndarray  # (N,) str: "train" / "val"
+    logits: np.ndarray | None = None  # (N, 1000) float32, or None
+    wnids: np.ndarray | None = None
+    label_names: np.ndarray | None = None
+    styles: np.ndarray | None = None
+    sources: np.ndarray | None = None
+    filepaths: np.ndarray | None = None
+    attrs: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, mask: np.ndarray) -> FeatureSet:
+        """The rows where ``mask`` is true (a boolean array or indices)."""
+        def take(a):
+            return None if a is None else a[mask]
+
+        return FeatureSet(
+            self.features[mask], self.labels[mask], self.ids[mask], self.splits[mask], take(self.logits),
+            take(self.wnids), take(self.label_names), take(self.styles), take(self.sources), take(self.filepaths),
+            dict(self.attrs),
+        )
+
+    def split(self, name: str) -> FeatureSet:
+        return self.subset(self.splits == name)
+
+    @property
+    def subset_name(self) -> str:
+        return str(self.attrs.get("subset") or Path(str(self.attrs.get("manifest", "dataset"))).parent.name)
+
+
+def _str(a) -> np.ndarray:
+    return np.asarray([x.decode() if isinstance(x, bytes) else str(x) for x in a], dtype=object)
+
+
+def _attr(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def read_features(path: str | Path) -> FeatureSet:
+    """Load a features file whole; a missing dataset or attribute is an error naming the file."""
+    import h5py
+
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: not a readable HDF5 features file ({err})") from None
+    with f:
+        if not bool(f.attrs.get("complete", True)) or "features" not in f:
+            raise ValueError(f"{path}: incomplete features file (an interrupted extract? run it again to resume)")
+        for name in ("features", "labels", "ids", "splits"):
+            if name not in f:
+                raise ValueError(f"{path}: no '{name}' dataset; was it written by evaluation.extract?")
+        attrs = {k: _attr(v) for k, v in f.attrs.items()}
+        if isinstance(attrs.get("preprocessing"), str):
+            attrs["preprocessing"] = json.loads(attrs["preprocessing"])
+        opt = {k: (_str(f[k][...]) if k in f else None) for k in STR_FIELDS if k not in ("ids", "splits")}
+        return FeatureSet(
+            features=f["features"][...].astype(np.float32, copy=False),
+            labels=f["labels"][...].astype(np.int64),
+            ids=_str(f["ids"][...]),
+            splits=_str(f["splits"][...]),
+            logits=f["logits"][...].astype(np.float32, copy=False) if "logits" in f else None,
+            attrs=attrs,
+            **opt,
+        )
+
+
+def write_features(path: str | Path, fs: FeatureSet) -> None:
+    """Write a whole FeatureSet atomically (evaluation.extract writes incrementally instead)."""
+    import os
+
+    import h5py
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with h5py.File(tmp, "w") as f:
+        f.create_dataset("features", data=np.asarray(fs.features, dtype=np.float32))
+        f.create_dataset("labels", data=np.asarray(fs.labels, dtype=np.int64))
+        if fs.logits is not None:
+            f.create_dataset("logits", data=np.asarray(fs.logits, dtype=np.float32))
+        for name in STR_FIELDS:
+            value = getattr(fs, name)
+            if value is not None:
+                f.create_dataset(name, data=np.asarray(value, dtype=object), dtype=h5py.string_dtype())
+        for key, value in fs.attrs.items():
+            # str() turns str subclasses (torch.__version__) into something h5py can store
+            f.attrs[key] = json.dumps(value) if isinstance(value, dict) else (str(value) if isinstance(value, str) else value)
+        f.attrs["complete"] = True
+    os.replace(tmp, path)

@@ -1,0 +1,75 @@
+"""Top-k, true-class rank and cross-entropy from score matrices: arrays in, arrays or dicts out.
+
+``scores`` is (N, C) with higher meaning more likely (logits, probabilities or SVM
+decision values); ``targets`` is (N,) column indices of the true class.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def true_rank(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """0 when the true class scores highest; the number of classes scoring strictly above it.
+
+    Ties count in the model's favour, as in ``torch.topk``-style accuracy up to tie order.
+    """
+    scores = np.asarray(scores)
+    true = scores[np.arange(len(scores)), targets]
+    return (scores > true[:, None]).sum(axis=1)
+
+
+def topk(scores: np.ndarray, k: int) -> np.ndarray:
+    """(N, k) column indices of the k best scores, best first."""
+    scores = np.asarray(scores)
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per-sample -log softmax(logits)[target], computed stably."""
+    return -log_softmax(logits)[np.arange(len(targets)), targets]
+
+
+def summarize(rank: np.ndarray, ce: np.ndarray | None = None) -> dict:
+    """{"n", "top1", "top5", "cross_entropy"} for a set of samples (None where undefined)."""
+    n = int(len(rank))
+    return {
+        "n": n,
+        "top1": float(np.mean(rank < 1)) if n else None,
+        "top5": float(np.mean(rank < 5)) if n else None,
+        "cross_entropy": float(np.mean(ce)) if ce is not None and n else None,
+    }
+
+
+def grouped(rank: np.ndarray, keys: np.ndarray, ce: np.ndarray | None = None) -> dict[str, dict]:
+    """``summarize`` per distinct key (class wnid, style, source), keys sorted."""
+    keys = np.asarray(keys)
+    out = {}
+    for key in sorted(set(keys.tolist())):
+        mask = keys == key
+        out[str(key)] = summarize(rank[mask], None if ce is None else ce[mask])
+    return out
+
+
+def evaluate(
+    scores: np.ndarray,
+    targets: np.ndarray,
+    *,
+    cross_entropies: np.ndarray | None = None,
+    groups: dict[str, np.ndarray] | None = None,
+) -> dict:
+    """Global metrics, plus one block per grouping (e.g. ``{"per_class": wnids, "per_style": styles}``)."""
+    rank = true_rank(scores, targets)
+    out = {"global": summarize(rank, cross_entropies)}
+    for name, keys in (groups or {}).items():
+        if keys is not None:
+            out[name] = grouped(rank, keys, cross_entropies)
+    return out

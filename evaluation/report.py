@@ -1,0 +1,425 @@
+"""python -m evaluation.report: tables and figures from one or more results folders.
+
+    python -m evaluation.report --results out/eval/drawn
+    python -m evaluation.report --results out/eval/drawn --results out/eval/emoji --split train --out out/report
+
+Prints top-1 / top-5 per method (rows) and results folder (columns), as in the thesis's
+Table 5.2, then, for the first folder, top-1 per drawing style and the ten worst classes
+per method. Writes OUT/report.md with the same tables, OUT/per_class_top1_<method>.png,
+OUT/confusion_<method>.png (where the split has a confusion block) and
+OUT/per_style_top1.png; OUT defaults to <first results>/report/. Only OUT is written.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from datasets.manifest import atomic_write_text
+from datasets.vocabulary import load_vocabulary
+
+from .results import METRICS, read_metrics
+
+PROG = "evaluation.report"
+METHOD_ORDER = ("baseline", "svm", "logistic")  # the thesis's order; any others follow alphabetically
+MISSING = "—"
+WORST = 10  # classes listed per method
+MAX_LABEL = 32  # characters of a class or style name on a figure axis
+
+
+class ReportError(ValueError):
+    """Bad input; the message names the file."""
+
+
+@dataclass
+class Column:
+    """One results folder: a column of the summary table."""
+
+    path: Path
+    title: str
+    data: dict  # metrics.json
+
+    @property
+    def methods(self) -> dict:
+        return self.data["methods"]
+
+    def block(self, method: str, split: str) -> dict | None:
+        """The metrics of ``method`` on ``split``, or None where it was not evaluated."""
+        block = self.methods.get(method, {}).get(split)
+        return block if isinstance(block, dict) else None
+
+
+# --- input -----------------------------------------------------------------------------------------
+
+
+def load_column(folder: str | Path) -> Column:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReportError(f"{folder}: no such results folder")
+    path = folder / METRICS
+    if not path.is_file():
+        raise ReportError(f"{path}: not found ({folder} is not a results folder)")
+    data = read_metrics(folder)  # ValueError naming the file on bad JSON
+    if not isinstance(data.get("methods"), dict) or not data["methods"]:
+        raise ReportError(f"{path}: no methods")
+    for method, splits in data["methods"].items():
+        if not isinstance(splits, dict):
+            raise ReportError(f"{path}: method {method!r} is not an object")
+        for split, block in splits.items():
+            if not split.startswith("_") and not (isinstance(block, dict) and isinstance(block.get("global"), dict)):
+                raise ReportError(f"{path}: {method}/{split} has no 'global' metrics")
+    if not isinstance(data.get("meta"), dict):
+        data["meta"] = {}
+    return Column(folder, "", data)
+
+
+def load_columns(folders: list[str | Path]) -> list[Column]:
+    """Read every folder and give each column a unique title: its subset, else its folder name."""
+    columns = [load_column(f) for f in folders]
+    titles = [str(c.data["meta"].get("subset") or c.path.resolve().name) for c in columns]
+    for i, c in enumerate(columns):
+        title = titles[i]
+        if titles.count(title) > 1:  # same subset evaluated twice, e.g. two backbones
+            title = f"{title} ({c.path.name})"
+        c.title = title
+    seen: dict[str, int] = {}
+    for c in columns:  # still equal (same subset, same folder name): number them
+        seen[c.title] = seen.get(c.title, 0) + 1
+        if seen[c.title] > 1:
+            c.title = f"{c.title} #{seen[c.title]}"
+    return columns
+
+
+def ordered_methods(names) -> list[str]:
+    names = set(names)
+    return [m for m in METHOD_ORDER if m in names] + sorted(names - set(METHOD_ORDER))
+
+
+def class_name(wnid: str) -> str:
+    """Readable name of a per_class key; the wnid is added where ILSVRC reuses the name ("crane").
+
+    Keys are wnids, or ILSVRC indices as text where the features file had no wnids.
+    """
+    vocab = load_vocabulary()
+    wnid = str(wnid)
+    try:
+        cls = vocab[int(wnid)] if wnid.isdigit() and int(wnid) < len(vocab) else vocab.by_wnid(wnid)
+    except KeyError:
+        return wnid
+    return cls.name if vocab.is_unique_name(cls) else f"{cls.name} ({wnid})"
+
+
+# --- formatting ------------------------------------------------------------------------------------
+
+
+def pct(value) -> str:
+    return MISSING if value is None else f"{100 * value:.1f}"
+
+
+def number(value, digits: int = 3) -> str:
+    return MISSING if value is None else f"{value:.{digits}f}"
+
+
+def top1_top5(metrics: dict | None) -> str:
+    if metrics is None:
+        return MISSING
+    return f"{pct(metrics.get('top1'))} / {pct(metrics.get('top5'))}"
+
+
+def text_table(header: list[str], rows: list[list[str]], indent: str = "  ") -> str:
+    """Aligned plain text: first column left, the others right; a None row is a rule."""
+    cells = [header] + [r for r in rows if r is not None]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+
+    def line(row):
+        cells = (c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        return indent + "  ".join(cells)
+
+    rule = indent + "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule] + [rule if r is None else line(r) for r in rows])
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    def esc(cell: str) -> str:
+        return cell.replace("|", "\\|")
+
+    out = ["| " + " | ".join(map(esc, header)) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows if r is not None]
+    return "\n".join(out)
+
+
+# --- tables ----------------------------------------------------------------------------------------
+
+
+def summary_table(columns: list[Column], split: str) -> tuple[list[str], list[list[str] | None]]:
+    """Methods x folders, "top-1 / top-5" in %, then a row of sample counts (None marks the rule)."""
+    methods = ordered_methods(m for c in columns for m in c.methods)
+    header = ["method"] + [c.title for c in columns]
+    rows: list[list[str] | None] = []
+    for m in methods:
+        rows.append([m] + [top1_top5((c.block(m, split) or {}).get("global")) for c in columns])
+    counts = []
+    for c in columns:
+        ns = sorted({n for m in methods if (n := (c.block(m, split) or {}).get("global", {}).get("n")) is not None})
+        # methods of one folder should see the same samples; show a range if they did not
+        counts.append(MISSING if not ns else str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}")
+    rows += [None, ["n"] + counts]
+    return header, rows
+
+
+def style_table(column: Column, split: str) -> tuple[list[str], list[list[str]]] | None:
+    """Styles x methods, top-1 %, for one folder; None where no method has per_style."""
+    methods = [m for m in ordered_methods(column.methods) if (column.block(m, split) or {}).get("per_style")]
+    if not methods:
+        return None
+    blocks = {m: column.block(m, split)["per_style"] for m in methods}
+    styles = sorted({s for b in blocks.values() for s in b})
+    rows = []
+    for s in styles:
+        n = next((b[s].get("n") for b in blocks.values() if s in b and b[s].get("n") is not None), None)
+        rows.append([s, MISSING if n is None else str(n)]
+                    + [pct(blocks[m][s].get("top1")) if s in blocks[m] else MISSING for m in methods])
+    return ["style", "n"] + [f"{m} top-1" for m in methods], rows
+
+
+def class_rows(per_class: dict) -> list[tuple[str, dict]]:
+    """(name, metrics) of every class with samples, best top-1 first (then top-5, then lower loss)."""
+    rows = [(class_name(w), m) for w, m in per_class.items() if isinstance(m, dict) and m.get("top1") is not None]
+
+    def key(item):
+        name, m = item
+        ce = m.get("cross_entropy")
+        return (-m["top1"], -(m.get("top5") or 0.0), float("inf") if ce is None else ce, name)
+
+    return sorted(rows, key=key)
+
+
+def worst_table(column: Column, method: str, split: str, k: int = WORST) -> tuple[list[str], list[list[str]]] | None:
+    per_class = (column.block(method, split) or {}).get("per_class")
+    if not per_class:
+        return None
+    worst = class_rows(per_class)[::-1][:k]
+    with_ce = any(m.get("cross_entropy") is not None for _, m in worst)
+    header = ["class", "n", "top-1", "top-5"] + (["cross-entropy"] if with_ce else [])
+    rows = [[name, str(m.get("n", MISSING)), pct(m.get("top1")), pct(m.get("top5"))]
+            + ([number(m.get("cross_entropy"))] if with_ce else []) for name, m in worst]
+    return header, rows
+
+
+# --- figures ---------------------------------------------------------------------------------------
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never open a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _short(label: str, limit: int = MAX_LABEL) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _save(fig, path: Path) -> Path:
+    """Write the figure next to ``path`` under a temporary name, then rename it into place."""
+    plt = _pyplot()
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    try:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def file_stem(method: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_.-]+", "_", method) or "method"
+
+
+def plot_per_class(per_class: dict, method: str, split: str, path: Path) -> Path:
+    """Horizontal bars of per-class top-1, best at the top (thesis Fig. 4.3 / 5.9)."""
+    plt = _pyplot()
+    rows = class_rows(per_class)
+    names = [_short(n) for n, _ in rows]
+    values = [100 * m["top1"] for _, m in rows]
+    with plt.rc_context({"text.parse_math": False}):  # class names are text, not TeX
+        fig, ax = plt.subplots(figsize=(8, 1.2 + 0.22 * max(len(rows), 3)))
+        y = np.arange(len(rows))
+        ax.barh(y, values, color="tab:blue", height=0.75)
+        ax.set_yticks(y, names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 105)
+        ax.set_xlabel("top-1 accuracy (%)")
+        ax.set_title(f"{method}: per-class top-1 on {split} ({len(rows)} classes)")
+        for yi, v, (_, m) in zip(y, values, rows, strict=True):
+            ax.text(min(v, 100) + 0.8, yi, f"{v:.0f}% (n={m.get('n')})", va="center", fontsize=7)
+        ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def confusion_labels(confusion: dict) -> tuple[np.ndarray, list[str], list[str]]:
+    """Row-normalised matrix with row and column names; ValueError if the block is malformed."""
+    matrix = np.asarray(confusion.get("matrix"), dtype=float)
+    if matrix.ndim != 2 or 0 in matrix.shape:
+        raise ValueError("'matrix' is not a non-empty 2-D array")
+    names = confusion.get("names") or [class_name(str(w)) for w in confusion.get("labels") or []]
+    names = [str(n) for n in names]
+    rows, cols = matrix.shape
+    row_names = names[:rows] if len(names) >= rows else [str(i) for i in range(rows)]
+    # a matrix one column wider than its labels counts predictions outside the label set
+    col_names = names[:cols] if len(names) >= cols else row_names[:cols] + ["(other)"] * (cols - len(row_names))
+    sums = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0), row_names, col_names
+
+
+def plot_confusion(confusion: dict, method: str, split: str, path: Path) -> Path:
+    plt = _pyplot()
+    norm, row_names, col_names = confusion_labels(confusion)
+    rows, cols = norm.shape
+    side = max(rows, cols)
+    fontsize = 9 if side <= 20 else 7 if side <= 40 else 6
+    with plt.rc_context({"text.parse_math": False}):
+        fig, ax = plt.subplots(figsize=(3 + 0.2 * max(cols, 10), 2.5 + 0.2 * max(rows, 10)))
+        im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+        ax.set_xticks(np.arange(cols), [_short(n, 24) for n in col_names], rotation=90, fontsize=fontsize)
+        ax.set_yticks(np.arange(rows), [_short(n, 24) for n in row_names], fontsize=fontsize)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{method}: confusion on {split} (rows sum to 1)")
+        if side <= 15:  # room for the numbers themselves
+            for i in range(rows):
+                for j in range(cols):
+                    if norm[i, j] >= 0.005:
+                        ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                                color="white" if norm[i, j] > 0.5 else "black")
+        fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    return _save(fig, path)
+
+
+def plot_per_style(column: Column, split: str, path: Path) -> Path | None:
+    """Grouped horizontal bars: one group per style, one bar per method."""
+    table = style_table(column, split)
+    if table is None:
+        return None
+    plt = _pyplot()
+    methods = [m for m in ordered_methods(column.methods) if (column.block(m, split) or {}).get("per_style")]
+    styles = [r[0] for r in table[1]]
+    height = 0.8 / len(methods)
+    with plt.rc_context({"text.parse_math": False}):
+        fig, ax = plt.subplots(figsize=(8, 1.5 + len(styles) * (0.2 * len(methods) + 0.25)))
+        y = np.arange(len(styles))
+        for i, m in enumerate(methods):
+            per_style = column.block(m, split)["per_style"]
+            values = [100 * (per_style.get(s, {}).get("top1") or 0.0) for s in styles]
+            ax.barh(y - 0.4 + height * (i + 0.5), values, height=height, label=m)
+        ax.set_yticks(y, [_short(s) for s in styles], fontsize=9)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("top-1 accuracy (%)")
+        ax.set_title(f"{column.title}: top-1 per style on {split}")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)  # never over a bar
+        ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+
+def build_report(columns: list[Column], split: str, out: Path) -> tuple[str, list[Path], list[str]]:
+    """Write OUT/report.md and the figures; return (printed text, files written, notes)."""
+    out.mkdir(parents=True, exist_ok=True)
+    first = columns[0]
+    text, md, notes, files = [], ["# drawnet evaluation report", ""], [], []
+
+    header, rows = summary_table(columns, split)
+    text += [f"Top-1 / top-5 accuracy (%) on {split}", text_table(header, rows), ""]
+    md += [f"## Top-1 / top-5 accuracy (%) on {split}", "", markdown_table(header, rows), ""]
+    for c in columns:
+        meta = c.data["meta"]
+        what = ", ".join(f"{k} {meta[k]}" for k in ("backbone", "layer", "features") if meta.get(k))
+        line = f"{c.title}: {c.path}" + (f" ({what})" if what else "")
+        text.append("  " + line)
+        md.append(f"- {line}")
+    text.append("")
+    md.append("")
+
+    table = style_table(first, split)
+    title = f"Top-1 (%) per style on {split}, {first.title}"
+    if table:
+        text += [title, text_table(*table), ""]
+        md += [f"## {title}", "", markdown_table(*table), ""]
+        path = plot_per_style(first, split, out / "per_style_top1.png")
+        files.append(path)
+        md += [f"![top-1 per style]({path.name})", ""]
+    else:
+        notes.append(f"{first.path / METRICS}: no per_style block on {split}; per_style_top1.png not written")
+
+    for m in ordered_methods(first.methods):
+        block = first.block(m, split)
+        if block is None:
+            continue
+        table = worst_table(first, m, split)
+        title = f"{m}: the {WORST} worst classes on {split}, {first.title}"
+        if table:
+            text += [title, text_table(*table), ""]
+            md += [f"## {title}", "", markdown_table(*table), ""]
+            path = plot_per_class(block["per_class"], m, split, out / f"per_class_top1_{file_stem(m)}.png")
+            files.append(path)
+            md += [f"![{m} per-class top-1]({path.name})", ""]
+        else:
+            notes.append(f"{first.path / METRICS}: {m}/{split} has no per_class block")
+        if block.get("confusion"):
+            try:
+                path = plot_confusion(block["confusion"], m, split, out / f"confusion_{file_stem(m)}.png")
+            except (ValueError, TypeError) as err:  # one bad block should not cost the whole report
+                notes.append(f"{first.path / METRICS}: {m}/{split} confusion skipped ({err})")
+            else:
+                files.append(path)
+                md += [f"![{m} confusion]({path.name})", ""]
+
+    report = out / "report.md"
+    atomic_write_text(report, "\n".join(md).rstrip() + "\n")
+    return "\n".join(text).rstrip(), [report, *files], notes
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Tables and figures from evaluation results folders.", add_help=add_help)
+    p.add_argument("--results", type=Path, action="append", required=True,
+                   help="a results folder (metrics.json); repeat for more columns, the first also gets the details")
+    p.add_argument("--split", default="val", help="which split to report (default %(default)s)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: <first results>/report)")
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        columns = load_columns(args.results)
+    except (ValueError, OSError) as err:  # ReportError, read_metrics's bad JSON, unreadable file: all name it
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 2
+    if not any(c.block(m, args.split) for c in columns for m in c.methods):
+        splits = sorted({s for c in columns for b in c.methods.values() for s in b if not s.startswith("_")})
+        print(f"{PROG}: no method in {', '.join(str(c.path / METRICS) for c in columns)} has split "
+              f"{args.split!r} (found: {', '.join(splits) or 'none'})", file=sys.stderr)
+        return 2
+    out = args.out if args.out is not None else columns[0].path / "report"
+    text, files, notes = build_report(columns, args.split, out)
+    print(text)
+    for note in notes:
+        print(f"{PROG}: {note}", file=sys.stderr)
+    print()
+    print(f"wrote {len(files)} files to {out}:")
+    print("\n".join(f"  {f.name}" for f in files))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))

@@ -1,0 +1,199 @@
+"""Backbones, image loading, feature extraction to HDF5 and the pretrained baseline."""
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from datasets.manifest import write_jsonl
+from evaluation import baseline as baseline_cli
+from evaluation.baseline import baseline
+from evaluation.extract import ExtractConfig, extract, partial_path, rejected_path
+from evaluation.extract import get_args_parser as extract_args
+from evaluation.extract import main as extract_main
+from evaluation.features import FeatureSet, read_features
+from evaluation.metrics import cross_entropy, evaluate, topk, true_rank
+from evaluation.results import read_metrics, read_predictions
+from tests.conftest import make_image
+from training.backbones import WeightsUnavailable, create_backbone
+from training.images import load_rgb
+
+CLASSES = [(849, "n04398044", "teapot"), (879, "n04507155", "umbrella"), (587, "n03481172", "hammer")]
+
+
+def manifest(tmp_path: Path, n: int = 9, bad: bool = True) -> Path:
+    rows = []
+    for i in range(n):
+        index, wnid, label = CLASSES[i % 3]
+        path = make_image(tmp_path / "img" / f"{label}{i}.png", seed=i, size=(40, 30))
+        rows.append({"id": f"{i:064x}", "filepath": str(path), "original_name": path.name, "label": label,
+                     "wnid": wnid, "class_index": index, "split": "val" if i % 3 == 0 else "train",
+                     "matched_words": [label], "ambiguous": False, "source": "dir", "style": f"s{i % 2}"})
+    # one image in two classes: two rows, one image
+    rows.append({**rows[0], "label": "hammer", "wnid": "n03481172", "class_index": 587, "ambiguous": True})
+    if bad:
+        broken = tmp_path / "img" / "broken.png"
+        broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+        rows.append({**rows[1], "id": "f" * 64, "filepath": str(broken), "original_name": "broken.png"})
+    out = tmp_path / "manifest.jsonl"
+    write_jsonl(out, rows)
+    return out
+
+
+def test_load_rgb_handles_every_mode(tmp_path):
+    clear = Image.new("RGBA", (8, 6), (255, 0, 0, 0))
+    clear.putpixel((0, 0), (0, 0, 255, 255))
+    cases = {"rgba.png": clear, "la.png": clear.convert("LA"), "p.png": clear.convert("P"),
+             "cmyk.jpg": Image.new("CMYK", (8, 6), (0, 255, 255, 0)), "grey.png": Image.new("L", (8, 6), 90),
+             "bits.png": Image.new("1", (8, 6), 1), "i16.png": Image.fromarray(np.arange(48, dtype=np.uint16).reshape(6, 8) * 1000)}
+    for name, img in cases.items():
+        img.save(tmp_path / name)
+    frames = [Image.new("RGB", (8, 6), c) for c in ((0, 200, 0), (200, 0, 0))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    for name in [*cases, "anim.gif"]:
+        rgb = load_rgb(tmp_path / name)
+        assert rgb.mode == "RGB" and rgb.size == (8, 6), name
+    assert load_rgb(tmp_path / "rgba.png").getpixel((3, 3)) == (255, 255, 255)  # transparent -> white
+    assert load_rgb(tmp_path / "rgba.png").getpixel((0, 0)) == (0, 0, 255)
+    assert load_rgb(tmp_path / "la.png").getpixel((3, 3)) == (255, 255, 255)
+    assert load_rgb(tmp_path / "anim.gif").getpixel((1, 1))[1] > 150  # the first frame, green
+    i16 = load_rgb(tmp_path / "i16.png")
+    assert i16.getpixel((0, 0)) == (0, 0, 0) and i16.getpixel((7, 5)) == (255, 255, 255)  # range scaled, not clipped
+    assert load_rgb(tmp_path / "cmyk.jpg").getpixel((4, 3))[0] > 200  # no cyan: red
+
+
+def test_backbones_layers_and_weights(tmp_path):
+    tiny = create_backbone("tiny")
+    feats, logits = tiny(torch.randn(2, 3, 32, 32))
+    assert feats.shape == (2, 32) and logits.shape == (2, 1000) and tiny.preprocessing.size == 32
+    torch.save({"model": tiny.state_dict(), "epoch": 3}, tmp_path / "ckpt.pth")  # a checkpoint of ours
+    again = create_backbone("tiny", weights=str(tmp_path / "ckpt.pth"))
+    assert torch.equal(again(torch.ones(1, 3, 32, 32))[1], tiny(torch.ones(1, 3, 32, 32))[1])
+    with pytest.raises(WeightsUnavailable, match="no such file"):
+        create_backbone("tiny", weights=str(tmp_path / "absent.pth"))
+    with pytest.raises(ValueError, match="no layer 'fc9'"):
+        create_backbone("vgg19", "fc9", weights="random")
+    lite = create_backbone("efficientnet-lite0")
+    assert lite.feature_dim == 1280 and len(lite.weights_sha256) == 64 and lite.preprocessing.mean[0] == pytest.approx(127 / 255)
+
+
+@pytest.mark.slow
+def test_vgg19_named_layers():
+    vgg = create_backbone("vgg19", "fc7", weights="random")
+    with torch.no_grad():
+        fc7, logits = vgg(torch.randn(1, 3, 224, 224))
+        pre, _ = create_backbone("vgg19", "fc7_pre", weights="random")(torch.randn(1, 3, 224, 224))
+    assert fc7.shape == (1, 4096) and logits.shape == (1, 1000) and (fc7 >= 0).all()  # after the ReLU
+    assert (pre < 0).any()  # before it
+
+
+def test_vgg19_missing_weights_say_where_to_put_them(tmp_path, monkeypatch):
+    from torchvision.models import VGG19_Weights
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def offline(self, *a, **k):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(type(VGG19_Weights.IMAGENET1K_V1), "get_state_dict", offline)
+    with pytest.raises(WeightsUnavailable) as err:
+        create_backbone("vgg19")
+    msg = str(err.value)
+    assert str(tmp_path / "hub" / "checkpoints") in msg and "vgg19-dcbb9e9d.pth" in msg and "--weights PATH" in msg
+
+
+def test_extract_round_trip_skips_bad_images(tmp_path):
+    m = manifest(tmp_path)
+    out = tmp_path / "feats.h5"
+    summary = extract(ExtractConfig(manifest=m, out=out, backbone="tiny", batch_size=4, workers=0))
+    assert summary["complete"] and summary["images"] == 9 and summary["bad_images"] == 1 and summary["rows"] == 10
+    fs = read_features(out)
+    assert fs.features.shape == (10, 32) and fs.logits.shape == (10, 1000)
+    assert list(fs.labels[:3]) == [849, 879, 587] and fs.splits[0] == "val" and fs.styles[1] == "s1"
+    assert fs.ids[9] == fs.ids[0] and np.array_equal(fs.features[9], fs.features[0])  # two rows, one image
+    assert fs.attrs["backbone"] == "tiny" and fs.attrs["preprocessing"]["size"] == 32 and fs.attrs["bad_images"] == 1
+    (bad,) = [json.loads(line) for line in rejected_path(out).read_text().splitlines()]
+    assert bad["filepath"].endswith("broken.png") and bad["reason"]
+    # the stored features are the backbone's, image for image
+    tiny = create_backbone("tiny")
+    x = tiny.preprocessing.transform()(load_rgb(tmp_path / "img" / "umbrella1.png"))[None]
+    with torch.no_grad():
+        feats, logits = tiny(x)
+    assert np.allclose(fs.features[1], feats[0].numpy(), atol=1e-5) and np.allclose(fs.logits[1], logits[0].numpy(), atol=1e-4)
+    assert not partial_path(out).exists() and not list(tmp_path.glob(".*tmp"))
+
+
+def test_extract_resumes_after_an_interruption(tmp_path):
+    m = manifest(tmp_path, bad=False)
+    out = tmp_path / "feats.h5"
+    first = extract(ExtractConfig(manifest=m, out=out, backbone="tiny", batch_size=2, workers=0, stop_after=2))
+    assert not first["complete"] and first["processed"] == 4
+    assert partial_path(out).exists() and not out.exists()  # nothing half-written where the result goes
+    with h5py.File(partial_path(out), "r") as f:
+        assert f["done"][...].sum() == 4
+    second = extract(ExtractConfig(manifest=m, out=out, backbone="tiny", batch_size=2, workers=0))
+    assert second["complete"] and second["processed_now"] == 5  # only what was left
+    oneshot = tmp_path / "oneshot.h5"
+    extract(ExtractConfig(manifest=m, out=oneshot, backbone="tiny", batch_size=3, workers=0))
+    assert np.allclose(read_features(out).features, read_features(oneshot).features, atol=1e-6)
+    # a partial file of another job (other weights) is not reused
+    extract(ExtractConfig(manifest=m, out=out, backbone="tiny", batch_size=2, workers=0, stop_after=1))
+    torch.save(create_backbone("tiny").state_dict(), tmp_path / "w.pth")
+    third = extract(ExtractConfig(manifest=m, out=out, backbone="tiny", weights=str(tmp_path / "w.pth"), workers=0))
+    assert third["processed_now"] == 9
+
+
+def test_extract_cli_errors(tmp_path, capsys):
+    assert extract_main(extract_args().parse_args(["--manifest", str(tmp_path / "none.jsonl"), "--out",
+                                                   str(tmp_path / "f.h5"), "--backbone", "tiny"])) == 2
+    assert "none.jsonl" in capsys.readouterr().err
+
+
+def test_metrics_against_hand_computed_values():
+    scores = np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 1.0], [1.0, 1.0, 1.0]])
+    targets = np.array([2, 1, 0])
+    assert list(true_rank(scores, targets)) == [1, 0, 0]  # a tie counts for the model
+    assert topk(scores, 2).tolist() == [[0, 2], [1, 2], [0, 1]]
+    # -log softmax: row 0 = log(e^3 + e + e^2) - 2
+    expected = [np.log(np.exp(3) + np.exp(1) + np.exp(2)) - 2, np.log(1 + np.exp(5) + np.e) - 5, np.log(3.0)]
+    assert np.allclose(cross_entropy(scores, targets), expected)
+    assert np.allclose(cross_entropy(np.array([[1000.0, 0.0]]), np.array([1])), [1000.0])  # stable
+    m = evaluate(scores, targets, cross_entropies=cross_entropy(scores, targets), groups={"per_class": np.array(["a", "b", "a"])})
+    assert m["global"]["top1"] == pytest.approx(2 / 3) and m["global"]["top5"] == 1.0
+    assert m["per_class"]["a"] == {"n": 2, "top1": 0.5, "top5": 1.0, "cross_entropy": pytest.approx((expected[0] + expected[2]) / 2)}
+
+
+def test_baseline_metrics_and_cli(tmp_path, capsys):
+    logits = np.full((4, 1000), -5.0, dtype=np.float32)
+    logits[0, 849] = 5  # right
+    logits[1, 587] = 5  # wrong: true is 879, ranked below 587 only
+    logits[1, 879] = 4
+    logits[2, 10:16] = 6  # true 587 ranked 7th
+    logits[3, 879] = 5  # right
+    fs = FeatureSet(np.zeros((4, 2), np.float32), np.array([849, 879, 587, 879]), np.array(list("abcd"), dtype=object),
+                    np.array(["val", "val", "val", "train"], dtype=object), logits=logits,
+                    wnids=np.array(["n04398044", "n04507155", "n03481172", "n04507155"], dtype=object),
+                    styles=np.array(["x", "y", "x", "y"], dtype=object), attrs={"backbone": "tiny", "subset": "toy"})
+    metrics, preds = baseline(fs)
+    val = metrics["val"]
+    assert val["global"]["top1"] == pytest.approx(1 / 3) and val["global"]["top5"] == pytest.approx(2 / 3)
+    assert val["per_class"]["n04507155"]["top5"] == 1.0 and val["per_style"]["x"]["top1"] == 0.5
+    assert metrics["all"]["global"]["n"] == 4 and metrics["train"]["global"]["top1"] == 1.0
+    assert preds["true_rank"].tolist() == [0, 1, 6, 0] and preds["pred"].tolist()[:2] == [849, 587]
+    from evaluation.features import write_features
+
+    write_features(tmp_path / "f.h5", fs)
+    assert baseline_cli.main(baseline_cli.get_args_parser().parse_args(["--features", str(tmp_path / "f.h5"),
+                                                                        "--out", str(tmp_path / "res")])) == 0
+    stored = read_metrics(tmp_path / "res")
+    assert stored["meta"]["subset"] == "toy" and stored["methods"]["baseline"]["val"]["global"]["n"] == 3
+    assert read_predictions(tmp_path / "res", "baseline")["top5"].shape == (4, 5)
+    assert "top-1  33.3%" in capsys.readouterr().out
+    no_head = FeatureSet(fs.features, fs.labels, fs.ids, fs.splits, attrs={"backbone": "x"})
+    write_features(tmp_path / "g.h5", no_head)
+    assert baseline_cli.main(baseline_cli.get_args_parser().parse_args(["--features", str(tmp_path / "g.h5"),
+                                                                        "--out", str(tmp_path / "r2")])) == 2
+    assert "no 1000-way ImageNet head" in capsys.readouterr().err

