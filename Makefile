@@ -15,9 +15,26 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: demo test bench setup debian library clean
 
+# The thesis's measurements on two subsets: the embedded library under the thesis's
+# rule (25 images a class, one-word names, common senses) and OpenClipart alone.
+SUBSETS := thesis openclipart
+SUBSET_ARGS_thesis := --source embedded --min-images 25 --single-word --max-sense-rank 1
+SUBSET_ARGS_openclipart := --source openclipart --min-images 8 --single-word
+BACKBONE ?= efficientnet-lite0
+
 demo: setup
 	$(PY) -m datasets.build --source embedded --out $(OUT)
 	$(PY) -m datasets.licenses --manifest $(OUT)/manifest.jsonl
+	@set -e; for s in $(SUBSETS); do \
+	  case $$s in thesis) args="$(SUBSET_ARGS_thesis)";; openclipart) args="$(SUBSET_ARGS_openclipart)";; esac; \
+	  echo "== $$s: $$args"; \
+	  $(PY) -m datasets.build $$args --out $(OUT)-$$s --render-cache $(OUT)/renders --table-rows 10; \
+	  $(PY) -m evaluation.extract --manifest $(OUT)-$$s/manifest.jsonl --backbone $(BACKBONE) \
+	    --out $(OUT)-$$s/features-$(BACKBONE).h5; \
+	  $(PY) -m evaluation.baseline --features $(OUT)-$$s/features-$(BACKBONE).h5 --out $(OUT)-$$s/results; \
+	  $(PY) -m evaluation.svm --features $(OUT)-$$s/features-$(BACKBONE).h5 --out $(OUT)-$$s/results; \
+	done
+	$(PY) -m evaluation.report $(foreach s,$(SUBSETS),--results $(OUT)-$(s)/results)
 
 test: setup
 	$(PY) -m pytest
@@ -25,6 +42,7 @@ test: setup
 bench: setup
 	$(PY) benchmarks/match_bench.py
 	$(PY) benchmarks/render_bench.py
+	$(PY) benchmarks/extract_bench.py
 
 setup: debian $(VENV)/.nltk-data library
 

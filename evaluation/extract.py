@@ -185,7 +185,8 @@ def extract(cfg: ExtractConfig) -> dict:
         **backbone.describe(),
         "preprocessing": prep,
         "manifest": str(cfg.manifest),
-        "subset": subset or cfg.manifest.parent.name,
+        # the report's column title: which build, and which subset of it
+        "subset": f"{cfg.manifest.parent.name} ({subset})" if subset else cfg.manifest.parent.name,
         "num_classes_head": backbone.num_classes,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "torch_version": torch.__version__,
@@ -219,7 +220,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="state dict or checkpoint to load; 'random' for an untrained net (default: pretrained)")
     p.add_argument("--out", type=Path, required=True, help="output .h5 file")
     p.add_argument("--batch-size", type=int, default=None, help="default 64 on CPU, 256 on GPU")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="image-decoding processes")
+    p.add_argument("--workers", type=int, default=None,
+                   help="image-decoding processes (default: 1 on CPU, where the network needs the cores; "
+                   "all cores but one on a GPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on GPU")
     return p
@@ -230,7 +233,8 @@ def main(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     cfg = ExtractConfig(
         manifest=args.manifest, out=args.out, backbone=args.backbone, layer=args.layer, weights=args.weights,
-        batch_size=args.batch_size or (256 if device.type == "cuda" else 64), workers=args.workers,
+        batch_size=args.batch_size or (256 if device.type == "cuda" else 64),
+        workers=args.workers if args.workers is not None else (max(1, (os.cpu_count() or 2) - 1) if device.type == "cuda" else 1),
         device=str(device), amp=not args.no_amp,
     )
     try:
