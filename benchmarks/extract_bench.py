@@ -65,14 +65,14 @@ def plain_loop(paths, backbone_name: str, batch: int, workers: int, device: torc
     return n / (time.perf_counter() - start)
 
 
-def fiftyone_embeddings(paths, batch: int, workers: int) -> float | None:
+def fiftyone_embeddings(paths, backbone_name: str, batch: int, workers: int) -> float | None:
     """FiftyOne's compute_embeddings over the same files with the same model, or None without FiftyOne."""
     try:
         import fiftyone as fo
         import fiftyone.utils.torch as fout
     except Exception:
         return None
-    model = create_backbone("efficientnet-lite0")
+    model = create_backbone(backbone_name)
     config = fout.TorchImageModelConfig({
         "entrypoint_fcn": lambda: _FeatureNet(model), "transforms_fcn": lambda: model.preprocessing.transform(),
         "embeddings_layer": None, "as_feature_extractor": True, "raw_inputs": False, "ragged_batches": False,
@@ -119,13 +119,14 @@ def model_only(backbone_name: str, batch: int, device: torch.device, steps: int 
     return rates[0], rates[1]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backbone", default=None, help="default: vgg19 on a GPU, efficientnet-lite0 on CPU")
     p.add_argument("--images", type=int, default=None, help="default: 8192 on a GPU, 256 on CPU")
     p.add_argument("--batch-size", type=int, default=None, help="default: 256 on a GPU, 32 on CPU")
     p.add_argument("--workers", type=int, default=None, help="default: all cores but one on a GPU, 1 on CPU")
-    args = p.parse_args()
+    p.add_argument("--no-fiftyone", action="store_true", help="skip the FiftyOne peer (it starts a MongoDB)")
+    args = p.parse_args(argv)
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
     backbone = args.backbone or ("vgg19" if cuda else "efficientnet-lite0")
@@ -146,8 +147,8 @@ def main() -> int:
         peer = plain_loop(paths, backbone, batch, workers, device)
         print(f"  evaluation.extract{' (bf16, channels_last)' if cuda else ''}: {ours:8.1f} img/s (to HDF5)")
         print(f"  plain PyTorch loop (fp32):            {peer:8.1f} img/s   ratio {ours / peer:.2f}x")
-        if not cuda:
-            fo_rate = fiftyone_embeddings(paths, batch, workers)
+        if not cuda and not args.no_fiftyone:
+            fo_rate = fiftyone_embeddings(paths, backbone, batch, workers)
             if fo_rate is None:
                 print("  FiftyOne compute_embeddings: FiftyOne not installed, skipped")
             else:

@@ -95,13 +95,13 @@ def time_build(workers: int) -> tuple[float, float, dict]:
         return times[0], times[1], summary
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--files", type=int, default=600, help="SVGs in the timed sample (0: the whole library)")
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--no-build", action="store_true", help="skip the cold and warm embedded builds")
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     files = library_svgs()
     sample = files if args.files <= 0 else random.Random(0).sample(files, min(args.files, len(files)))
