@@ -197,3 +197,25 @@ def test_baseline_metrics_and_cli(tmp_path, capsys):
     assert baseline_cli.main(baseline_cli.get_args_parser().parse_args(["--features", str(tmp_path / "g.h5"),
                                                                         "--out", str(tmp_path / "r2")])) == 2
     assert "no 1000-way ImageNet head" in capsys.readouterr().err
+
+
+def test_extract_lists_every_kind_of_bad_image(tmp_path):
+    m = manifest(tmp_path, n=3, bad=False)
+    rows = [json.loads(line) for line in m.read_text().splitlines()]
+    good = make_image(tmp_path / "img" / "good.png", seed=7)
+    truncated = tmp_path / "img" / "truncated.png"
+    truncated.write_bytes(good.read_bytes()[:60])
+    (tmp_path / "img" / "empty.png").write_bytes(b"")
+    (tmp_path / "img" / "text.png").write_text("not an image at all")
+    bad = {"truncated.png": truncated, "empty.png": tmp_path / "img" / "empty.png",
+           "text.png": tmp_path / "img" / "text.png", "missing.png": tmp_path / "img" / "missing.png"}
+    for k, (name, path) in enumerate(bad.items()):
+        rows.append({**rows[1], "id": f"{k + 1:x}" * 64, "filepath": str(path), "original_name": name})
+    write_jsonl(m, rows)
+    out = tmp_path / "feats.h5"
+    summary = extract(ExtractConfig(manifest=m, out=out, backbone="tiny", batch_size=2, workers=0))
+    assert summary["complete"] and summary["images"] == 3 and summary["bad_images"] == 4
+    rejected = {Path(r["filepath"]).name: r["reason"] for r in map(json.loads, rejected_path(out).read_text().splitlines())}
+    assert set(rejected) == set(bad) and all(rejected.values())
+    assert "No such file" in rejected["missing.png"] or "FileNotFoundError" in rejected["missing.png"]
+    assert len(read_features(out)) == 4  # 3 images, one of them in two classes
