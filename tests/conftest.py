@@ -66,3 +66,16 @@ def require_library(source: str) -> Path:
 
 def require_openclipart() -> Path:
     return require_library("openclipart")
+
+
+@pytest.fixture(scope="session")
+def fiftyone(tmp_path_factory):
+    """FiftyOne on a throwaway MongoDB of its own, stopped after the run."""
+    import sys
+
+    from curation.database import fiftyone_module, throwaway_mongod
+
+    if "fiftyone" in sys.modules:
+        pytest.fail("fiftyone was imported before the test database was set up: it would use the user's database")
+    with throwaway_mongod(tmp_path_factory.mktemp("mongodb")) as uri:
+        yield fiftyone_module(uri)

