@@ -365,12 +365,7 @@ def fit_method(method: str, fs: FeatureSet, train: FeatureSet, features_path: Pa
         "multiclass": cfg.multiclass if method == "svm" else "multinomial",
         "candidates": len(search.cv_results_["params"]),
         "fit_seconds": round(elapsed, 1),
-        "classes": classes.tolist(),
-        "features": str(features_path),
-        "backbone": backbone,
-        "layer": layer,
-        "val_rows_unseen_class": unseen.get("val", 0),
-        "rows_unseen_class": unseen,
+        **_common_info(classes, features_path, backbone, layer, unseen),
     }
     meta = {"features": str(features_path), "backbone": backbone, "layer": layer, "subset": fs.subset_name}
     write_method(out, method, metrics, predictions, meta)
@@ -383,6 +378,12 @@ def fit_method(method: str, fs: FeatureSet, train: FeatureSet, features_path: Pa
     atomic_write_text(out / f"{method}_cv.csv", cv_table(search))
     return {"method": method, "best_params": best, "cv_best_score": float(search.best_score_),
             "val": metrics.get("val", {}).get("global"), "fit_seconds": elapsed}
+
+
+def _common_info(classes: np.ndarray, features_path: Path, backbone, layer, unseen: dict) -> dict:
+    """The ``_info`` entries a trained and a re-applied model share."""
+    return {"classes": classes.tolist(), "features": str(features_path), "backbone": backbone, "layer": layer,
+            "val_rows_unseen_class": unseen.get("val", 0), "rows_unseen_class": unseen}
 
 
 def train_and_evaluate(features_path: Path, out: Path, cfg: SVMConfig) -> list[dict]:
@@ -430,12 +431,7 @@ def apply_saved(model_path: Path, features_path: Path, out: Path) -> list[dict]:
         "best_params": bundle.get("best_params"),
         "cv_best_score": bundle.get("cv_best_score"),
         "protocol": bundle.get("protocol"),
-        "classes": classes.tolist(),
-        "features": str(features_path),
-        "backbone": backbone,
-        "layer": layer,
-        "val_rows_unseen_class": unseen.get("val", 0),
-        "rows_unseen_class": unseen,
+        **_common_info(classes, features_path, backbone, layer, unseen),
     }
     method = model_path.stem
     meta = {"features": str(features_path), "backbone": backbone, "layer": layer, "subset": fs.subset_name}
