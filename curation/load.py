@@ -68,50 +68,96 @@ def sample_fields(rows: list[dict], vocab: Vocabulary) -> dict:
     }
 
 
+def field_types(fo) -> dict:
+    """The sample fields this module writes, declared up front so that raw inserts match the schema."""
+    string, strings = fo.StringField, (fo.ListField, {"subfield": fo.StringField})
+    return {
+        KEY: string, "wnid": string, "class_index": fo.IntField, "split": string, "source": string,
+        "style": string, "collection": string, "license": string, "original_name": string,
+        "matched_words": strings, "lemma": string, "lang": string, "sense_rank": fo.IntField,
+        "ambiguous": fo.BooleanField, "candidates": strings, "candidate_labels": strings,
+        "ground_truth": (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Classification}),
+    }
+
+
+def sample_document(rows: list[dict], vocab: Vocabulary) -> dict:
+    """One image as the document FiftyOne stores, in ``Sample.from_dict`` form (unset fields left out)."""
+    from bson import ObjectId
+
+    first = rows[0]
+    path = str(first["filepath"])
+    doc = {"filepath": path, "tags": [first["split"]]}
+    doc.update((k, v) for k, v in sample_fields(rows, vocab).items() if v is not None)
+    doc["ground_truth"] = {"_id": ObjectId(), "_cls": "Classification", "tags": [],
+                           "label": class_label(vocab, first["wnid"])}
+    if first.get("width") and first.get("height"):
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = None  # a missing file still gets a sample: the App shows it as missing
+        meta = {"_cls": "ImageMetadata", "size_bytes": size, "mime_type": mimetypes.guess_type(path)[0],
+                "width": first["width"], "height": first["height"]}
+        doc["metadata"] = {k: v for k, v in meta.items() if v is not None}
+    return doc
+
+
+def insert_documents(dataset, docs: list[dict]) -> None:
+    """Insert sample documents in one round trip, stamped as ``add_samples`` stamps them.
+
+    ``add_samples`` builds a mongoengine document per sample and manages ~750 samples/s
+    here; the fields are declared beforehand (``field_types``) and a test checks that a
+    sample inserted this way reads back exactly like one added through the API.
+    """
+    from datetime import datetime, timezone
+
+    from bson import ObjectId
+    from fiftyone.core.odm.sample import _generate_rand
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # FiftyOne stores naive UTC
+    for d in docs:
+        d.update(_id=ObjectId(), _media_type="image", _rand=_generate_rand(), _dataset_id=dataset._doc.id,
+                 created_at=now, last_modified_at=now)
+    dataset._sample_collection.insert_many(docs, ordered=False)
+
+
+def open_dataset(fo, name: str):
+    """The named dataset, created persistent with its fields and a unique ``image_id`` index if new."""
+    if fo.dataset_exists(name):
+        dataset = fo.load_dataset(name)
+    else:
+        dataset = fo.Dataset(name, persistent=True)
+    schema = dataset.get_field_schema()
+    for field, spec in field_types(fo).items():
+        if field not in schema:
+            ftype, kwargs = spec if isinstance(spec, tuple) else (spec, {})
+            dataset.add_sample_field(field, ftype, **kwargs)
+    if dataset.media_type is None:
+        dataset.media_type = "image"  # what add_samples would set on the first image
+    dataset.create_index(KEY, unique=True)  # a second copy of an image cannot sneak in
+    return dataset
+
+
 def load(manifest: Path, dataset_name: str, *, database_uri: str | None = None, vocab: Vocabulary | None = None,
-         batch_size: int = 2000) -> dict:
+         batch_size: int = 5000) -> dict:
     """Create or extend the dataset; return counts. Existing samples are left exactly as they are."""
     fo = fiftyone_module(database_uri)
     vocab = vocab or load_vocabulary()
     start = time.perf_counter()
     images = group_rows(read_manifest(manifest))
-    if fo.dataset_exists(dataset_name):
-        dataset = fo.load_dataset(dataset_name)
-        present = set(dataset.distinct(KEY)) if len(dataset) else set()
-    else:
-        dataset = fo.Dataset(dataset_name, persistent=True)
-        dataset.add_sample_field(KEY, fo.StringField)
-        dataset.create_index(KEY, unique=True)  # a second copy of an image cannot sneak in
-        present = set()
-    dataset.info.setdefault("manifests", [])
-    if str(manifest) not in dataset.info["manifests"]:
-        dataset.info["manifests"].append(str(manifest))
+    dataset = open_dataset(fo, dataset_name)
+    present = set(dataset.distinct(KEY)) if len(dataset) else set()
     todo = [rows for image_id, rows in images.items() if image_id not in present]
     added = 0
     for i in range(0, len(todo), batch_size):
-        samples = []
-        for rows in todo[i : i + batch_size]:
-            first = rows[0]
-            path = str(first["filepath"])
-            fields = sample_fields(rows, vocab)
-            sample = fo.Sample(filepath=path, tags=[first["split"]], **fields)
-            sample["ground_truth"] = fo.Classification(label=class_label(vocab, first["wnid"]))
-            if first.get("width") and first.get("height"):
-                try:
-                    size = os.path.getsize(path)
-                except OSError:
-                    size = None  # a missing file still gets a sample: the App shows it as missing
-                sample["metadata"] = fo.ImageMetadata(
-                    width=first["width"], height=first["height"], size_bytes=size,
-                    mime_type=mimetypes.guess_type(path)[0], num_channels=None,
-                )
-            samples.append(sample)
-        # the first batch declares the schema; later ones only add rows of the same shape
-        first_batch = i == 0 and not present
-        dataset.add_samples(samples, expand_schema=first_batch, validate=first_batch, progress=False)
-        added += len(samples)
+        docs = [sample_document(rows, vocab) for rows in todo[i : i + batch_size]]
+        insert_documents(dataset, docs)
+        added += len(docs)
         logger.info("added %d of %d new samples", added, len(todo))
+    manifests = dataset.info.setdefault("manifests", [])
+    if str(manifest) not in manifests:
+        manifests.append(str(manifest))
     dataset.save()
+    dataset.reload()
     return {"dataset": dataset_name, "added": added, "kept": len(images) - len(todo), "samples": len(dataset),
             "seconds": round(time.perf_counter() - start, 2)}
 

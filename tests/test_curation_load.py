@@ -80,3 +80,26 @@ def test_load_cli(fiftyone, tmp_path, capsys):
     bad.write_text(json.dumps({"id": "x"}) + "\n")
     assert load_main(load_args().parse_args(["--manifest", str(bad), "--dataset", "load-cli"])) == 2
     assert "bad.jsonl" in capsys.readouterr().err
+
+
+def test_inserted_samples_read_back_like_api_samples(fiftyone, tmp_path, vocab):
+    from curation.load import open_dataset, sample_document
+
+    rows = [json.loads(line) for line in manifest(tmp_path).read_text().splitlines()]
+    load(manifest(tmp_path), "load-raw")
+    raw = fiftyone.load_dataset("load-raw").match({"image_id": rows[2]["id"]}).first()
+    api = open_dataset(fiftyone, "load-api")
+    api.add_sample(fiftyone.Sample.from_dict(sample_document([rows[2], rows[-1]], vocab)))
+    via_api = api.first()
+
+    def plain(sample):
+        d = sample.to_dict()
+        d["ground_truth"].pop("_id")
+        for stamp in ("created_at", "last_modified_at"):
+            assert d.pop(stamp)
+        return d
+
+    assert plain(raw) == plain(via_api)
+    assert raw.media_type == "image" and fiftyone.load_dataset("load-raw").media_type == "image"
+    assert fiftyone.load_dataset("load-raw").get_field_schema()["sense_rank"].__class__.__name__ == "IntField"
+    assert len(fiftyone.load_dataset("load-raw").take(3)) == 3  # _rand is there for random views
