@@ -43,8 +43,8 @@ class ExtractConfig:
     backbone: str = "efficientnet-lite0"
     layer: str | None = None  # the backbone's default when None
     weights: str | None = None  # a path, "random", or None for the pretrained default
-    batch_size: int = 64
-    workers: int = min(4, os.cpu_count() or 1)
+    batch_size: int | None = None  # None: 256 on a GPU, 64 on CPU
+    workers: int | None = None  # None: all cores but one on a GPU, 1 on CPU (the network needs the cores)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"...
     amp: bool = True  # bfloat16 autocast, on CUDA only
     flush_every: int = 20  # batches between flushes of the partial file
@@ -108,6 +108,8 @@ def extract(cfg: ExtractConfig) -> dict:
 
     device = resolve_device(cfg.device)
     cuda = device.type == "cuda"
+    batch_size = cfg.batch_size or (256 if cuda else 64)
+    workers = cfg.workers if cfg.workers is not None else (max(1, (os.cpu_count() or 2) - 1) if cuda else 1)
     if not cuda:
         keep_freed_memory()
     backbone = create_backbone(cfg.backbone, cfg.layer, cfg.weights).to(device)
@@ -126,7 +128,7 @@ def extract(cfg: ExtractConfig) -> dict:
         loader = DataLoader(
             # workers stop at uint8; normalising on the device moves a quarter of the bytes
             ImageFiles([paths[i] for i in todo], backbone.preprocessing, normalize=False),
-            batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, collate_fn=collate_skipping_bad,
+            batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skipping_bad,
             pin_memory=cuda, persistent_workers=False,
         )
         processed = 0
@@ -230,12 +232,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    device = resolve_device(args.device)
     cfg = ExtractConfig(
         manifest=args.manifest, out=args.out, backbone=args.backbone, layer=args.layer, weights=args.weights,
-        batch_size=args.batch_size or (256 if device.type == "cuda" else 64),
-        workers=args.workers if args.workers is not None else (max(1, (os.cpu_count() or 2) - 1) if device.type == "cuda" else 1),
-        device=str(device), amp=not args.no_amp,
+        batch_size=args.batch_size, workers=args.workers, device=args.device, amp=not args.no_amp,
     )
     try:
         summary = extract(cfg)
