@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+from datasets.manifest import write_jsonl
 
+os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +67,27 @@ def require_library(source: str) -> Path:
 
 def require_openclipart() -> Path:
     return require_library("openclipart")
+
+
+def make_manifest(tmp_path: Path, n: int = 6, start: int = 0) -> Path:
+    """A manifest of ``n`` generated images in teapot/umbrella/crane (bird); image 2 also matched the other crane."""
+    rows = []
+    classes = [(849, "n04398044", "teapot"), (879, "n04507155", "umbrella"), (134, "n02012849", "crane")]
+    for i in range(start, start + n):
+        index, wnid, label = classes[i % 3]
+        path = make_image(tmp_path / "img" / f"{label}{i}.png", seed=i, size=(40, 30))
+        rows.append({"id": f"{i:064x}", "filepath": str(path), "original_name": f"{label}_{i}.png", "label": label,
+                     "wnid": wnid, "class_index": index, "split": "val" if i % 3 == 0 else "train",
+                     "matched_words": [label], "lemma": label, "lang": "eng", "sense_rank": 0, "ambiguous": False,
+                     "candidates": [wnid], "source": "dir", "style": "clipart", "set": "toy", "license": "CC0-1.0",
+                     "width": 40, "height": 30})
+    # an image that also matched the other crane: one sample, ambiguous, both candidates kept
+    rows.append({**rows[2], "wnid": "n03126707", "class_index": 517, "ambiguous": True,
+                 "candidates": ["n02012849", "n03126707"]})
+    rows[2] = {**rows[2], "ambiguous": True, "candidates": ["n02012849", "n03126707"]}
+    out = tmp_path / f"manifest{start}.jsonl"
+    write_jsonl(out, rows)
+    return out
 
 
 @pytest.fixture(scope="session")
