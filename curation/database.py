@@ -14,6 +14,8 @@ import sys
 DEFAULTS = {
     "FIFTYONE_DO_NOT_TRACK": "true",  # the App would otherwise call analytics hosts
     "FIFTYONE_DATABASE_VALIDATION": "false",  # the bundled MongoDB 6.0 is "oldest supported": a notice per run
+    # the curation operators (curation/plugin); a plugins folder of your own wins: copy or link ours into it
+    "FIFTYONE_PLUGINS_DIR": os.path.dirname(os.path.abspath(__file__)),
 }
 
 

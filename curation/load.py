@@ -10,6 +10,8 @@ Each sample has a ``ground_truth`` Classification, the ILSVRC ``wnid`` and
 ``ambiguous`` with every ``candidates`` wnid and label. Samples are keyed by
 ``image_id``, the file's sha256: loading again adds only new images and never
 touches a sample that is already there, so curation done in the App survives.
+It also saves the curation views (``curation.views``) and records where the
+curation log is kept (``curation.log``).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from datasets.manifest import read_manifest
 from datasets.vocabulary import Vocabulary, load_vocabulary
 
 from .database import fiftyone_module
+from .log import default_log_path
 
 logger = logging.getLogger(__name__)
 KEY = "image_id"
@@ -76,6 +79,7 @@ def field_types(fo) -> dict:
         "style": string, "collection": string, "license": string, "original_name": string,
         "matched_words": strings, "lemma": string, "lang": string, "sense_rank": fo.IntField,
         "ambiguous": fo.BooleanField, "candidates": strings, "candidate_labels": strings,
+        "review": string,  # set by curation.actions: accepted, rejected or ambiguous
         "ground_truth": (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Classification}),
     }
 
@@ -138,8 +142,14 @@ def open_dataset(fo, name: str):
 
 
 def load(manifest: Path, dataset_name: str, *, database_uri: str | None = None, vocab: Vocabulary | None = None,
-         batch_size: int = 5000) -> dict:
-    """Create or extend the dataset; return counts. Existing samples are left exactly as they are."""
+         batch_size: int = 5000, curation_log: Path | None = None) -> dict:
+    """Create or extend the dataset; return counts. Existing samples are left exactly as they are.
+
+    ``curation_log`` is the JSON Lines file the curation is logged to (default: the
+    dataset's, ``<manifest folder>/curation/<dataset>.jsonl``); see ``curation.log``.
+    """
+    from .views import save_curation_views
+
     fo = fiftyone_module(database_uri)
     vocab = vocab or load_vocabulary()
     start = time.perf_counter()
@@ -154,10 +164,14 @@ def load(manifest: Path, dataset_name: str, *, database_uri: str | None = None, 
         added += len(docs)
         logger.info("added %d of %d new samples", added, len(todo))
     manifests = dataset.info.setdefault("manifests", [])
-    if str(manifest) not in manifests:
-        manifests.append(str(manifest))
+    if str(Path(manifest).resolve()) not in manifests:
+        manifests.append(str(Path(manifest).resolve()))  # absolute: curation.export reads it from anywhere
+    if curation_log:
+        dataset.info["curation_log"] = str(Path(curation_log).resolve())
+    dataset.info.setdefault("curation_log", str(default_log_path(dataset).resolve()))
     dataset.save()
     dataset.reload()
+    save_curation_views(dataset)
     return {"dataset": dataset_name, "added": added, "kept": len(images) - len(todo), "samples": len(dataset),
             "seconds": round(time.perf_counter() - start, 2)}
 
@@ -168,13 +182,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="FiftyOne dataset name (created, or extended)")
     p.add_argument("--database-uri", default=None,
                    help="a shared MongoDB (default: FiftyOne's own, or FIFTYONE_DATABASE_URI)")
+    p.add_argument("--curation-log", type=Path, default=None,
+                   help="JSON Lines file the curation is logged to (default: MANIFEST_DIR/curation/DATASET.jsonl)")
     return p
 
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        summary = load(args.manifest, args.dataset, database_uri=args.database_uri)
+        summary = load(args.manifest, args.dataset, database_uri=args.database_uri, curation_log=args.curation_log)
     except (ValueError, OSError) as err:
         print(f"curation.load: {err}", file=sys.stderr)
         return 2
