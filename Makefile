@@ -6,6 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out/embedded
 DEBIAN_PACKAGES := libcairo2
+# the browser test drives the FiftyOne App in Debian's chromium
+TEST_DEBIAN_PACKAGES := chromium
 # torch/torchvision: these releases lie on this machine's disk; any other downloads gigabytes.
 TORCH := torch==2.14.1 torchvision==0.29.1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -37,6 +39,7 @@ demo: setup
 	$(PY) -m evaluation.report $(foreach s,$(SUBSETS),--results $(OUT)-$(s)/results)
 
 test: setup
+	@$(MAKE) --no-print-directory debian DEBIAN_PACKAGES="$(TEST_DEBIAN_PACKAGES)"
 	$(PY) -m pytest
 
 bench: setup

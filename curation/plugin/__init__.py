@@ -17,11 +17,9 @@ def _targets(ctx) -> list:
 
 
 def _describe(ctx, inputs, verb: str) -> None:
-    if ctx.selected:
-        inputs.view("what", types.Notice(label=f"{verb} {len(ctx.selected)} selected sample(s)"))
-    else:
-        inputs.view("what", types.Warning(label=f"No samples selected: {verb.lower()} all {len(ctx.view)} "
-                                                  "samples in the current view"))
+    # the App does not always send the selection with the form, so the text covers both cases
+    inputs.view("what", types.Notice(label=f"{verb}: the selected samples or, with none selected, all "
+                                           f"{len(ctx.view)} samples in the current view"))
 
 
 class _Curate(foo.Operator):
@@ -43,6 +41,7 @@ class _Curate(foo.Operator):
 
     def execute(self, ctx):
         record = actions.curate(ctx.dataset, self.action, _targets(ctx), to=ctx.params.get("wnid"))
+        ctx.ops.clear_selected_samples()  # a moved sample may have left the view
         ctx.ops.reload_dataset()
         return {"action": record["action"], "samples": len(record["image_ids"]), "record": record["id"]}
 

@@ -1,0 +1,547 @@
+"""python -m evaluation.writeback: one method's results back onto the FiftyOne dataset, evaluated, with views.
+
+    python -m evaluation.writeback --dataset drawnet --results results/ --method baseline --name baseline_effl0
+    python -m evaluation.writeback --dataset drawnet --results results/ --method svm --compare baseline_effl0
+
+Reads a results folder (evaluation.baseline / evaluation.svm: metrics.json + predictions.h5)
+and writes, under ``--name`` N (default ``<method>_<backbone>``), on every sample with a
+prediction row:
+
+    N                fo.Classification(label, confidence, logits); logits follow the method's classes
+    N_rank           rank of the sample's current class (0 = top-1), None where the method cannot predict it
+    N_ce             cross-entropy of the current class; None for methods without one (SVM decision values)
+    N_class_top1/_class_top5/_class_ce   the figures of the sample's class in its split (see per-class below)
+    N_top1, N_top5   FiftyOne's evaluation fields (eval keys of the same names), on the evaluated split
+    N_vs_O           with ``--compare O``: O's rank minus N's (> 0: N ranks the true class higher)
+
+Rows are per manifest row: an image in two classes has two rows; the one whose label is the
+sample's current ``class_index`` is used, else the first. Rank and cross-entropy always refer to
+the current ``ground_truth.label``: where curation moved a sample to another class, they are
+recomputed from the row's scores (for the baseline from its float16 probabilities).
+
+Confidence is the softmax of the logits at the predicted class: the probability itself for the
+baseline (its logits are stored as log-probabilities, floored at float16's smallest subnormal)
+and for logistic regression (log-probabilities), a softmax over decision values for the SVM (a
+ranking score, not calibrated). FiftyOne's top-k evaluation computes the same softmax.
+
+Evaluations (``evaluate_classifications``: simple under ``N_top1``, top-k with k=5 under
+``N_top5``) run on the samples of ``--split`` (default val: the held-out split; ``all`` for every
+split) whose current label is among the method's classes; other labels cannot be predicted and
+are counted, not evaluated. The summary prints FiftyOne's top-1/top-5 for every split (splits
+outside ``--split`` by evaluations that are not stored).
+
+Per-class figures are recomputed from the written rank and cross-entropy, grouped by the current
+ground-truth label (not read from metrics.json, whose classes are the manifest's), into
+``dataset.info["per_class_metrics"][N][split][label] = {n, top1, top5, cross_entropy}`` (splits
+and "all"). Saved views: "<label> failures (N)" for each class with a top-1 failure in the
+evaluated split, worst first (cross-entropy descending, then rank; rank alone for the SVM), and
+with ``--compare O`` "N vs O: improved" / "N vs O: worsened", by the size of the rank change.
+
+Each run first empties what an earlier run under the same name wrote (fields, eval runs, views,
+comparisons), never another name's; ``dataset.info["writeback"][N]`` records what it owns.
+Writes are bulk: one update per sample for all its fields, the saved views in one insert.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from curation.database import fiftyone_module
+from curation.load import class_label
+from curation.views import delete_views, save_views
+from datasets.vocabulary import Vocabulary, load_vocabulary
+
+from .metrics import log_softmax
+from .results import METRICS, PREDICTIONS, read_metrics, read_predictions
+
+logger = logging.getLogger(__name__)
+
+TOPK = 5
+WRITE_CHUNK = 5000  # samples per bulk write: bounds the memory of the serialised updates (logits dominate)
+ALL = "all"
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+REGISTRY = "writeback"  # dataset.info key: what each name owns
+PER_CLASS = "per_class_metrics"
+PRED_KEYS = ("ids", "splits", "labels", "pred", "scores", "true_rank", "cross_entropy", "classes")
+
+
+@dataclass
+class WritebackConfig:
+    dataset: str  # FiftyOne dataset name
+    results: Path  # folder with metrics.json and predictions.h5
+    method: str | None = None  # method in the results; None: the only one there
+    name: str | None = None  # field / eval-key prefix; None: <method>_<backbone>
+    split: str = "val"  # samples evaluated and shown in views: a split name or "all"
+    compare: str | None = None  # an already written-back name to compare ranks with
+    database_uri: str | None = None
+
+
+# ---------------------------------------------------------------- names
+
+
+def validate_name(name: str) -> str:
+    """A usable field prefix: a letter, then letters, digits and underscores (no dots, no '$', no leading '_')."""
+    if not NAME_RE.match(name or ""):
+        raise ValueError(f"--name {name!r}: use a letter followed by letters, digits or '_' (it becomes field names)")
+    return name
+
+
+def default_name(method: str, backbone: str | None) -> str:
+    """``<method>_<backbone>`` made field-safe: ``svm`` on ``efficientnet-lite0`` -> ``svm_efficientnet_lite0``."""
+    parts = [p for p in (method, backbone) if p]
+    name = "_".join(re.sub(r"[^0-9A-Za-z]+", "_", str(p)).strip("_").lower() for p in parts)
+    return name if NAME_RE.match(name) else f"m_{name}"
+
+
+def owned_fields(name: str) -> list[str]:
+    """The sample fields a run under ``name`` writes (eval fields and comparisons aside)."""
+    return [name, f"{name}_rank", f"{name}_ce", f"{name}_class_top1", f"{name}_class_top5", f"{name}_class_ce"]
+
+
+def eval_keys(name: str) -> tuple[str, str]:
+    return f"{name}_top1", f"{name}_top5"
+
+
+def compare_field(name: str, other: str) -> str:
+    return f"{name}_vs_{other}"
+
+
+def failure_view_name(label: str, name: str) -> str:
+    return f"{label} failures ({name})"
+
+
+def compare_view_names(name: str, other: str) -> tuple[str, str]:
+    return f"{name} vs {other}: improved", f"{name} vs {other}: worsened"
+
+
+def owns_view(view_name: str, name: str) -> bool:
+    """Names have no spaces or parentheses, so these patterns cannot match another name's views."""
+    return view_name.endswith(f" failures ({name})") or view_name.startswith(f"{name} vs ")
+
+
+# ---------------------------------------------------------------- results folder
+
+
+def available_methods(results: Path) -> list[str]:
+    """Methods that have predictions in ``results``; a missing or unreadable file is an error naming it."""
+    import h5py
+
+    path = Path(results) / PREDICTIONS
+    if not path.is_file():
+        raise ValueError(f"{path}: no such predictions file (run evaluation.baseline or evaluation.svm first)")
+    try:
+        with h5py.File(path, "r") as f:
+            return sorted(f)
+    except OSError as err:
+        raise ValueError(f"{path}: not a readable predictions file ({err})") from None
+
+
+def pick_method(results: Path, method: str | None) -> str:
+    methods = available_methods(results)
+    path = Path(results) / PREDICTIONS
+    if method is None:
+        if len(methods) != 1:
+            raise ValueError(f"{path}: {len(methods)} methods ({', '.join(methods) or 'none'}); pick one with --method")
+        return methods[0]
+    if method not in methods:
+        raise ValueError(f"{path}: no method {method!r}; has {', '.join(methods) or 'none'}")
+    return method
+
+
+def load_method(results: Path, method: str) -> tuple[dict[str, np.ndarray], dict]:
+    """(predictions, info): the method's arrays, checked for shape, and its backbone/layer from metrics.json."""
+    path = Path(results) / PREDICTIONS
+    pred = read_predictions(results, method)
+    missing = [k for k in PRED_KEYS if k not in pred]
+    if missing:
+        raise ValueError(f"{path}: method {method!r} lacks {', '.join(missing)}")
+    n, k = len(pred["ids"]), len(pred["classes"])
+    if pred["scores"].shape != (n, k):
+        raise ValueError(f"{path}: method {method!r} has scores {pred['scores'].shape}, expected ({n}, {k})")
+    data = read_metrics(results)
+    method_info = data["methods"].get(method, {}).get("_info", {})
+    meta = data.get("meta", {})
+    info = {key: method_info.get(key) or meta.get(key) for key in ("backbone", "layer", "features")}
+    info["metrics"] = str(Path(results) / METRICS)
+    return pred, info
+
+
+# ---------------------------------------------------------------- pure core
+
+
+def method_logits(scores: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(logits, were_probabilities): probabilities become log-probabilities, other scores stay as they are.
+
+    The baseline stores softmax probabilities as float16 (rows non-negative, summing to 1); their
+    log is a valid logit vector, with zeros floored at float16's smallest subnormal. SVM decision
+    values and logistic log-probabilities are used as they are.
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    if len(scores) and scores.min() >= 0 and np.allclose(scores.sum(axis=1), 1.0, atol=1e-2):
+        floor = np.float32(np.finfo(np.float16).smallest_subnormal)
+        return np.log(np.maximum(scores, floor)), True
+    return scores, False
+
+
+def softmax_at(logits: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """softmax(logits)[i, columns[i]] per row, stably."""
+    return np.exp(log_softmax(logits)[np.arange(len(logits)), columns])
+
+
+def choose_rows(pred_ids: np.ndarray, pred_labels: np.ndarray, sample_ids: list, sample_classes: list) -> np.ndarray:
+    """Per sample, its prediction row: the one whose label is the sample's class index, else its first; -1 if none."""
+    rows_of: dict[str, list[int]] = {}
+    for i, key in enumerate(pred_ids.tolist()):
+        rows_of.setdefault(key, []).append(i)
+    out = np.full(len(sample_ids), -1, dtype=np.int64)
+    for j, (key, cls) in enumerate(zip(sample_ids, sample_classes)):
+        rows = rows_of.get(key)
+        if rows:
+            out[j] = next((r for r in rows if pred_labels[r] == cls), rows[0])
+    return out
+
+
+def sample_results(pred: dict[str, np.ndarray], rows: np.ndarray, gt_labels: list, class_labels: list[str]) -> dict:
+    """Prediction, confidence, rank and cross-entropy of the current label, for the samples with a row.
+
+    ``rows`` (M,) are prediction rows, ``gt_labels`` (M,) the samples' current ground-truth labels and
+    ``class_labels`` (K,) the label of each score column. Returns arrays of length M: ``pred`` (column),
+    ``confidence``, ``target`` (column of the current label, -1 if the method has no such class),
+    ``rank`` (-1 where target is -1), ``ce`` (NaN where undefined), and ``logits`` (M, K).
+    """
+    column = {label: i for i, label in enumerate(class_labels)}
+    col_of_class = {int(c): i for i, c in enumerate(np.asarray(pred["classes"]).tolist())}
+    logits, _ = method_logits(pred["scores"][rows])
+    has_ce = bool(np.isfinite(pred["cross_entropy"]).any())
+    target = np.array([column.get(label, -1) for label in gt_labels], dtype=np.int64)
+    row_col = np.array([col_of_class.get(int(c), -1) for c in pred["labels"][rows]], dtype=np.int64)
+    pred_col = np.array([col_of_class[int(c)] for c in pred["pred"][rows]], dtype=np.int64)
+
+    rank = np.where(target >= 0, pred["true_rank"][rows], -1).astype(np.int64)
+    ce = np.where(target >= 0, pred["cross_entropy"][rows], np.nan).astype(np.float64)
+    moved = (target >= 0) & (row_col != target)  # curated into another class: score the current one
+    if moved.any():
+        m = np.flatnonzero(moved)
+        true = logits[m, target[m]]
+        rank[m] = (logits[m] > true[:, None]).sum(axis=1)
+        ce[m] = -log_softmax(logits[m])[np.arange(len(m)), target[m]] if has_ce else np.nan
+    return {"pred": pred_col, "confidence": softmax_at(logits, pred_col), "target": target, "rank": rank, "ce": ce,
+            "logits": logits, "moved": int(moved.sum())}
+
+
+def class_metrics(labels: np.ndarray, splits: np.ndarray, rank: np.ndarray, ce: np.ndarray, *,
+                  k: int = TOPK) -> dict[str, dict[str, dict]]:
+    """{split or "all": {label: {"n", "top1", "top5", "cross_entropy"}}} over the given samples.
+
+    ``cross_entropy`` is the mean over the samples that have one, None where none has.
+    """
+    labels, splits = np.asarray(labels).astype(str), np.asarray(splits).astype(str)
+    rank, ce = np.asarray(rank), np.asarray(ce, dtype=np.float64)
+    out: dict[str, dict[str, dict]] = {}
+    for split in [*sorted(set(splits.tolist())), ALL]:
+        sel = slice(None) if split == ALL else splits == split
+        keys, group = np.unique(labels[sel], return_inverse=True)
+        n = np.bincount(group, minlength=len(keys))
+        top1 = np.bincount(group, weights=rank[sel] < 1, minlength=len(keys)) / n
+        topk = np.bincount(group, weights=rank[sel] < k, minlength=len(keys)) / n
+        finite = np.isfinite(ce[sel])
+        ce_n = np.bincount(group, weights=finite, minlength=len(keys))
+        ce_sum = np.bincount(group, weights=np.where(finite, ce[sel], 0.0), minlength=len(keys))
+        out[split] = {str(key): {"n": int(n[i]), "top1": float(top1[i]), f"top{k}": float(topk[i]),
+                                 "cross_entropy": float(ce_sum[i] / ce_n[i]) if ce_n[i] else None}
+                      for i, key in enumerate(keys)}
+    return out
+
+
+def rank_gain(this_rank: list, other_rank: list) -> list:
+    """other - this per sample (> 0: this method ranks the true class higher); None unless both exist."""
+    return [None if a is None or b is None else int(b) - int(a) for a, b in zip(this_rank, other_rank)]
+
+
+# ---------------------------------------------------------------- FiftyOne
+
+
+def _check_owned(dataset, name: str, fields: list[str]) -> None:
+    """Refuse to overwrite a field or eval run that another name (or another tool) wrote."""
+    registry = dataset.info.get(REGISTRY, {})
+    mine = set(registry.get(name, {}).get("fields", [])) | set(registry.get(name, {}).get("eval_keys", []))
+    schema = dataset.get_field_schema()
+    for field in [*fields, *eval_keys(name)]:
+        if field in schema and field not in mine:
+            owner = next((n for n, r in registry.items() if field in r.get("fields", []) + r.get("eval_keys", [])),
+                         None)
+            by = f"written back under --name {owner}" if owner else "not written by evaluation.writeback"
+            raise ValueError(f"dataset {dataset.name!r}: field {field!r} already exists ({by}); choose another --name")
+    for key in eval_keys(name):
+        if dataset.has_evaluation(key) and key not in mine:
+            raise ValueError(f"dataset {dataset.name!r}: evaluation {key!r} already exists and is not {name}'s; "
+                             "choose another --name")
+
+
+def field_specs(fo, name: str, compare: str | None = None) -> dict[str, tuple]:
+    """The fields a run writes, with their types (declared before the bulk writes)."""
+    specs = {name: (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Classification}),
+             f"{name}_rank": (fo.IntField, {})}
+    specs.update((f, (fo.FloatField, {})) for f in owned_fields(name)[2:])
+    if compare:
+        specs[compare_field(name, compare)] = (fo.IntField, {})
+    return specs
+
+
+def _reset(dataset, name: str, specs: dict[str, tuple]) -> None:
+    """Empty what an earlier run under ``name`` wrote, and declare the fields this run writes.
+
+    Saved views go in one bulk delete and fields are cleared rather than deleted and re-added:
+    ``delete_saved_view`` and every schema change reload the dataset document with all its saved
+    views (the curation saves one per class), seconds per call.
+    """
+    delete_views(dataset, lambda view_name: owns_view(view_name, name))
+    for key in eval_keys(name):
+        if dataset.has_evaluation(key):
+            dataset.delete_evaluation(key)  # its per-sample field goes with it
+    schema = dataset.get_field_schema()
+    old = set(dataset.info.get(REGISTRY, {}).get(name, {}).get("fields", [])) | set(owned_fields(name))
+    stale = sorted(f for f in old - set(specs) if f in schema)  # e.g. a comparison this run does not make
+    if stale:
+        dataset.delete_sample_fields(stale)
+    kept = [f for f in specs if f in schema]
+    if kept:
+        dataset.clear_sample_fields(kept)
+    for field, (ftype, kwargs) in specs.items():
+        if field not in schema:
+            dataset.add_sample_field(field, ftype, **kwargs)
+
+
+def _write_samples(dataset, ids: list[str], label_field: str, labels, values: dict[str, list]) -> None:
+    """Set ``label_field`` (an iterable of labels, one per id) and ``values`` ({field: one value per id}).
+
+    One ``$set`` per sample for all of a run's fields, in chunks through ``Dataset._bulk_write``
+    (FiftyOne's own batched writer, which also refreshes samples held in memory): ``set_values``
+    makes one update per sample and field, and each costs about as much as the whole ``$set``
+    (20,000 samples: ~8 s per scalar field). Labels are serialised by FiftyOne (``to_mongo``:
+    logits as compressed float32), and the fields were declared beforehand; a test holds the
+    result equal to what ``set_values`` writes.
+    """
+    from datetime import datetime, timezone
+
+    from bson import ObjectId
+    from pymongo import UpdateOne
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # FiftyOne stores naive UTC
+    labels = iter(labels)
+    bar = tqdm(total=len(ids), desc=f"{label_field}: writing", unit=" samples", disable=None, leave=False)
+    for lo in range(0, len(ids), WRITE_CHUNK):
+        chunk = ids[lo:lo + WRITE_CHUNK]
+        ops = []
+        for j, sample_id in enumerate(chunk, start=lo):
+            update = {label_field: next(labels).to_mongo(), "last_modified_at": now}
+            update.update((field, column[j]) for field, column in values.items())
+            ops.append(UpdateOne({"_id": ObjectId(sample_id)}, {"$set": update}))
+        dataset._bulk_write(ops, ids=chunk)
+        bar.update(len(chunk))
+    bar.close()
+
+
+def _share_true(view, field: str) -> float | None:
+    """Share of samples whose boolean ``field`` is true (MongoDB's $avg skips booleans)."""
+    counts = view.count_values(field)
+    n = counts.get(True, 0) + counts.get(False, 0)
+    return counts.get(True, 0) / n if n else None
+
+
+def _accuracy(view, pred_field: str, labels: list[str]) -> tuple[float | None, float | None]:
+    """FiftyOne's top-1 and top-k accuracy on ``view``, without storing a run."""
+    if not len(view):
+        return None, None
+    top1 = view.evaluate_classifications(pred_field, gt_field="ground_truth", classes=labels, progress=False)
+    topk = view.evaluate_classifications(pred_field, gt_field="ground_truth", method="top-k", k=TOPK,
+                                         classes=labels, progress=False)
+    return top1.metrics()["accuracy"], topk.metrics()["accuracy"]
+
+
+def write_back(cfg: WritebackConfig, vocab: Vocabulary | None = None) -> dict:
+    """The whole command: validate everything, then clear this name's old results and write the new ones."""
+    start = time.perf_counter()
+    path = Path(cfg.results) / PREDICTIONS
+    method = pick_method(cfg.results, cfg.method)
+    pred, info = load_method(cfg.results, method)
+    name = validate_name(cfg.name or default_name(method, info.get("backbone")))
+    if cfg.compare is not None:
+        validate_name(cfg.compare)
+        if cfg.compare == name:
+            raise ValueError(f"--compare {cfg.compare}: cannot compare {name} with itself")
+    vocab = vocab or load_vocabulary()
+    classes = np.asarray(pred["classes"], dtype=np.int64)
+    if len(classes) and (classes.min() < 0 or classes.max() >= len(vocab)):
+        raise ValueError(f"{path}: method {method!r} has classes outside 0..{len(vocab) - 1}")
+    labels = [class_label(vocab, vocab[int(c)].wnid) for c in classes]
+
+    fo = fiftyone_module(cfg.database_uri)
+    if not fo.dataset_exists(cfg.dataset):
+        raise ValueError(f"no FiftyOne dataset {cfg.dataset!r} (load one with python -m curation.load)")
+    dataset = fo.load_dataset(cfg.dataset)
+    registry = dataset.info.get(REGISTRY, {})
+    gain_field = compare_field(name, cfg.compare) if cfg.compare else None
+    _check_owned(dataset, name, owned_fields(name) + ([gain_field] if gain_field else []))
+    if cfg.compare and (cfg.compare not in registry or f"{cfg.compare}_rank" not in dataset.get_field_schema()):
+        raise ValueError(f"--compare {cfg.compare}: dataset {cfg.dataset!r} has no written-back results of that name "
+                         f"(has {', '.join(sorted(registry)) or 'none'})")
+
+    # Read the dataset once; everything after this is numpy until the bulk writes.
+    sample_ids, image_ids, class_index, gt, split = dataset.values(
+        ["id", "image_id", "class_index", "ground_truth.label", "split"])
+    rows = choose_rows(pred["ids"], pred["labels"], image_ids, class_index)
+    have = np.flatnonzero(rows >= 0)
+    n_unknown = len(set(pred["ids"].tolist()) - set(image_ids))
+    if not len(have):
+        raise ValueError(f"{path}: none of the {len(set(pred['ids'].tolist()))} image ids "
+                         f"of method {method!r} is in dataset {cfg.dataset!r}")
+    ids = [sample_ids[j] for j in have]
+    gts = [gt[j] for j in have]
+    splits = np.array([split[j] for j in have], dtype=object)
+    res = sample_results(pred, rows[have], gts, labels)
+    ok = res["target"] >= 0
+    if not (ok & ((splits == cfg.split) | (cfg.split == ALL))).any():
+        raise ValueError(f"{path}: no sample of split {cfg.split!r} with a prediction of a "
+                         f"class the method knows (splits: {', '.join(sorted(set(splits.tolist())))}); try --split all")
+    per_class = class_metrics(np.array(gts, dtype=object)[ok], splits[ok], res["rank"][ok], res["ce"][ok])
+
+    # Per-sample values, one document update each (``_write_samples`` says why).
+    rank = [int(r) if r >= 0 else None for r in res["rank"].tolist()]
+    values = {
+        f"{name}_rank": rank,
+        f"{name}_ce": [float(c) if np.isfinite(c) else None for c in res["ce"].tolist()],
+        **{field: [per_class[s][g][key] if known else None for s, g, known in zip(splits, gts, ok)]
+           for key, field in (("top1", f"{name}_class_top1"), (f"top{TOPK}", f"{name}_class_top5"),
+                              ("cross_entropy", f"{name}_class_ce"))},
+    }
+    if cfg.compare:
+        other_rank = dict(zip(sample_ids, dataset.values(f"{cfg.compare}_rank")))
+        values[gain_field] = rank_gain(rank, [other_rank[i] for i in ids])
+
+    # Everything is checked: from here on the dataset changes.
+    specs = field_specs(fo, name, cfg.compare)
+    _reset(dataset, name, specs)
+    predictions = (fo.Classification(label=labels[p], confidence=float(c), logits=row)
+                   for p, c, row in zip(res["pred"], res["confidence"], res["logits"]))
+    _write_samples(dataset, ids, name, predictions, values)
+
+    # FiftyOne's evaluations on the chosen split, among the labels the method can predict.
+    F = fo.ViewField
+    predictable = dataset.exists(name).match(F("ground_truth.label").is_in(labels))
+    evaluated = predictable if cfg.split == ALL else predictable.match(F("split") == cfg.split)
+    key1, key5 = eval_keys(name)
+    logger.info("%s: evaluating %d samples of split %s", name, len(evaluated), cfg.split)
+    evaluated.evaluate_classifications(name, gt_field="ground_truth", eval_key=key1, classes=labels)
+    evaluated.evaluate_classifications(name, gt_field="ground_truth", eval_key=key5, method="top-k", k=TOPK,
+                                       classes=labels)
+    accuracy = {}
+    for s in sorted(set(splits[ok].tolist())):
+        part = predictable.match(F("split") == s)
+        if cfg.split in (ALL, s):
+            accuracy[s] = (_share_true(part, key1), _share_true(part, key5))  # the stored runs' per-sample results
+        else:
+            accuracy[s] = _accuracy(part, name, labels)
+
+    # Saved views: each class's top-1 failures, worst first.
+    has_ce = bool(np.isfinite(res["ce"]).any())
+    order = [(f"{name}_ce", -1), (f"{name}_rank", -1)] if has_ce else [(f"{name}_rank", -1)]
+    # Saved views select by the eval field, which only evaluated samples have (short stages, no class list).
+    failures = dataset.exists(key1).match(~F(key1))
+    views = {failure_view_name(label, name): failures.match(F("ground_truth.label") == label).sort_by(
+        order, create_index=False) for label in sorted(failures.distinct("ground_truth.label"))}
+
+    compared = None
+    if cfg.compare:
+        both = dataset.exists(key1).exists(gain_field)
+        improved, worsened = compare_view_names(name, cfg.compare)
+        views[improved] = both.match(F(gain_field) > 0).sort_by(gain_field, reverse=True, create_index=False)
+        views[worsened] = both.match(F(gain_field) < 0).sort_by(gain_field, create_index=False)
+        compared = {"other": cfg.compare, "field": gain_field, "improved": len(both.match(F(gain_field) > 0)),
+                    "worsened": len(both.match(F(gain_field) < 0)), "samples": len(both)}
+
+    saved = save_views(dataset, views)
+
+    summary = {
+        "name": name, "method": method, "dataset": cfg.dataset, "results": str(cfg.results), "split": cfg.split,
+        "backbone": info.get("backbone"), "layer": info.get("layer"), "classes": len(labels),
+        "written": len(ids), "without_prediction": len(sample_ids) - len(ids), "ids_not_in_dataset": n_unknown,
+        "unpredictable": int((~ok).sum()), "recomputed_for_new_class": res["moved"],
+        "evaluated": len(evaluated), "accuracy": {s: {"top1": a, f"top{TOPK}": b} for s, (a, b) in accuracy.items()},
+        "views": len(saved), "views_skipped": len(views) - len(saved), "compare": compared,
+        "eval_keys": list(eval_keys(name)), "fields": list(specs),
+    }
+    dataset.reload()  # keep info that another process (the curation) wrote meanwhile
+    dataset.info.setdefault(PER_CLASS, {})[name] = per_class
+    dataset.info.setdefault(REGISTRY, {})[name] = {**summary, "view_names": saved}
+    dataset.save()
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    return summary
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def format_summary(s: dict) -> str:
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    lines = [(f"{s['name']} ({s['method']}, {s['classes']} classes) -> dataset {s['dataset']}: "
+              f"{s['written']} samples written, {s['without_prediction']} without a prediction row, "
+              f"{s['ids_not_in_dataset']} prediction ids not in the dataset")]
+    if s["unpredictable"]:
+        lines.append(f"  {s['unpredictable']} samples have a label outside the method's classes: not evaluated")
+    for split, a in s["accuracy"].items():
+        stored = " (eval keys " + ", ".join(s["eval_keys"]) + ")" if s["split"] in (ALL, split) else ""
+        lines.append(f"  {split:5s} top-1 {pct(a['top1'])}  top-{TOPK} {pct(a[f'top{TOPK}'])}{stored}")
+    if s["compare"]:
+        c = s["compare"]
+        lines.append(f"  vs {c['other']}: {c['improved']} improved, {c['worsened']} worsened of {c['samples']} "
+                     f"(field {c['field']})")
+    if s["views_skipped"]:
+        lines.append(f"  {s['views_skipped']} views not saved: their URL names are taken by other views")
+    lines.append(f"  {s['views']} saved views; per-class figures in dataset.info['{PER_CLASS}']['{s['name']}'] "
+                 f"({s['seconds']} s)")
+    return "\n".join(lines)
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Write a method's predictions, evaluations and failure views to FiftyOne.",
+                                add_help=add_help)
+    p.add_argument("--dataset", required=True, help="FiftyOne dataset (from curation.load)")
+    p.add_argument("--results", type=Path, required=True, help="results folder (metrics.json, predictions.h5)")
+    p.add_argument("--method", default=None, help="method in the results (default: the only one)")
+    p.add_argument("--name", default=None,
+                   help="field / eval-key prefix (default <method>_<backbone>); letters, digits, '_'")
+    p.add_argument("--split", default="val",
+                   help="split evaluated under the eval keys and shown in views, or 'all' (default %(default)s)")
+    p.add_argument("--compare", default=None, metavar="OTHER_NAME",
+                   help="an already written-back name: add the rank change per sample and improved/worsened views")
+    p.add_argument("--database-uri", default=None,
+                   help="a shared MongoDB (default: FiftyOne's own, or FIFTYONE_DATABASE_URI)")
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = WritebackConfig(dataset=args.dataset, results=args.results, method=args.method, name=args.name,
+                          split=args.split, compare=args.compare, database_uri=args.database_uri)
+    try:
+        summary = write_back(cfg)
+    except (ValueError, OSError) as err:
+        print(f"evaluation.writeback: {err}", file=sys.stderr)
+        return 2
+    print(format_summary(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))

@@ -1,0 +1,150 @@
+"""The App in a real browser (Debian chromium through Playwright): thumbnails, a failures view, moving a sample.
+
+Screenshots go to ``$DRAWNET_TEST_ARTIFACTS`` (default ``test-artifacts/``) for a person to look at.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from curation.load import load
+from curation.log import read_jsonl_log
+from tests.conftest import make_manifest
+
+pytestmark = [pytest.mark.fiftyone, pytest.mark.slow, pytest.mark.browser]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("DRAWNET_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
+
+
+def require_browser():
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        playwright_missing = True
+    else:
+        playwright_missing = False
+    if playwright_missing or not Path(CHROMIUM).exists():
+        why = "playwright is not installed" if playwright_missing else f"no chromium at {CHROMIUM}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{why}: make test installs Debian chromium and the test extras")
+        pytest.skip(why)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app(fiftyone, tmp_path):
+    """A dataset with baseline predictions written back, served by ``python -m curation.app``."""
+    from evaluation.results import write_method
+    from evaluation.writeback import get_args_parser, main
+
+    require_browser()
+    manifest = make_manifest(tmp_path, n=9)
+    load(manifest, "browser")
+    ds = fiftyone.load_dataset("browser")
+    ids, labels, splits = (np.asarray(v) for v in ds.values(["image_id", "class_index", "split"]))
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(len(ids), 1000)).astype(np.float32)
+    scores[np.arange(len(ids)), labels] += 2.0
+    teapots = labels == 849
+    scores[teapots, 879] += 10.0  # every teapot is taken for an umbrella
+    order = np.argsort(-scores, axis=1)
+    rank = np.argmax(order == labels[:, None], axis=1)
+    logp = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+    write_method(tmp_path / "results", "baseline", {"val": {}}, {
+        "ids": ids.astype(object), "splits": splits.astype(object), "labels": labels, "pred": order[:, 0],
+        "top5": order[:, :5], "scores": np.exp(logp).astype(np.float16), "true_rank": rank,
+        "cross_entropy": -logp[np.arange(len(ids)), labels], "classes": np.arange(1000)})
+    assert main(get_args_parser().parse_args(["--dataset", "browser", "--results", str(tmp_path / "results"),
+                                              "--method", "baseline", "--name", "baseline"])) == 0
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "curation.app", "--dataset", "browser", "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    url = f"http://127.0.0.1:{port}/datasets/browser"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if server.poll() is not None:
+                pytest.fail(f"curation.app exited: {server.stdout.read()}")
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("curation.app did not serve within 120 s")
+        yield ds, url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def test_curate_in_the_app(app):
+    from playwright.sync_api import expect, sync_playwright
+
+    ds, url = app
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    view = "teapot failures (baseline)"
+    assert ds.has_saved_view(view)
+    slug = ds._get_saved_view_doc(view).slug
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector("text=ground_truth", timeout=90_000)
+        page.wait_for_selector("canvas[canvas-loaded=true]", timeout=60_000)
+        if page.get_by_role("button", name="Dismiss").count():  # the "Explore Enterprise" popup
+            page.get_by_role("button", name="Dismiss").click()
+        page.keyboard.press("Escape")
+        time.sleep(1)
+        page.screenshot(path=str(ARTIFACTS / "app-grid.png"))
+        # the thumbnails are the drawings: the centre pixel of each is the ellipse's colour, not blank
+        centres = page.evaluate("""() => Array.from(document.querySelectorAll('canvas[canvas-loaded=true]')).map(c => {
+            const d = c.getContext('2d').getImageData(c.width / 2 | 0, c.height / 2 | 0, 1, 1).data;
+            return [d[0], d[1], d[2]]; })""")
+        assert len(centres) == 9 and all(c != [255, 255, 255] and c != [0, 0, 0] for c in centres), centres
+        assert page.get_by_text("9 samples").count()
+
+        page.goto(f"{url}?view={slug}")
+        page.wait_for_selector("text=3 samples", timeout=60_000)
+        page.wait_for_selector("canvas[canvas-loaded=true]", timeout=60_000)
+        page.keyboard.press("Escape")
+        page.screenshot(path=str(ARTIFACTS / "app-teapot-failures.png"))
+        tile = page.locator("[data-cy=looker]").first
+        tile.hover()
+        tile.locator("[title^='Click to select sample']").click()
+        page.keyboard.press("`")  # the operator palette
+        page.keyboard.type("Move to class")
+        time.sleep(1)
+        page.keyboard.press("Enter")
+        field = page.get_by_placeholder("Type or select a value")
+        field.click()
+        page.keyboard.type("hammer")
+        page.get_by_role("option").filter(has_text="n03481172").first.click()
+        expect(page.get_by_role("button", name="Execute")).to_be_enabled(timeout=10_000)
+        page.screenshot(path=str(ARTIFACTS / "app-move-to-class.png"))
+        page.get_by_role("button", name="Execute").click()
+        page.wait_for_selector("text=2 samples", timeout=30_000)  # the moved teapot left the teapot view
+        page.screenshot(path=str(ARTIFACTS / "app-after-move.png"))
+        browser.close()
+
+    ds.reload()
+    moved = ds.match({"ground_truth.label": "hammer"})
+    assert len(moved) == 1 and moved.first().wnid == "n03481172" and moved.first().review == "accepted"
+    record = read_jsonl_log(ds.info["curation_log"])[-1]
+    assert record["action"] == "move" and record["to"]["wnid"] == "n03481172"
+    assert record["image_ids"] == moved.values("image_id")
