@@ -26,3 +26,16 @@ def test_render_bench_runs(capsys):
     out = capsys.readouterr().out
     assert re.search(r"drawnet prepare \(pool\)\s+[\d.]+ s\s+[\d.]+ files/s", out), out
     assert re.search(r"cairosvg, one by one .* ratio [\d.]+x", out) and "whole library at the pool's rate" in out
+
+
+@pytest.mark.slow
+def test_embed_bench_runs(capsys):
+    from benchmarks.embed_bench import main
+
+    assert main(["--n", "300", "--large", "600", "--dims", "32", "--classes", "5", "--jobs", "1", "--no-storage"]) == 0
+    out = capsys.readouterr().out
+    ours = re.search(r"curation\.embed \(PCA \+ Annoy kNN \+ openTSNE\)\s+wall\s+([\d.]+) s", out)
+    peer = re.search(r"fiftyone-brain recipe \(PCA \+ sklearn TSNE\)\s+wall\s+([\d.]+) s.*ratio ([\d.]+)x", out)
+    assert ours and peer and float(ours.group(1)) > 0 and float(peer.group(2)) > 0, out
+    assert re.search(r"fiftyone-brain recipe \(umap-learn on raw D\).*ratio [\d.]+x", out), out
+    assert re.search(r"200000 points, extrapolated: t-SNE [\d.]+ min, UMAP [\d.]+ min", out), out
