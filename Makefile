@@ -23,6 +23,12 @@ SUBSETS := thesis openclipart
 SUBSET_ARGS_thesis := --source embedded --min-images 25 --single-word --max-sense-rank 1
 SUBSET_ARGS_openclipart := --source openclipart --min-images 8 --single-word
 BACKBONE ?= efficientnet-lite0
+# The curation chain runs on the OpenClipart subset, in FiftyOne's own database (or
+# FIFTYONE_DATABASE_URI), and ends by serving the App; NO_APP=1 stops before it (CI).
+DATASET ?= drawnet-openclipart
+CURATED := $(OUT)-openclipart
+FEATURES = $(CURATED)/features-$(BACKBONE).h5
+SHORT = $(subst -,_,$(BACKBONE))
 
 demo: setup
 	$(PY) -m datasets.build --source embedded --out $(OUT)
@@ -37,6 +43,15 @@ demo: setup
 	  $(PY) -m evaluation.svm --features $(OUT)-$$s/features-$(BACKBONE).h5 --out $(OUT)-$$s/results; \
 	done
 	$(PY) -m evaluation.report $(foreach s,$(SUBSETS),--results $(OUT)-$(s)/results)
+	$(PY) -m curation.load --manifest $(CURATED)/manifest.jsonl --dataset $(DATASET)
+	$(PY) -m evaluation.writeback --dataset $(DATASET) --results $(CURATED)/results --method baseline \
+	  --name baseline_$(SHORT)
+	$(PY) -m evaluation.writeback --dataset $(DATASET) --results $(CURATED)/results --method svm \
+	  --name svm_$(SHORT) --compare baseline_$(SHORT)
+	$(PY) -m curation.embed --dataset $(DATASET) --features $(FEATURES)
+	$(PY) -m curation.hygiene --dataset $(DATASET) --features $(FEATURES)
+	$(if $(NO_APP),@echo "NO_APP set: the App is not started (python -m curation.app --dataset $(DATASET))",\
+	  $(PY) -m curation.app --dataset $(DATASET))
 
 test: setup
 	@$(MAKE) --no-print-directory debian DEBIAN_PACKAGES="$(TEST_DEBIAN_PACKAGES)"
