@@ -61,6 +61,8 @@ bench: setup
 	$(PY) benchmarks/match_bench.py
 	$(PY) benchmarks/render_bench.py
 	$(PY) benchmarks/extract_bench.py
+	$(PY) benchmarks/embed_bench.py
+	$(PY) benchmarks/load_bench.py
 
 setup: debian $(VENV)/.nltk-data library
 
