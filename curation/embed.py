@@ -30,12 +30,13 @@ reproduces the brain's own recipe (learning rate 200, PCA initialisation) for sm
 
 Scale (benchmarks/embed_bench.py: synthetic 50-class post-ReLU features, D = 4096, 2 cores):
 at 20k points the brain's t-SNE took 321 s and this one 90 s (3.6x), UMAP 93 s against
-44 s, with the same share of same-class 2-D neighbours. At 200k x 4096, measured: PCA
-15 s, kNN graph 132 s, openTSNE 307 s, UMAP 178 s; t-SNE alone 7.6 min, both 10.5 min.
-Attaching the features costs another ~2.6 min as float16 (~1.0 GB in MongoDB; float32:
-1.8 GB, ~4 min; the largest error float16 makes is 2e-4 of a vector's norm). Memory: the
-features file is read whole (3.2 GB at 200k x 4096 float32) plus the PCA fit sample
-(<= 50k rows) and one chunk being written.
+44 s, with the same share of same-class 2-D neighbours. At 200k x 4096: PCA 15 s, kNN graph
+132 s, openTSNE 307 s, UMAP 178 s (seeded; 107 s with ``--seed -1``). This CLI end to end at
+200k x 4096 (1000 classes, MongoDB on the same two cores, both busy with other work): 14.3
+min with a peak RSS of 5.4 GB, of which kNN 207 s, t-SNE 251 s, UMAP 202 s and attaching
+the features 153 s (float16: ~1.0 GB in MongoDB; float32 would be 1.8 GB and ~4 min, and
+float16's largest error is 2e-4 of a vector's norm). Memory: the features are read whole
+(3.2 GB at 200k x 4096 float32), plus the PCA fit sample (<= 50k rows) and one chunk in writing.
 """
 from __future__ import annotations
 
@@ -132,20 +133,20 @@ def pca_reduce(X: np.ndarray, n_components: int = 50, *, rows: np.ndarray | None
 
     Fitted (randomized SVD, as fiftyone-brain) on at most ``fit_rows`` rows drawn with ``seed``,
     then applied in chunks, so the extra memory is one fit sample, not a centred copy of X.
-    With no more dimensions than components, the rows are returned as they are.
+    With no more dimensions (or rows) than components, the rows are returned as they are.
     """
     from sklearn.decomposition import PCA
     from tqdm import tqdm
 
     rows = np.arange(len(X)) if rows is None else np.asarray(rows)
     n, d = len(rows), X.shape[1]
-    k = min(n_components, n, d)
     if d <= n_components or n <= n_components:
         return np.asarray(X[rows], dtype=np.float32)
     rng = np.random.default_rng(seed)
     fit = rows if n <= fit_rows else np.sort(rng.choice(rows, fit_rows, replace=False))
-    pca = PCA(n_components=k, svd_solver="randomized", random_state=seed).fit(np.asarray(X[fit], dtype=np.float32))
-    out = np.empty((n, k), dtype=np.float32)
+    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed)
+    pca.fit(np.asarray(X[fit], dtype=np.float32))
+    out = np.empty((n, n_components), dtype=np.float32)
     for i in tqdm(range(0, n, chunk_rows), desc="pca", unit=" chunk", disable=None, leave=False):
         out[i : i + chunk_rows] = pca.transform(np.asarray(X[rows[i : i + chunk_rows]], dtype=np.float32))
     return out

@@ -7,6 +7,8 @@ from PIL import Image, ImageDraw
 from datasets.manifest import write_jsonl
 
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+# OpenMP threads that spin while waiting made scikit-learn and openTSNE 20x slower on a busy 2-core machine
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")
