@@ -19,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+from datasets.manifest import write_jsonl
+
 from .database import fiftyone_module
 
 logger = logging.getLogger(__name__)
@@ -70,12 +72,6 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
         os.fsync(f.fileno())
 
 
-def write_jsonl_log(path: str | os.PathLike, records: list[dict]) -> None:
-    from datasets.manifest import write_jsonl
-
-    write_jsonl(Path(path), records)
-
-
 class CurationLog:
     """A dataset's curation log: its execution store, mirrored to a JSON Lines file."""
 
@@ -90,11 +86,16 @@ class CurationLog:
         """Every record in the dataset, oldest first."""
         return [self._store.get(k) for k in sorted(self._store.list_keys())]
 
-    def append(self, record: dict) -> dict:
-        """Number the record, then store it in the dataset and on disk."""
+    def store(self, record: dict) -> dict:
+        """Number the record and store it in the dataset only (its line is already on disk)."""
         keys = self._store.list_keys()
         record = {**record, "seq": int(max(keys)) + 1 if keys else 1}
         self._store.set(f"{record['seq']:010d}", record)
+        return record
+
+    def append(self, record: dict) -> dict:
+        """Store the record in the dataset and on disk."""
+        record = self.store(record)
         append_jsonl(self.path, record)
         return record
 
@@ -109,7 +110,7 @@ def export(dataset_name: str, out: Path | None = None, *, database_uri: str | No
     log = CurationLog(dataset)
     records = log.records()
     path = out or log.path
-    write_jsonl_log(path, records)
+    write_jsonl(Path(path), records)
     return path, len(records)
 
 
@@ -130,10 +131,9 @@ def replay(dataset_name: str, log_file: Path, *, database_uri: str | None = None
             continue
         missing += apply_record(dataset, record)
         stored = {k: v for k, v in record.items() if k != "seq"}
-        if same_file:  # already on disk: only the dataset's copy is missing it
-            keys = log._store.list_keys()
-            stored["seq"] = int(max(keys)) + 1 if keys else 1
-            log._store.set(f"{stored['seq']:010d}", stored)
+        # a record replayed from the dataset's own file is already on disk
+        if same_file:
+            log.store(stored)
         else:
             log.append(stored)
         applied += 1
