@@ -118,7 +118,7 @@ def extract(cfg: ExtractConfig) -> dict:
     fingerprint = _fingerprint(backbone.describe(), prep, image_ids)
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     part = partial_path(cfg.out)
-    f = _open_partial(part, fingerprint, len(image_ids), backbone.feature_dim, backbone.num_classes)
+    f = _open_partial(part, fingerprint, len(image_ids), backbone.feature_dim, 1000)
     start = time.perf_counter()
     try:
         done = f["done"][...] | f["bad"][...]
@@ -144,6 +144,7 @@ def extract(cfg: ExtractConfig) -> dict:
                 x = x.contiguous(memory_format=torch.channels_last)
                 with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and cfg.amp):
                     feats, logits = backbone(x)
+                    logits = backbone.imagenet_logits(logits)  # a fine-tuned head's classes among the 1000
                 # a run of consecutive images is one slice write; h5py's point selection is slow
                 where = slice(int(idx[0]), int(idx[-1]) + 1) if idx[-1] - idx[0] + 1 == len(idx) else idx
                 f["features"][where] = feats.float().cpu().numpy()
@@ -165,7 +166,7 @@ def extract(cfg: ExtractConfig) -> dict:
         take = np.asarray([row_image[r["id"]] for r in keep], dtype=np.int64)
         order = np.argsort(take, kind="stable")  # h5py reads need ascending indices
         feats = np.empty((len(take), backbone.feature_dim), dtype=np.float32)
-        logits = np.empty((len(take), backbone.num_classes), dtype=np.float32)
+        logits = np.empty((len(take), 1000), dtype=np.float32)
         if len(take):
             uniq, inverse = np.unique(take[order], return_inverse=True)
             feats[order] = f["features"][uniq][inverse]

