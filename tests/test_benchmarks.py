@@ -39,3 +39,14 @@ def test_embed_bench_runs(capsys):
     assert ours and peer and float(ours.group(1)) > 0 and float(peer.group(2)) > 0, out
     assert re.search(r"fiftyone-brain recipe \(umap-learn on raw D\).*ratio [\d.]+x", out), out
     assert re.search(r"200000 points, extrapolated: t-SNE [\d.]+ min, UMAP [\d.]+ min", out), out
+
+
+def test_train_bench_runs(capsys):
+    from benchmarks.train_bench import main
+
+    assert main(["--backbone", "tiny", "--batch-size", "4", "--steps", "3", "--warmup", "1", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    peer = re.search(r"plain PyTorch loop \(fp32, NCHW\)\s+([\d.]+) img/s\s+ratio 1\.00x", out)
+    ours = re.search(r"training\.finetune \(fp32, NCHW\)\s+([\d.]+) img/s\s+ratio ([\d.]+)x", out)
+    assert peer and ours and float(ours.group(1)) > 0 and float(ours.group(2)) > 0, out
+    assert re.search(r"239 epochs of 100000 images at the best rate: [\d.]+ h", out), out
