@@ -82,14 +82,16 @@ class Data:
     val: LabelledImages | None
 
 
-def read_data(cfg: FinetuneConfig, prep) -> Data:
-    rows = read_manifest(cfg.data)
-    if not rows:
-        raise ValueError(f"{cfg.data}: no rows")
+def class_list(rows: list[dict]) -> list[dict]:
+    """The manifest's classes in ILSVRC order: the new head's order."""
     classes = {}
     for r in rows:
         classes.setdefault(r["wnid"], {"wnid": r["wnid"], "label": r["label"], "class_index": int(r["class_index"])})
-    ordered = sorted(classes.values(), key=lambda c: c["class_index"])
+    return sorted(classes.values(), key=lambda c: c["class_index"])
+
+
+def read_data(cfg: FinetuneConfig, rows: list[dict], prep) -> Data:
+    ordered = class_list(rows)
     target = {c["wnid"]: (c["class_index"] if cfg.keep_imagenet_head else k) for k, c in enumerate(ordered)}
     splits = {s: [r for r in rows if r["split"] == s] for s in ("train", "val")}
     if not splits["train"]:
@@ -300,22 +302,23 @@ def run(cfg: FinetuneConfig, resume: dict | None = None) -> dict:
     if ctx.device.type == "cpu":
         keep_freed_memory()
 
-    data_classes = None
-    if resume is not None:
-        data_classes = resume["classes"]
-    backbone, recipe, table = build_model(cfg, data_classes or _classes_only(cfg), resuming=resume is not None)
-    data = read_data(cfg, backbone.preprocessing)
-    if data_classes is not None and [c["wnid"] for c in data.classes] != [c["wnid"] for c in data_classes]:
+    rows = read_manifest(cfg.data)
+    if not rows:
+        raise ValueError(f"{cfg.data}: no rows")
+    classes = class_list(rows)
+    if resume is not None and [c["wnid"] for c in classes] != [c["wnid"] for c in resume["classes"]]:
         raise ValueError(f"{cfg.data}: its classes differ from the checkpoint's; a resumed run needs the same data")
+    backbone, recipe, table = build_model(cfg, classes, resuming=resume is not None)
+    data = read_data(cfg, rows, backbone.preprocessing)
     backbone = backbone.to(ctx.device)
     if cfg.channels_last:
         backbone = backbone.to(memory_format=torch.channels_last)
     frozen = frozen_modules(backbone, recipe)
     lr_scale = ctx.world if cfg.lr_scaling == "linear" else 1.0
-    optimizer = torch.optim.SGD(param_groups(backbone, recipe, weight_decay=cfg.weight_decay, lr_scale=lr_scale),
-                                lr=0.0, momentum=cfg.momentum)
-    if not optimizer.param_groups:
+    groups = param_groups(backbone, recipe, weight_decay=cfg.weight_decay, lr_scale=lr_scale)
+    if not groups:
         raise ValueError(f"recipe {recipe.name} trains nothing")
+    optimizer = torch.optim.SGD(groups, lr=0.0, momentum=cfg.momentum)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.lr_factor,
                                                            patience=cfg.lr_patience)
     dtype = amp_dtype(cfg, ctx.device)
@@ -380,8 +383,8 @@ def run(cfg: FinetuneConfig, resume: dict | None = None) -> dict:
             logger.info("resuming after epoch %d (step %d) from %s", start_epoch, step, out / "last.pt")
 
     if resume is not None and resume.get("world_size", 1) != ctx.world:
-        logger.warning("the run was trained by %d process(es) and resumes in %d: its sample order and learning-rate "
-                       "scaling change from here on", resume.get("world_size", 1), ctx.world)
+        logger.warning("the run was trained by %d process(es) and resumes in %d: its sample order changes "
+                       "from here on (the learning rates stay as saved)", resume.get("world_size", 1), ctx.world)
     if ctx.main:
         checkpoint.remove_stale(out)
     started = time.perf_counter()
@@ -454,13 +457,6 @@ def run(cfg: FinetuneConfig, resume: dict | None = None) -> dict:
         dist.barrier()
         dist.destroy_process_group()
     return summary
-
-
-def _classes_only(cfg: FinetuneConfig) -> list[dict]:
-    classes = {}
-    for r in read_manifest(cfg.data):
-        classes.setdefault(r["wnid"], {"wnid": r["wnid"], "label": r["label"], "class_index": int(r["class_index"])})
-    return sorted(classes.values(), key=lambda c: c["class_index"])
 
 
 def _epoch_line(h: dict, epochs: int) -> str:
