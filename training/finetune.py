@@ -182,40 +182,8 @@ def _totals(ctx: Context, sums: torch.Tensor) -> dict:
             "images": int(n)}
 
 
-def train_one_epoch(model, loader, optimizer, scaler, ctx: Context, prep, dtype, frozen, *, channels_last: bool,
-                    desc: str, on_bad=None) -> dict:
-    model.train()
-    for m in frozen:
-        m.eval()  # batch norm statistics of frozen layers stay as they were
-    sums = torch.zeros(4, dtype=torch.float64, device=ctx.device)
-    bar = tqdm(loader, desc=desc, unit=" batch", disable=None if ctx.main else True, leave=False)
-    for x, y, _, bad in bar:
-        if bad and on_bad:
-            on_bad(bad)
-        if x is None:
-            continue
-        x = prep.normalize(x.to(ctx.device, non_blocking=True))
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        y = y.to(ctx.device, non_blocking=True)
-        with torch.autocast(ctx.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            logits = model(x)[1]
-        loss = F.nll_loss(F.log_softmax(logits.float(), dim=1), y)  # the thesis's log-softmax + NLL
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        with torch.no_grad():
-            c1, c5 = _accuracy_counts(logits.detach(), y)
-            sums += torch.stack([loss.detach().double() * len(y), c1.double(), c5.double(),
-                                 torch.tensor(len(y), dtype=torch.float64, device=ctx.device)])
-    return _totals(ctx, sums)
-
-
-@torch.inference_mode()
-def evaluate(model, loader, ctx: Context, prep, dtype, *, channels_last: bool, on_bad=None) -> dict:
-    model.eval()
-    sums = torch.zeros(4, dtype=torch.float64, device=ctx.device)
+def _device_batches(loader, ctx: Context, prep, channels_last: bool, on_bad=None):
+    """(images, targets) on the device, normalised there; unreadable images reported and left out."""
     for x, y, _, bad in loader:
         if bad and on_bad:
             on_bad(bad)
@@ -224,13 +192,44 @@ def evaluate(model, loader, ctx: Context, prep, dtype, *, channels_last: bool, o
         x = prep.normalize(x.to(ctx.device, non_blocking=True))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        y = y.to(ctx.device, non_blocking=True)
+        yield x, y.to(ctx.device, non_blocking=True)
+
+
+def _sums(loss_sum: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(summed loss, top-1 hits, top-5 hits, images) of one batch, kept on the device: no sync per step."""
+    c1, c5 = _accuracy_counts(logits, y)
+    return torch.stack([loss_sum.double(), c1.double(), c5.double(),
+                        torch.tensor(len(y), dtype=torch.float64, device=y.device)])
+
+
+def train_one_epoch(model, loader, optimizer, scaler, ctx: Context, prep, dtype, frozen, *, channels_last: bool,
+                    desc: str, on_bad=None) -> dict:
+    model.train()
+    for m in frozen:
+        m.eval()  # batch norm statistics of frozen layers stay as they were
+    sums = torch.zeros(4, dtype=torch.float64, device=ctx.device)
+    bar = tqdm(loader, desc=desc, unit=" batch", disable=None if ctx.main else True, leave=False)
+    for x, y in _device_batches(bar, ctx, prep, channels_last, on_bad):
         with torch.autocast(ctx.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             logits = model(x)[1]
-        loss = F.nll_loss(F.log_softmax(logits.float(), dim=1), y, reduction="sum")
-        c1, c5 = _accuracy_counts(logits, y)
-        sums += torch.stack([loss.double(), c1.double(), c5.double(),
-                             torch.tensor(len(y), dtype=torch.float64, device=ctx.device)])
+        loss = F.nll_loss(F.log_softmax(logits.float(), dim=1), y)  # the thesis's log-softmax + NLL
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        with torch.no_grad():
+            sums += _sums(loss.detach() * len(y), logits.detach(), y)
+    return _totals(ctx, sums)
+
+
+@torch.inference_mode()
+def evaluate(model, loader, ctx: Context, prep, dtype, *, channels_last: bool, on_bad=None) -> dict:
+    model.eval()
+    sums = torch.zeros(4, dtype=torch.float64, device=ctx.device)
+    for x, y in _device_batches(loader, ctx, prep, channels_last, on_bad):
+        with torch.autocast(ctx.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            logits = model(x)[1]
+        sums += _sums(F.nll_loss(F.log_softmax(logits.float(), dim=1), y, reduction="sum"), logits, y)
     return _totals(ctx, sums)
 
 
