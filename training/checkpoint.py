@@ -60,8 +60,9 @@ def save(state: dict, folder: Path, *, best: bool) -> Path:
 
 
 def remove_stale(folder: Path) -> list[Path]:
-    """Temporary files of a process killed mid-write: never complete, so never read; removed at start."""
-    stale = [p for p in folder.glob(".*.pt.*.tmp") if p.is_file()]
+    """Temporary files of a process killed mid-write (checkpoints, logs, plots): never complete, never
+    read, and removed when the run starts again."""
+    stale = [p for pattern in (".*.tmp", ".*.tmp.png") for p in folder.glob(pattern) if p.is_file()]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale

@@ -354,7 +354,7 @@ def run(cfg: FinetuneConfig, resume: dict | None = None) -> dict:
                            drop_last=len(sampler) >= cfg.batch_size)
     val_loader = (_loader(data.val, ShardSampler(len(data.val), ctx.rank, ctx.world), cfg, ctx, cfg.batch_size * 2,
                           drop_last=False) if data.val is not None else None)
-    reported: set[int] = set()
+    reported: set[tuple[str, int]] = set()
 
     def on_bad(split):
         def report(bad):
