@@ -214,8 +214,14 @@ def tiny(layer: str = "fc", weights: str | None = None, seed: int = 0) -> Backbo
                             file_sha256(weights) if state is not None else f"random-seed-{seed}", "8"), state)
 
 
-BACKBONES: dict[str, Callable[..., Backbone]] = {"vgg19": vgg19, "efficientnet-lite0": efficientnet_lite0, "tiny": tiny}
-DEFAULT_LAYERS = {"vgg19": "fc7", "efficientnet-lite0": "pool", "tiny": "fc"}
+def vgg19_bn(layer: str = "fc7", weights: str | None = None) -> Backbone:
+    """VGG-19 with batch norm, as recipe B trains it: for reading such a checkpoint back."""
+    return vgg19(layer, weights, batch_norm=True)
+
+
+BACKBONES: dict[str, Callable[..., Backbone]] = {"vgg19": vgg19, "vgg19_bn": vgg19_bn,
+                                                 "efficientnet-lite0": efficientnet_lite0, "tiny": tiny}
+DEFAULT_LAYERS = {"vgg19": "fc7", "vgg19_bn": "fc7", "efficientnet-lite0": "pool", "tiny": "fc"}
 
 
 def create_backbone(name: str, layer: str | None = None, weights: str | None = None, **options) -> Backbone:

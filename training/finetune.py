@@ -112,7 +112,7 @@ def build_model(cfg: FinetuneConfig, classes: list[dict], resuming: bool = False
     recipe = RECIPES[cfg.recipe]
     recipe = replace(recipe, lr={**recipe.lr, **cfg.lr})
     options = {}
-    if recipe.batch_norm:
+    if recipe.batch_norm and cfg.backbone != "vgg19_bn":
         if cfg.backbone != "vgg19":
             raise ValueError(f"recipe {recipe.name} puts batch norm into VGG-19; {cfg.backbone} cannot take it")
         options["batch_norm"] = True
@@ -474,7 +474,8 @@ def _epoch_line(h: dict, epochs: int) -> str:
 def extract_best(cfg: FinetuneConfig) -> tuple[list[str], Path]:
     out = Path(cfg.out)
     features = out / f"features-{cfg.backbone}-best.h5"
-    cmd = [sys.executable, "-m", "evaluation.extract", "--manifest", cfg.data, "--backbone", cfg.backbone,
+    name = "vgg19_bn" if RECIPES[cfg.recipe].batch_norm else cfg.backbone
+    cmd = [sys.executable, "-m", "evaluation.extract", "--manifest", cfg.data, "--backbone", name,
            "--weights", str(out / "best.pt"), "--out", str(features)]
     return cmd, features
 
@@ -607,7 +608,7 @@ def main(args: argparse.Namespace) -> int:
 
         gc.collect()  # shut the training loaders' persistent workers down before extraction forks its own
 
-        done = extract(ExtractConfig(manifest=Path(cfg.data), out=features, backbone=cfg.backbone,
+        done = extract(ExtractConfig(manifest=Path(cfg.data), out=features, backbone=cmd[cmd.index("--backbone") + 1],
                                      weights=str(Path(cfg.out) / "best.pt"), device=cfg.device))
         print(f"{done['out']}: {done['rows']} rows of best.pt's {done['layer']} features")
     else:
