@@ -286,8 +286,8 @@ def oom_advice(batch_size: int, device: torch.device) -> str:
     total = torch.cuda.get_device_properties(device).total_memory / 2**30 if device.type == "cuda" else 0
     smaller = max(1, batch_size // 2)
     return (f"out of GPU memory at --batch-size {batch_size} per process ({total:.0f} GiB on {device}); "
-            f"try --batch-size {smaller} (the learning rates stay as set; --lr-* to adjust), "
-            f"or --amp bf16 and --channels-last if you turned them off")
+            f"try --batch-size {smaller} (the learning rates stay as set; --lr-* to adjust); bf16 autocast and "
+            f"channels_last also save memory, if --amp off or --no-channels-last turned them off")
 
 
 def run(cfg: FinetuneConfig, resume: dict | None = None) -> dict:
