@@ -321,7 +321,10 @@ def parse_sources(spec: str | None, folders: list[Path]) -> list[Source]:
             sources += [create_source(n) for n in embedded() if n not in {s.name for s in sources}]
         else:
             sources.append(create_source(name, **({"root": root} if root else {})))
-    sources += [create_source("dir", root=d) for d in folders]
+    # a folder written by scraping.crawl is read through its manifest (names and titles), any other by file names
+    from scraping.sources.store import is_store
+
+    sources += [create_source("store" if is_store(d) else "dir", root=d) for d in folders]
     return sources
 
 
