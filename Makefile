@@ -74,6 +74,7 @@ bench: setup
 	$(PY) benchmarks/embed_bench.py
 	$(PY) benchmarks/load_bench.py
 	$(PY) benchmarks/train_bench.py
+	$(PY) benchmarks/crawl_bench.py
 
 setup: debian $(VENV)/.nltk-data library
 

@@ -50,3 +50,13 @@ def test_train_bench_runs(capsys):
     ours = re.search(r"training\.finetune \(fp32, NCHW\)\s+([\d.]+) img/s\s+ratio ([\d.]+)x", out)
     assert peer and ours and float(ours.group(1)) > 0 and float(ours.group(2)) > 0, out
     assert re.search(r"239 epochs of 100000 images at the best rate: [\d.]+ h", out), out
+
+
+def test_crawl_bench_runs(capsys):
+    from benchmarks.crawl_bench import main
+
+    assert main(["--hosts", "2", "--images", "10", "--workers", "4"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"20 images from 2 local hosts .* 20 stored by the crawl", out), out
+    assert re.search(r"scraping\.crawl .*\s([\d.]+) img/s", out), out
+    assert re.search(r"plain sequential requests loop\s+[\d.]+ s\s+[\d.]+ img/s\s+ratio [\d.]+x", out), out
