@@ -46,14 +46,16 @@ class CrawlConfig:
     fetch: FetchConfig = field(default_factory=FetchConfig)
 
 
-def _checked(fetched: Fetched) -> tuple[Fetched, object]:
-    """Runs in a worker: the image checks (decoding, SVG rendering) are the CPU part of a download."""
+def _checked(fetched: Fetched, store: Store | None = None) -> tuple[Fetched, object, str | None]:
+    """Runs in a worker: the checks (decoding, SVG rendering) and the file write (fsync) are the slow,
+    parallel part of a download; the journal is written by the main thread."""
     if not fetched.ok:
-        return fetched, None
+        return fetched, None, None
     try:
-        return fetched, check_image(fetched.body)
+        info = check_image(fetched.body)
     except Rejected as err:
-        return fetched, err
+        return fetched, err, None
+    return fetched, info, store.write_file(fetched.body, info.ext) if store is not None else None
 
 
 class Crawl:
@@ -69,7 +71,7 @@ class Crawl:
 
     # -- images
 
-    def _store_image(self, task: Task, fetched: Fetched, checked) -> None:
+    def _store_image(self, task: Task, fetched: Fetched, checked, sha: str | None) -> None:
         if fetched.skipped:
             self.store.finish(task, "skipped", fetched.skipped)
         elif not fetched.ok:
@@ -78,14 +80,15 @@ class Crawl:
             self.store.finish(task, "failed", f"{checked.reason}: {checked}")
         else:
             name = filename_from(fetched.final_url or task.url, fetched.headers.get("content-disposition"))
-            self.store.add_image(task, fetched.body, checked, name)
+            self.store.add_image(task, fetched.body, checked, name, sha=sha)
             if self.bar is not None:
                 self.bar.update(1)
 
     def fetch_images(self, tasks: list[Task]) -> None:
-        results = self.pool.map(lambda t: _checked(self.fetcher.get(t.url)), tasks)
-        for task, (fetched, checked) in zip(tasks, results):  # journalled in seq order
-            self._store_image(task, fetched, checked)
+        results = list(self.pool.map(lambda t: _checked(self.fetcher.get(t.url), self.store), tasks))
+        with self.store.batch():  # short: every download of the batch has finished
+            for task, (fetched, checked, sha) in zip(tasks, results):  # journalled in seq order
+                self._store_image(task, fetched, checked, sha)
 
     # -- pages
 
@@ -122,7 +125,8 @@ class Crawl:
             missing = self.cfg.per_query - self.store.images_for(query)
             if missing <= 0:
                 return
-            images = self.store.queued("image", query, limit=missing)
+            # batches of a few per worker: a kill loses at most one batch's records (never its files)
+            images = self.store.queued("image", query, limit=min(missing, 4 * max(1, self.cfg.workers)))
             if images:
                 self.fetch_images(images)
                 continue
@@ -154,7 +158,7 @@ class Crawl:
                 self.store.finish(task, "failed", f"unreadable: {err}")
                 continue
             fetched = Fetched(task.url, final_url=task.url, status=200, body=data)
-            _, checked = _checked(fetched)
+            _, checked, _ = _checked(fetched)
             if isinstance(checked, Rejected):
                 self.store.finish(task, "failed", f"{checked.reason}: {checked}")
                 continue

@@ -17,6 +17,7 @@ import os
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,7 @@ class Store:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
         self.lock = threading.RLock()
+        self._in_batch = False
 
     def close(self) -> None:
         self.db.close()
@@ -102,7 +104,7 @@ class Store:
         """Record a URL's outcome and, in the same transaction, the URLs it led to."""
         assert state in STATES
         with self.lock:
-            self.db.execute("BEGIN")
+            self._begin()
             if found:
                 self.db.executemany(
                     "INSERT OR IGNORE INTO tasks (url, kind, query, source, page_url, title, author, license, depth, "
@@ -112,7 +114,7 @@ class Store:
                       "now": time.time()} for t in found])
             self.db.execute("UPDATE tasks SET state=?, reason=?, sha=?, updated=? WHERE seq=?",
                             (state, reason, sha, time.time(), task.seq))
-            self.db.execute("COMMIT")
+            self._commit()
 
     def images_for(self, query: str) -> int:
         """Distinct files stored for a query: a duplicate URL does not fill the quota."""
@@ -140,11 +142,11 @@ class Store:
 
     # -- the files
 
-    def add_image(self, task: Task, data: bytes, info, original_name: str) -> str:
-        """Store ``data`` under its hash (once), record the URL that served it and mark the task done,
-        in one transaction; return the hash."""
+    def write_file(self, data: bytes, ext: str) -> str:
+        """Put ``data`` under its hash, once (temporary name, fsync, rename); return the hash.
+        Touches no journal, so download threads call it; ``add_image`` then records it."""
         sha = hashlib.sha256(data).hexdigest()
-        path = self.images / f"{sha}{info.ext}"
+        path = self.images / f"{sha}{ext}"
         if not path.exists():
             tmp = self.images / f".{sha}.{os.getpid()}.{threading.get_ident()}.tmp"
             with open(tmp, "wb") as f:
@@ -152,8 +154,39 @@ class Store:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+        return sha
+
+    @contextmanager
+    def batch(self):
+        """One transaction for many outcomes: one journal sync instead of one per URL. A kill inside
+        it loses the batch's records, not its files, and a re-run redoes those URLs."""
         with self.lock:
             self.db.execute("BEGIN")
+            self._in_batch = True
+            try:
+                yield self
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            else:
+                self.db.execute("COMMIT")
+            finally:
+                self._in_batch = False
+
+    def _begin(self) -> None:
+        if not self._in_batch:
+            self.db.execute("BEGIN")
+
+    def _commit(self) -> None:
+        if not self._in_batch:
+            self.db.execute("COMMIT")
+
+    def add_image(self, task: Task, data: bytes, info, original_name: str, sha: str | None = None) -> str:
+        """Record the file (written now unless ``sha`` says it already is) and the URL that served it,
+        and mark the task done; return the hash."""
+        sha = sha or self.write_file(data, info.ext)
+        with self.lock:
+            self._begin()
             known = self.db.execute("SELECT first_seq FROM images WHERE sha=?", (sha,)).fetchone()
             if known and task.seq < known[0]:
                 # the URL found first describes the file, however the downloads interleaved
@@ -171,7 +204,7 @@ class Store:
                             (sha, task.url, task.page_url, task.query))
             self.db.execute("UPDATE tasks SET state='done', reason=NULL, sha=?, updated=? WHERE seq=?",
                             (sha, time.time(), task.seq))
-            self.db.execute("COMMIT")
+            self._commit()
         return sha
 
     def write_manifest(self, near_distance: int = 4) -> Path:
