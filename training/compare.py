@@ -186,7 +186,7 @@ def compare(a: Path, b: Path | None = None, backbone: str | None = None) -> dict
         except WeightsUnavailable as err:
             raise WeightsUnavailable(f"{err} (training.compare takes such a file as --b PATH.)") from None
         state_b = reference.net.state_dict()
-        label_b = f"{reference.name} pretrained ({reference.weights})"
+        label_b = f"{reference.name} pretrained ({Path(reference.weights).name})"
     else:
         state_b, meta_b = read_checkpoint(b)
         spec_b = _named(b, meta_b, backbone)

@@ -10,6 +10,7 @@ def plot_curves(history: list[dict], path: Path, title: str = "") -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
@@ -28,6 +29,7 @@ def plot_curves(history: list[dict], path: Path, title: str = "") -> Path:
     ax_loss.set(title="loss (negative log-likelihood)", xlabel="epoch", ylabel="loss (nats per image)")
     ax_acc.set(title="accuracy", xlabel="epoch", ylabel="accuracy (%)", ylim=(0, 100))
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
