@@ -113,11 +113,11 @@ def blank_fraction(rgb: np.ndarray, tolerance: int = 8) -> float:
 def inspect_image(path: str, *, hash_size: int = 8, tolerance: int = 8) -> dict:
     """Facts about one file: sha256 of its bytes, phash, size and blank fraction; ``error`` if it cannot be read.
 
-    The image is read as a network sees it (``training.images.load_rgb``: RGB, transparency on white).
+    The image is read as a network sees it (``datasets.images.load_rgb``: RGB, transparency on white).
     """
     import imagehash
 
-    from training.images import load_rgb
+    from datasets.images import load_rgb
 
     try:
         data = Path(path).read_bytes()

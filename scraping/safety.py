@@ -26,15 +26,15 @@ from email.utils import collapse_rfc2231_value
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 import imagehash
-import numpy as np
 from PIL import Image
+
+from datasets.images import to_rgb
 
 REASONS = frozenset({"empty", "not-image", "html", "truncated", "bomb", "too-large", "svg-unsafe", "svg-invalid",
                      "unsupported"})
 EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "gif": ".gif", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif",
               "svg": ".svg"}
 RENDER_SIDE = 256  # longest side of the SVG render that proves it draws and gets hashed
-WHITE = (255, 255, 255)
 
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "gif": "GIF", "webp": "WEBP", "bmp": "BMP", "tiff": "TIFF"}
 _SNIFF_BYTES = 64 * 1024  # how much of a file (or of an inflated SVGZ) the markup sniffer looks at
@@ -187,24 +187,8 @@ def _check_raster(data: bytes, kind: str, max_pixels: int) -> ImageInfo:
     return ImageInfo(kind, EXTENSIONS[kind], width, height, phash)
 
 
-def _rgb_on_white(img: Image.Image) -> Image.Image:
-    """8-bit RGB with transparency on white: as ``training.images.load_rgb`` does, without importing torch."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # 16-bit or float greyscale: scale the range to 8 bits instead of clipping it
-        arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
-        img = Image.fromarray(arr.astype(np.uint8), "L")
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, WHITE)
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
-        return canvas
-    return img.convert("RGB")
-
-
 def _phash(img: Image.Image) -> str:
-    return str(imagehash.phash(_rgb_on_white(img)))
+    return str(imagehash.phash(to_rgb(img)))
 
 
 def _check_svg(data: bytes, *, max_pixels: int, max_svg_bytes: int) -> ImageInfo:

@@ -10,12 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
-WHITE = (255, 255, 255)
+from datasets.images import WHITE, load_rgb  # noqa: F401  (load_rgb: the one conversion, here for training)
 
 
 @dataclass(frozen=True)
@@ -44,28 +42,6 @@ class Preprocessing:
         mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
         return (x.float().div_(255) - mean).div_(std)
-
-
-def load_rgb(path: str | Path, background: tuple[int, int, int] = WHITE) -> Image.Image:
-    """Open any image as 8-bit RGB: transparency composited on ``background``, the first
-    frame of an animation, palette, CMYK, greyscale and 16-bit modes converted."""
-    with Image.open(path) as img:
-        img.seek(0)  # animated GIF/PNG/WebP: the first frame
-        img.load()
-        if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-            # 16-bit or float greyscale: scale the range to 8 bits instead of clipping it
-            arr = np.asarray(img, dtype=np.float64)
-            lo, hi = float(arr.min()), float(arr.max())
-            arr = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
-            img = Image.fromarray(arr.astype(np.uint8), "L")
-        has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
-        if has_alpha:
-            rgba = img if img.mode == "RGBA" else img.convert("RGBA")
-            # paste with the alpha as mask: the same pixels as alpha_composite, in half the time
-            canvas = Image.new("RGB", rgba.size, background)
-            canvas.paste(rgba, mask=rgba.getchannel("A"))
-            return canvas
-        return img.convert("RGB")
 
 
 class ImageFiles(Dataset):
