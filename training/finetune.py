@@ -471,13 +471,14 @@ def _epoch_line(h: dict, epochs: int) -> str:
             f"{' *best*' if h['best'] else ''}")
 
 
-def extract_best(cfg: FinetuneConfig) -> tuple[list[str], Path]:
+def extract_best(cfg: FinetuneConfig) -> tuple[list[str], Path, str]:
+    """The evaluation.extract command for best.pt, its output, and the backbone name that reads it back."""
     out = Path(cfg.out)
     features = out / f"features-{cfg.backbone}-best.h5"
     name = "vgg19_bn" if RECIPES[cfg.recipe].batch_norm else cfg.backbone
     cmd = [sys.executable, "-m", "evaluation.extract", "--manifest", cfg.data, "--backbone", name,
            "--weights", str(out / "best.pt"), "--out", str(features)]
-    return cmd, features
+    return cmd, features, name
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -600,7 +601,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"{cfg.out}: {summary['epochs']} epochs, best epoch {summary['best_epoch']} (val loss "
               f"{summary['best_loss']:.4f}){', stopped early' if summary['stopped_early'] else ''}; "
               f"{summary['seconds']} s this session")
-    cmd, features = extract_best(cfg)
+    cmd, features, name = extract_best(cfg)
     if cfg.extract:
         import gc
 
@@ -608,7 +609,7 @@ def main(args: argparse.Namespace) -> int:
 
         gc.collect()  # shut the training loaders' persistent workers down before extraction forks its own
 
-        done = extract(ExtractConfig(manifest=Path(cfg.data), out=features, backbone=cmd[cmd.index("--backbone") + 1],
+        done = extract(ExtractConfig(manifest=Path(cfg.data), out=features, backbone=name,
                                      weights=str(Path(cfg.out) / "best.pt"), device=cfg.device))
         print(f"{done['out']}: {done['rows']} rows of best.pt's {done['layer']} features")
     else:
