@@ -1,13 +1,18 @@
-"""python -m curation.app: the FiftyOne App on a dataset, with the sample grid and its embeddings side by side.
+"""python -m curation.app: the FiftyOne App on the workspace's dataset, opened on its latest evaluation.
 
-    python -m curation.app --dataset drawnet                    # http://127.0.0.1:5151/datasets/drawnet
+    python -m curation.app                                      # the workspace's dataset (curation.load set it)
     python -m curation.app --dataset drawnet --port 5252 --address 0.0.0.0 --view "to review"
 
 It binds to 127.0.0.1 unless ``--address`` says otherwise, prints the URL and serves
-until interrupted. The space (also saved as the dataset's "curation" workspace) has the
-grid and the Embeddings panel on the latest t-SNE run of ``curation.embed``, coloured
-by class. The curation operators (``curation/plugin``) sit in the grid's action bar and
-in the operator palette (the backtick key).
+until interrupted. With no ``--dataset`` it opens the workspace's current one
+(``datasets.workspace``). The grid opens on the val failures of the latest written-back
+method, worst first; beside it, FiftyOne's Model Evaluation panel has that method's
+evaluation selected (click a class, or a cell of the confusion matrix, for its samples),
+with the Embeddings panel on the latest t-SNE of ``curation.embed`` in the next tab.
+Tiles show the ground truth and the latest method only, and the sidebar groups the other
+fields, collapsed (``curation.sidebar``). The space is also saved as the dataset's
+"curation" workspace. The curation operators (``curation/plugin``) sit in the grid's
+action bar and in the operator palette (the backtick key).
 """
 from __future__ import annotations
 
@@ -17,6 +22,9 @@ import sys
 from .database import fiftyone_module
 
 WORKSPACE = "curation"
+# FiftyOne's own Model Evaluation panel, as curation/plugin adapts it: it opens on the selected evaluation, and a
+# click on a class shows that class's failures
+EVALUATION_PANEL = "drawnet_model_evaluation"
 
 
 def embeddings_key(dataset, preferred: str | None = None) -> str | None:
@@ -34,13 +42,27 @@ def embeddings_key(dataset, preferred: str | None = None) -> str | None:
     return (tsne or by_time)[-1]
 
 
-def curation_space(fo, brain_key: str | None):
-    """The grid, and next to it the Embeddings panel when the dataset has a visualization run."""
-    grid = fo.Panel(type="Samples", pinned=True)
-    if brain_key is None:
-        return fo.Space(children=[grid])
-    panel = fo.Panel(type="Embeddings", state={"brainResult": brain_key, "colorByField": "ground_truth.label"})
-    return fo.Space(children=[grid, panel], orientation="horizontal")
+def evaluation_state(dataset, eval_key: str | None) -> dict:
+    """The Model Evaluation panel's state with ``eval_key`` selected (its own ``view`` state)."""
+    if not eval_key or not dataset.has_evaluation(eval_key):
+        return {}
+    return {"view": {"page": "evaluation", "key": eval_key, "id": str(dataset._doc.evaluations[eval_key].id),
+                     "init": True}}
+
+
+def curation_space(fo, brain_key: str | None, eval_state: dict | None = None):
+    """The grid, and beside it the Model Evaluation panel (once there is an evaluation) and the Embeddings panel.
+
+    One space of panels side by side: FiftyOne 1.22 leaves a grid blank inside a nested space.
+    """
+    panels = [fo.Panel(type="Samples", pinned=True)]
+    if eval_state:
+        panels.append(fo.Panel(type=EVALUATION_PANEL, state=eval_state))
+    if brain_key is not None:
+        panels.append(fo.Panel(type="Embeddings", state={"brainResult": brain_key, "openKey": brain_key,
+                                                         "colorByField": "ground_truth.label",
+                                                         "colorField": "ground_truth.label"}))
+    return fo.Space(children=panels, orientation="horizontal") if len(panels) > 1 else fo.Space(children=panels)
 
 
 def app_url(address: str, port: int, dataset: str) -> str:
@@ -50,40 +72,80 @@ def app_url(address: str, port: int, dataset: str) -> str:
     return f"http://{host}:{port}/datasets/{quote(dataset)}"
 
 
+def opening_view(dataset, view: str | None, latest: str | None) -> str | None:
+    """The saved view the grid opens on: ``view``, else the latest method's failures (when it has some)."""
+    from evaluation.writeback import failure_view_name
+
+    if view:
+        if not dataset.has_saved_view(view):
+            raise ValueError(f"dataset {dataset.name!r} has no saved view {view!r} (has: "
+                             f"{', '.join(dataset.list_saved_views()) or 'none'})")
+        return view
+    failures = failure_view_name(latest) if latest else None
+    if failures and dataset.has_saved_view(failures) and len(dataset.load_saved_view(failures)):
+        return failures
+    return None  # no val failure: the whole dataset
+
+
+def prepare(dataset, *, view: str | None = None, brain_key: str | None = None):
+    """Configure the dataset's App (sidebar, tiles, saved space); return (space, saved view name, latest method)."""
+    from evaluation.writeback import eval_keys
+
+    from .sidebar import configure_app, latest_method
+
+    fo = fiftyone_module()
+    latest = latest_method(dataset)
+    configure_app(fo, dataset, latest)
+    space = curation_space(fo, embeddings_key(dataset, brain_key),
+                           evaluation_state(dataset, eval_keys(latest)[0] if latest else None))
+    dataset.save_workspace(WORKSPACE, space, description="failures, model evaluation and embeddings", overwrite=True)
+    return space, opening_view(dataset, view, latest), latest
+
+
 def launch(dataset_name: str, *, port: int = 5151, address: str = "127.0.0.1", view: str | None = None,
            brain_key: str | None = None, database_uri: str | None = None):
-    """Serve the App on the dataset (and saved view); return (session, URL)."""
+    """Serve the App on the dataset (and saved view); return (session, URL, what it opened on)."""
     fo = fiftyone_module(database_uri)
+    if not fo.dataset_exists(dataset_name):
+        raise ValueError(f"no FiftyOne dataset {dataset_name!r} (load one with python -m curation.load)")
     dataset = fo.load_dataset(dataset_name)
-    if view and not dataset.has_saved_view(view):
-        raise ValueError(f"dataset {dataset_name!r} has no saved view {view!r} (has: "
-                         f"{', '.join(dataset.list_saved_views()) or 'none'})")
-    space = curation_space(fo, embeddings_key(dataset, brain_key))
-    dataset.save_workspace(WORKSPACE, space, description="sample grid and embeddings", overwrite=True)
+    space, view, latest = prepare(dataset, view=view, brain_key=brain_key)
     session = fo.launch_app(dataset, view=dataset.load_saved_view(view) if view else None, spaces=space, port=port,
                             address=address, remote=True, auto=False)
-    return session, app_url(address, port, dataset_name)
+    return session, app_url(address, port, dataset_name), {"view": view, "latest": latest}
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Serve the FiftyOne App on a curation dataset.", add_help=add_help)
-    p.add_argument("--dataset", required=True, help="FiftyOne dataset name")
+    p.add_argument("--dataset", default=None, help="FiftyOne dataset name (default: the workspace's)")
+    p.add_argument("--workspace", default=None,
+                   help="workspace folder (default: $DRAWNET_WORKSPACE, else the current folder)")
     p.add_argument("--port", type=int, default=5151, help="port to serve on (default 5151)")
     p.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--view", default=None, help='a saved view to open, e.g. "to review"')
+    p.add_argument("--view", default=None, help='a saved view to open, e.g. "to review" (default: the latest '
+                   "method's failures)")
     p.add_argument("--brain-key", default=None, help="the visualization run for the Embeddings panel")
-    p.add_argument("--database-uri", default=None, help="a shared MongoDB (default: FiftyOne's own)")
+    p.add_argument("--database-uri", default=None, help="a shared MongoDB (default: FiftyOne's own, or the "
+                   "workspace's)")
     return p
 
 
 def main(args: argparse.Namespace) -> int:
+    from datasets.workspace import WorkspaceError, open_workspace
+
     try:
-        session, url = launch(args.dataset, port=args.port, address=args.address, view=args.view,
-                              brain_key=args.brain_key, database_uri=args.database_uri)
-    except (ValueError, OSError) as err:
+        dataset, uri = args.dataset, args.database_uri
+        if dataset is None:
+            ws = open_workspace(args.workspace, option_hint="--dataset NAME")
+            dataset, uri = ws.dataset, uri or ws.database_uri
+        session, url, opened = launch(dataset, port=args.port, address=args.address, view=args.view,
+                                      brain_key=args.brain_key, database_uri=uri)
+    except (ValueError, OSError, WorkspaceError) as err:
         print(f"curation.app: {err}", file=sys.stderr)
         return 2
-    print(f"The App is serving {args.dataset!r} at {url}  (Ctrl-C stops it)", flush=True)
+    where = f", view {opened['view']!r}" if opened["view"] else ""
+    latest = f"; latest evaluation: {opened['latest']}" if opened["latest"] else ""
+    print(f"The App is serving {dataset!r} at {url}{where}{latest}  (Ctrl-C stops it)", flush=True)
     try:
         session.wait(-1)
     except KeyboardInterrupt:

@@ -498,7 +498,7 @@ def run(dataset_name: str, features_path: Path, cfg: HygieneConfig, *, database_
     }
     dataset.info["hygiene"] = summary
     dataset.save()
-    save_curation_views(dataset, classes=False)  # "to review" now sorts by mistakenness
+    save_curation_views(dataset)  # "to review" now sorts by mistakenness
     return summary
 
 

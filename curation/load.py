@@ -2,6 +2,7 @@
 
     python -m curation.load --manifest out/embedded/manifest.jsonl --dataset drawnet
     python -m curation.load --manifest M --dataset team-set --database-uri mongodb://db:27017
+    python -m curation.load --manifest M --dataset drawnet --workspace ~/work/drawings
 
 Each sample has a ``ground_truth`` Classification, the ILSVRC ``wnid`` and
 ``class_index``, ``split`` (also as a tag), where it came from (``source``, ``style``,
@@ -11,7 +12,10 @@ Each sample has a ``ground_truth`` Classification, the ILSVRC ``wnid`` and
 ``image_id``, the file's sha256: loading again adds only new images and never
 touches a sample that is already there, so curation done in the App survives.
 It also saves the curation views (``curation.views``) and records where the
-curation log is kept (``curation.log``).
+curation log is kept (``curation.log``). The command then makes the dataset the
+workspace's current one (``datasets.workspace``: ``--workspace DIR``, else
+``$DRAWNET_WORKSPACE``, else the current folder), so that ``python -m curation.app`` and
+``python -m training.finetune`` need no name or path after it.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from pathlib import Path
 
 from datasets.manifest import read_manifest
 from datasets.vocabulary import Vocabulary, load_vocabulary
+from datasets.workspace import WorkspaceError, record_dataset
 
 from .database import fiftyone_module
 from .log import default_log_path
@@ -184,6 +189,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="a shared MongoDB (default: FiftyOne's own, or FIFTYONE_DATABASE_URI)")
     p.add_argument("--curation-log", type=Path, default=None,
                    help="JSON Lines file the curation is logged to (default: MANIFEST_DIR/curation/DATASET.jsonl)")
+    p.add_argument("--workspace", type=Path, default=None,
+                   help="the workspace whose current dataset this becomes (default: $DRAWNET_WORKSPACE, else the "
+                   "current folder)")
     return p
 
 
@@ -191,11 +199,13 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         summary = load(args.manifest, args.dataset, database_uri=args.database_uri, curation_log=args.curation_log)
-    except (ValueError, OSError) as err:
+        ws = record_dataset(args.workspace, args.dataset, args.manifest, args.database_uri)
+    except (ValueError, OSError, WorkspaceError) as err:
         print(f"curation.load: {err}", file=sys.stderr)
         return 2
     print(f"{summary['dataset']}: {summary['added']} samples added, {summary['kept']} already there (kept as they "
           f"are); {summary['samples']} in all ({summary['seconds']} s)")
+    print(f"{ws.file}: {summary['dataset']} is this workspace's dataset (python -m curation.app opens it)")
     return 0
 
 

@@ -1,8 +1,10 @@
-"""The curation's saved views: "to review", "rejected", "ambiguous" and one per class.
+"""The curation's saved views: "to review", "rejected" and "ambiguous"; a fixed few, whatever the class count.
 
 "to review" is the unreviewed samples, likeliest mislabels first once ``curation.hygiene``
 has scored them (``mistakenness``), rarer word senses first before that. Saved views
 store their stages, not their samples, so they follow the curation as it goes on.
+A class is browsed with the sidebar's ``ground_truth`` filter or the Model Evaluation
+panel, not with a saved view per class: at 1,000 classes such a list is unusable.
 """
 from __future__ import annotations
 
@@ -16,8 +18,7 @@ REJECTED = "rejected"
 AMBIGUOUS = "ambiguous"
 
 
-def class_view_name(label: str) -> str:
-    return f"class: {label}"
+OLD_CLASS_VIEW = "class: "  # the per-class views that earlier versions saved; removed on the next load
 
 
 def curation_views(dataset) -> dict:
@@ -34,19 +35,11 @@ def curation_views(dataset) -> dict:
     }
 
 
-def save_curation_views(dataset, *, classes: bool = True) -> list[str]:
-    """Save (or refresh) the fixed views and a view for each class that has none yet; return the names saved."""
-    from fiftyone import ViewField as F
-
+def save_curation_views(dataset) -> list[str]:
+    """Save (or refresh) the fixed views, removing any per-class view of earlier versions; return the names saved."""
     fixed = curation_views(dataset)
-    delete_views(dataset, fixed.__contains__)
-    views = dict(fixed)
-    if classes:
-        existing = set(dataset.list_saved_views())
-        for label in dataset.distinct("ground_truth.label"):
-            if class_view_name(label) not in existing:
-                views[class_view_name(label)] = dataset.match(F("ground_truth.label") == label)
-    return save_views(dataset, views)
+    delete_views(dataset, lambda name: name in fixed or name.startswith(OLD_CLASS_VIEW))
+    return save_views(dataset, fixed)
 
 
 def delete_views(dataset, which: Callable[[str], bool]) -> int:

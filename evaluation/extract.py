@@ -191,6 +191,9 @@ def extract(cfg: ExtractConfig) -> dict:
         # the report's column title: which build, and which subset of it
         "subset": f"{cfg.manifest.parent.name} ({subset})" if subset else cfg.manifest.parent.name,
         "num_classes_head": backbone.num_classes,
+        # a fine-tuned head's classes (ILSVRC indices, in head order); evaluation.head scores them
+        "head_classes": json.dumps([] if getattr(backbone, "imagenet_index", None) is None
+                                   else backbone.imagenet_index.cpu().tolist()),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "torch_version": torch.__version__,
         "device": str(device),

@@ -9,7 +9,8 @@ Layout (N = manifest rows; an image in two classes is two rows with the same fea
     wnids, label_names, splits, styles, sources, filepaths   str (N,)
 
 Attributes: backbone, layer, weights_sha256, preprocessing (JSON), manifest, subset,
-num_classes_head, created, torch_version. Nothing here imports torch or FiftyOne.
+num_classes_head, head_classes (a fine-tuned head's ILSVRC indices, else
+empty), created, torch_version. Nothing here imports torch or FiftyOne.
 """
 from __future__ import annotations
 

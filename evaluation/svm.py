@@ -340,18 +340,30 @@ def evaluate_model(model, fs: FeatureSet, classes: np.ndarray, names: list[str])
 
     Rows whose label is not among ``classes`` cannot be right or wrong; they are left out and counted.
     """
+    classes = np.asarray(classes, dtype=np.int64)
+    known = np.flatnonzero(np.isin(fs.labels, classes))
+    if len(known):
+        scores, logp = class_scores(model, fs.features[known])
+    else:
+        scores, logp = np.zeros((0, len(classes))), None
+    return scored_results(fs, known, scores, logp, classes, names)
+
+
+def scored_results(fs: FeatureSet, rows: np.ndarray, scores: np.ndarray, logp: np.ndarray | None,
+                   classes: np.ndarray, names: list[str]) -> tuple[dict, dict, dict]:
+    """(metrics by split, predictions, unseen rows per split) from a method's ``scores`` (len(rows), K).
+
+    ``rows`` are the rows of ``fs`` whose label is among ``classes``; ``logp``, where the method has
+    them, are log-probabilities (for the cross-entropy). Shared by every method scored from features.
+    """
     from sklearn.metrics import confusion_matrix
 
     classes = np.asarray(classes, dtype=np.int64)
-    known = np.isin(fs.labels, classes)
+    known = np.zeros(len(fs.labels), dtype=bool)
+    known[rows] = True
     unseen = {s: int(((fs.splits == s) & ~known).sum()) for s in split_names(fs)}
-    rows = np.flatnonzero(known)
     sub = fs.subset(rows)
     k = len(classes)
-    if len(rows):
-        scores, logp = class_scores(model, sub.features)
-    else:
-        scores, logp = np.zeros((0, k)), None
     targets = np.searchsorted(classes, sub.labels)
     ranks = true_rank(scores, targets)
     ce = None if logp is None else -logp[np.arange(len(targets)), targets]

@@ -2,6 +2,7 @@
 
     python -m evaluation.writeback --dataset drawnet --results results/ --method baseline --name baseline_effl0
     python -m evaluation.writeback --dataset drawnet --results results/ --method svm --compare baseline_effl0
+    python -m evaluation.writeback --run runs/003-vgg19-optimal      # a training.finetune run, trained elsewhere
 
 Reads a results folder (evaluation.baseline / evaluation.svm: metrics.json + predictions.h5)
 and writes, under ``--name`` N (default ``<method>_<backbone>``), on every sample with a
@@ -33,9 +34,16 @@ outside ``--split`` by evaluations that are not stored).
 Per-class figures are recomputed from the written rank and cross-entropy, grouped by the current
 ground-truth label (not read from metrics.json, whose classes are the manifest's), into
 ``dataset.info["per_class_metrics"][N][split][label] = {n, top1, top5, cross_entropy}`` (splits
-and "all"). Saved views: "<label> failures (N)" for each class with a top-1 failure in the
-evaluated split, worst first (cross-entropy descending, then rank; rank alone for the SVM), and
-with ``--compare O`` "N vs O: improved" / "N vs O: worsened", by the size of the rank change.
+and "all"). Saved views, a fixed few per name whatever the number of classes: "N: failures",
+the top-1 failures of the evaluated split, worst first (cross-entropy descending, then rank;
+rank alone for the SVM), and with ``--compare O`` "N vs O: improved" / "N vs O: worsened", by
+the size of the rank change. One class's failures are the Model Evaluation panel's (click the
+class, or a cell of its confusion-matrix row) or the failures view filtered by ``ground_truth``
+in the sidebar; earlier versions' per-class views ("<label> failures (N)") are removed.
+
+``--run RUN_DIR`` writes back a ``training.finetune`` run (``evaluation.runs``): its own head
+and the SVM on its features, onto the dataset it was trained from, each compared with the name
+that had the best val top-1 before.
 
 Each run first empties what an earlier run under the same name wrote (fields, eval runs, views,
 comparisons), never another name's; ``dataset.info["writeback"][N]`` records what it owns.
@@ -49,6 +57,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -114,8 +123,8 @@ def compare_field(name: str, other: str) -> str:
     return f"{name}_vs_{other}"
 
 
-def failure_view_name(label: str, name: str) -> str:
-    return f"{label} failures ({name})"
+def failure_view_name(name: str) -> str:
+    return f"{name}: failures"
 
 
 def compare_view_names(name: str, other: str) -> tuple[str, str]:
@@ -123,8 +132,9 @@ def compare_view_names(name: str, other: str) -> tuple[str, str]:
 
 
 def owns_view(view_name: str, name: str) -> bool:
-    """Names have no spaces or parentheses, so these patterns cannot match another name's views."""
-    return view_name.endswith(f" failures ({name})") or view_name.startswith(f"{name} vs ")
+    """Names have no spaces, colons or parentheses, so these patterns cannot match another name's views.
+    The last pattern is the per-class views of earlier versions, removed when their name is written again."""
+    return (view_name.startswith((f"{name}: ", f"{name} vs ")) or view_name.endswith(f" failures ({name})"))
 
 
 # ---------------------------------------------------------------- results folder
@@ -301,7 +311,7 @@ def _reset(dataset, name: str, specs: dict[str, tuple]) -> None:
 
     Saved views go in one bulk delete and fields are cleared rather than deleted and re-added:
     ``delete_saved_view`` and every schema change reload the dataset document with all its saved
-    views (the curation saves one per class), seconds per call.
+    views (earlier versions saved one per class), seconds per call.
     """
     delete_views(dataset, lambda view_name: owns_view(view_name, name))
     for key in eval_keys(name):
@@ -451,13 +461,12 @@ def write_back(cfg: WritebackConfig, vocab: Vocabulary | None = None) -> dict:
         else:
             accuracy[s] = _accuracy(part, name, labels)
 
-    # Saved views: each class's top-1 failures, worst first.
+    # Saved views: the top-1 failures, worst first; one view, whatever the number of classes.
     has_ce = bool(np.isfinite(res["ce"]).any())
     order = [(f"{name}_ce", -1), (f"{name}_rank", -1)] if has_ce else [(f"{name}_rank", -1)]
     # Saved views select by the eval field, which only evaluated samples have (short stages, no class list).
     failures = dataset.exists(key1).match(~F(key1))
-    views = {failure_view_name(label, name): failures.match(F("ground_truth.label") == label).sort_by(
-        order, create_index=False) for label in sorted(failures.distinct("ground_truth.label"))}
+    views = {failure_view_name(name): failures.sort_by(order, create_index=False)}
 
     compared = None
     if cfg.compare:
@@ -477,7 +486,8 @@ def write_back(cfg: WritebackConfig, vocab: Vocabulary | None = None) -> dict:
         "unpredictable": int((~ok).sum()), "recomputed_for_new_class": res["moved"],
         "evaluated": len(evaluated), "accuracy": {s: {"top1": a, f"top{TOPK}": b} for s, (a, b) in accuracy.items()},
         "views": len(saved), "views_skipped": len(views) - len(saved), "compare": compared,
-        "eval_keys": list(eval_keys(name)), "fields": list(specs),
+        "eval_keys": list(eval_keys(name)), "fields": list(specs), "failures": len(failures),
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     dataset.reload()  # keep info that another process (the curation) wrote meanwhile
     dataset.info.setdefault(PER_CLASS, {})[name] = per_class
@@ -516,8 +526,14 @@ def format_summary(s: dict) -> str:
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Write a method's predictions, evaluations and failure views to FiftyOne.",
                                 add_help=add_help)
-    p.add_argument("--dataset", required=True, help="FiftyOne dataset (from curation.load)")
-    p.add_argument("--results", type=Path, required=True, help="results folder (metrics.json, predictions.h5)")
+    p.add_argument("--run", type=Path, default=None, metavar="RUN_DIR",
+                   help="a training.finetune run: write back its head and its SVM, compared with the best name "
+                   "before (what the run does itself where FiftyOne is installed)")
+    p.add_argument("--dataset", default=None,
+                   help="FiftyOne dataset (default: the run's, else the workspace's current one)")
+    p.add_argument("--workspace", type=Path, default=None,
+                   help="workspace folder (default: $DRAWNET_WORKSPACE, else the current folder)")
+    p.add_argument("--results", type=Path, default=None, help="results folder (metrics.json, predictions.h5)")
     p.add_argument("--method", default=None, help="method in the results (default: the only one)")
     p.add_argument("--name", default=None,
                    help="field / eval-key prefix (default <method>_<backbone>); letters, digits, '_'")
@@ -530,16 +546,34 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+def app_hint(dataset: str) -> str:
+    from curation.app import app_url
+
+    return f"see it in the App: python -m curation.app  ({app_url('127.0.0.1', 5151, dataset)})"
+
+
 def main(args: argparse.Namespace) -> int:
+    from datasets.workspace import WorkspaceError, open_workspace
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cfg = WritebackConfig(dataset=args.dataset, results=args.results, method=args.method, name=args.name,
-                          split=args.split, compare=args.compare, database_uri=args.database_uri)
     try:
-        summary = write_back(cfg)
-    except (ValueError, OSError) as err:
+        if args.run is not None:
+            from .runs import write_back_run
+
+            summaries = write_back_run(args.run, dataset=args.dataset, database_uri=args.database_uri)
+        else:
+            if args.results is None:
+                raise ValueError("give --results RESULTS_DIR (with --method), or --run RUN_DIR")
+            dataset = args.dataset or open_workspace(args.workspace, option_hint="--dataset NAME").dataset
+            cfg = WritebackConfig(dataset=dataset, results=args.results, method=args.method, name=args.name,
+                                  split=args.split, compare=args.compare, database_uri=args.database_uri)
+            summaries = [write_back(cfg)]
+    except (ValueError, OSError, WorkspaceError) as err:
         print(f"evaluation.writeback: {err}", file=sys.stderr)
         return 2
-    print(format_summary(summary))
+    for summary in summaries:
+        print(format_summary(summary))
+    print(app_hint(summaries[-1]["dataset"]))
     return 0
 
 

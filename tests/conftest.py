@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,8 @@ from PIL import Image, ImageDraw
 from datasets.manifest import write_jsonl
 
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+# a workspace of the test run's own: curation.load records its dataset there, never in the user's folder
+os.environ["DRAWNET_WORKSPACE"] = tempfile.mkdtemp(prefix="drawnet-test-workspace-")
 # OpenMP threads that spin while waiting made scikit-learn and openTSNE 20x slower on a busy 2-core machine
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

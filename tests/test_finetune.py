@@ -70,7 +70,7 @@ def finetune(*argv) -> int:
 def quick(manifest: Path, out: Path, *extra) -> list:
     # --device cpu: on a machine with a GPU, "auto" would train there, where kernels need not be deterministic
     return ["--data", manifest, "--out", out, "--backbone", "tiny", "--batch-size", 8, "--workers", 0,
-            "--device", "cpu", "--no-tensorboard", *extra]
+            "--device", "cpu", "--no-tensorboard", "--no-evaluate", *extra]
 
 
 def read_log(out: Path) -> list[dict]:

@@ -139,7 +139,8 @@ def _vgg19_weights(weights: str | None) -> tuple[dict | None, str, str]:
             f"downloaded ({type(err).__name__}: {err}). On a machine with network access, run "
             f"`python -c \"import torchvision; torchvision.models.vgg19(weights='IMAGENET1K_V1')\"` and copy "
             f"{cached.name} to {cached.parent}/ here (or set TORCH_HOME), or download {spec.url} and "
-            f"pass --weights PATH. --weights random builds an untrained VGG-19 (for timing only)."
+            f"pass --weights PATH. --weights random builds an untrained VGG-19 (for timing only). Backbones whose "
+            f"ImageNet weights ship offline: --backbone efficientnet-lite0."
         ) from None
     return state, f"torchvision:{spec}", file_sha256(cached) if cached.exists() else "unknown"
 

@@ -4,6 +4,14 @@
     python -m training.finetune --data M --out runs/lite --backbone efficientnet-lite0 --recipe finetune --epochs 5
     torchrun --nproc-per-node 8 -m training.finetune --data M --out runs/vgg19-ddp
     python -m training.finetune --resume runs/vgg19          # after a crash or kill -9: continues exactly
+    python -m training.finetune --epochs 239                 # in a workspace: its dataset as curated now
+
+With no ``--data`` and no ``--out`` it trains on the workspace's dataset (``training.plan``:
+exported as curated now, or the latest export where FiftyOne is absent) in a new folder
+``runs/NNN-<backbone>-<recipe>/``. At the end (unless ``--no-evaluate``) it evaluates the run
+and writes it back onto that dataset (``evaluation.runs``): the extraction from ``best.pt``,
+the fine-tuned head as a method, the SVM on its features, each written back compared with the
+best method before; ``--resume`` continues an interrupted evaluation too.
 
 Each epoch ends with a checkpoint (``last.pt``, and ``best.pt`` by validation loss), a
 line in ``log.jsonl`` and ``summary.csv``, and TensorBoard events; ``curves.png`` is drawn
@@ -72,7 +80,8 @@ class FinetuneConfig:
     device: str = "auto"
     tensorboard: bool = True
     checkpoint_every: int = 1  # epochs between checkpoints; a new best and the last epoch are always saved
-    extract: bool = False  # run evaluation.extract on best.pt at the end
+    extract: bool = False  # with evaluate off: run evaluation.extract on best.pt at the end
+    evaluate: bool = True  # at the end: extract, head, SVM, and the write-back of a workspace run
 
 
 @dataclass
@@ -485,8 +494,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Fine-tune a backbone on a clip-art manifest (the thesis's VGG-19 "
                                 "retraining).", add_help=add_help)
     g = p.add_argument_group("data and run")
-    g.add_argument("--data", type=Path, help="manifest.jsonl from datasets.build or curation.export")
-    g.add_argument("--out", type=Path, help="run folder for checkpoints, logs and plots")
+    g.add_argument("--data", type=Path, help="manifest.jsonl from datasets.build or curation.export (default: the "
+                   "workspace's dataset as curated now)")
+    g.add_argument("--out", type=Path, help="run folder for checkpoints, logs and plots (default: a new "
+                   "WORKSPACE/runs/NNN-<backbone>-<recipe>/)")
+    g.add_argument("--workspace", type=Path, default=None,
+                   help="workspace folder (default: $DRAWNET_WORKSPACE, else the current folder)")
     g.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its last checkpoint, with its own settings "
                    "(--epochs, --workers, --device, --compile, --extract may be given anew)")
@@ -536,64 +549,75 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
                    help="write last.pt every N epochs (default 1); a new best and the last epoch are always "
                    "written. A resumed run restarts after the last one written")
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--no-evaluate", action="store_true",
+                   help="stop after training: no extraction, head and SVM results, nor write-back (the commands "
+                   "are printed)")
     g.add_argument("--extract", action="store_true",
-                   help="at the end, run evaluation.extract on best.pt (otherwise the command is printed)")
+                   help="with --no-evaluate: still run evaluation.extract on best.pt")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
-    if args.data is None or args.out is None:
-        raise ValueError("--data and --out are required (or --resume RUN_DIR)")
+    """The run's settings; ``data`` and ``out`` stay empty where the workspace is to give them (``training.plan``)."""
     lr = {g: getattr(args, f"lr_{g}") for g in ("low", "high", "classifier", "head")
           if getattr(args, f"lr_{g}") is not None}
     aug = asdict(Augment(scale=tuple(args.crop_scale), hflip=args.hflip, jitter=args.jitter, hue=args.hue))
     return FinetuneConfig(
-        data=str(args.data), out=str(args.out), backbone=args.backbone, recipe=args.recipe, weights=args.weights,
+        data=str(args.data or ""), out=str(args.out or ""), backbone=args.backbone, recipe=args.recipe, weights=args.weights,
         keep_imagenet_head=args.keep_imagenet_head, epochs=args.epochs if args.epochs is not None else 239,
         steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=lr, lr_scaling=args.lr_scaling,
         momentum=args.momentum, weight_decay=args.weight_decay, lr_factor=args.lr_factor,
         lr_patience=args.lr_patience, patience=args.patience, seed=args.seed, deterministic=args.deterministic,
         augment=aug, workers=args.workers, amp=args.amp, channels_last=not args.no_channels_last,
         compile=args.compile, device=args.device, tensorboard=not args.no_tensorboard,
-        checkpoint_every=args.checkpoint_every, extract=args.extract)
+        checkpoint_every=args.checkpoint_every, extract=args.extract, evaluate=not args.no_evaluate)
 
 
-def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if int(os.environ.get("RANK", "0")) != 0:
-        logging.getLogger().setLevel(logging.WARNING)
-    try:
-        resume = None
-        if args.resume is not None:
-            resume = checkpoint.load(args.resume)
-            known = {f.name for f in fields(FinetuneConfig)}
-            cfg = FinetuneConfig(**{k: v for k, v in resume["args"].items() if k in known})
-            cfg.out = str(args.resume if args.resume.is_dir() else args.resume.parent)
-            if args.epochs is not None:
-                cfg.epochs = args.epochs
-            # speed settings may change on resume; the results do not depend on them
-            if args.workers is not None:
-                cfg.workers = args.workers
-            if args.device != "auto":
-                cfg.device = args.device
-            cfg.compile = cfg.compile or args.compile
-            cfg.extract = args.extract or cfg.extract
-        else:
-            cfg = config_from_args(args)
-            if (Path(cfg.out) / "last.pt").exists():
-                raise ValueError(f"{cfg.out} already holds a run (last.pt): pass --resume {cfg.out} to continue it, "
-                                 f"or choose another --out")
-        summary = run(cfg, resume)
-    except (ValueError, OSError, WeightsUnavailable, checkpoint.CheckpointError) as err:
-        print(f"training.finetune: {err}", file=sys.stderr)
-        return 2
-    except MemoryError as err:
-        print(f"training.finetune: {err}", file=sys.stderr)
-        return 3
-    if int(os.environ.get("RANK", "0")) != 0:
-        return 0
-    final = summary["final"]
-    if final is None:
+def resumed_config(args: argparse.Namespace) -> tuple[FinetuneConfig, dict]:
+    """The run's own settings from its checkpoint, with the few that may change on resume."""
+    resume = checkpoint.load(args.resume)
+    known = {f.name for f in fields(FinetuneConfig)}
+    cfg = FinetuneConfig(**{k: v for k, v in resume["args"].items() if k in known})
+    cfg.out = str(args.resume if args.resume.is_dir() else args.resume.parent)
+    if args.epochs is not None:
+        cfg.epochs = args.epochs
+    # speed settings may change on resume; the results do not depend on them
+    if args.workers is not None:
+        cfg.workers = args.workers
+    if args.device != "auto":
+        cfg.device = args.device
+    cfg.compile = cfg.compile or args.compile
+    cfg.extract = args.extract or cfg.extract
+    cfg.evaluate = cfg.evaluate and not args.no_evaluate
+    return cfg, resume
+
+
+def preflight_weights(cfg: FinetuneConfig) -> None:
+    """Load the starting weights once before a workspace run exports anything: a missing file fails first."""
+    if cfg.weights != "random" and RECIPES[cfg.recipe].needs_pretrained():
+        create_backbone(cfg.backbone, weights=cfg.weights,
+                        **({"batch_norm": True} if RECIPES[cfg.recipe].batch_norm else {}))
+
+
+def new_config(args: argparse.Namespace) -> FinetuneConfig:
+    """A new run's settings; its data and folder from the workspace where the options leave them out."""
+    from .plan import plan_run
+
+    cfg = config_from_args(args)
+    if args.out is not None and (args.out / "last.pt").exists():
+        raise ValueError(f"{args.out} already holds a run (last.pt): pass --resume {args.out} to continue it, "
+                         f"or choose another --out")
+    if args.data is None or args.out is None:
+        preflight_weights(cfg)
+        plan = plan_run(args.workspace, args.data, args.out, cfg.backbone, cfg.recipe)
+        cfg.data, cfg.out = str(plan.data), str(plan.out)
+        logger.info("run folder %s; data %s (%s)", plan.out, plan.data, plan.source["kind"])
+    return cfg
+
+
+def print_summary(cfg: FinetuneConfig, summary: dict) -> None:
+    if summary["final"] is None:
         how = "stopped early" if summary["stopped_early"] else "--epochs N continues it"
         print(f"{cfg.out}: nothing to do: the run had finished after {summary['epochs']} epochs "
               f"(best epoch {summary['best_epoch']}; {how})")
@@ -601,6 +625,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"{cfg.out}: {summary['epochs']} epochs, best epoch {summary['best_epoch']} (val loss "
               f"{summary['best_loss']:.4f}){', stopped early' if summary['stopped_early'] else ''}; "
               f"{summary['seconds']} s this session")
+
+
+def extract_only(cfg: FinetuneConfig) -> None:
+    """With --no-evaluate: extract if asked, and print the commands that evaluate the run."""
     cmd, features, name = extract_best(cfg)
     if cfg.extract:
         import gc
@@ -615,6 +643,64 @@ def main(args: argparse.Namespace) -> int:
     else:
         print("next: python " + " ".join(cmd[1:]))
     print(f"then: python -m evaluation.svm --features {features} --out {Path(cfg.out) / 'results'}")
+
+
+def _pct(g: dict | None) -> str:
+    return "n/a" if not g else f"top-1 {100 * g['top1']:.1f}% / top-5 {100 * g['top5']:.1f}% (n={g['n']})"
+
+
+def evaluate_and_write_back(cfg: FinetuneConfig) -> None:
+    """The run's evaluation (what is not done yet), then its write-back where FiftyOne and a dataset are."""
+    import gc
+
+    from evaluation.runs import evaluate_run, write_back_run
+
+    from .plan import fiftyone_available, read_source
+
+    out = Path(cfg.out)
+    gc.collect()  # shut the training loaders' persistent workers down before extraction forks its own
+    state = evaluate_run(out, manifest=cfg.data, backbone=extract_best(cfg)[2], device=cfg.device)
+    print(f"val, the fine-tuned head: {_pct(state['head'].get('val'))}; SVM on its features: "
+          f"{_pct(state['svm']['svm'].get('val'))}  (results in {out / 'results'})")
+    dataset = read_source(out).get("dataset")
+    if not dataset:
+        print(f"to see it in the App: python -m evaluation.writeback --run {out} --dataset NAME")
+        return
+    if not fiftyone_available():
+        print(f"FiftyOne is not installed here: the results stay in {out}. Where the dataset lives, run:\n"
+              f"  python -m evaluation.writeback --run {out}")
+        return
+    from evaluation.writeback import app_hint, format_summary
+
+    for summary in write_back_run(out):
+        print(format_summary(summary))
+    print(app_hint(dataset))
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if int(os.environ.get("RANK", "0")) != 0:
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        resume = None
+        if args.resume is not None:
+            cfg, resume = resumed_config(args)
+        else:
+            cfg = new_config(args)
+        summary = run(cfg, resume)
+        if int(os.environ.get("RANK", "0")) != 0:
+            return 0
+        print_summary(cfg, summary)
+        if cfg.evaluate:
+            evaluate_and_write_back(cfg)
+        else:
+            extract_only(cfg)
+    except (ValueError, OSError, WeightsUnavailable, checkpoint.CheckpointError) as err:
+        print(f"training.finetune: {err}", file=sys.stderr)
+        return 2
+    except MemoryError as err:
+        print(f"training.finetune: {err}", file=sys.stderr)
+        return 3
     return 0
 
 

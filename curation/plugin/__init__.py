@@ -1,4 +1,4 @@
-"""The FiftyOne App's curation actions: thin operators over ``curation.actions``.
+"""The FiftyOne App's curation actions (thin operators over ``curation.actions``), and the Model Evaluation panel.
 
 Each acts on the selected samples or, with none selected, on the whole current view
 (the form says how many), logs the action, and reloads the App. FiftyOne finds this
@@ -94,6 +94,78 @@ class Undo(foo.Operator):
         return {"undone": record["undoes_action"], "samples": len(record["image_ids"])}
 
 
+
+
+# ---------------------------------------------------------------- the Model Evaluation panel, opened on a run
+
+def _initial_view(ctx) -> dict | None:
+    """The ``view`` state that curation.app gave this panel in its space (FiftyOne's App does not pass a Python
+    panel's initial state on to it), or None."""
+    panel_id = ctx.params.get("panel_id")
+    spaces = ctx.request_params.get("spaces") or {}
+    stack = [spaces]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("component_id") == panel_id:
+                return (node.get("state") or {}).get("view")
+            stack.extend(node.get("children") or [])
+    return None
+
+
+def _failures_view(dataset, eval_key: str, label: str):
+    """The class's top-1 failures in the evaluation, worst first (evaluation.writeback's fields)."""
+    from fiftyone import ViewField as F
+
+    name = eval_key.removesuffix("_top1").removesuffix("_top5")
+    info = dataset.get_evaluation_info(eval_key)
+    view = dataset.load_evaluation_view(eval_key).match((F(f"{info.config.gt_field}.label") == label)
+                                                        & (F(f"{name}_top1") == False))  # noqa: E712
+    schema = dataset.get_field_schema()
+    order = [(f, -1) for f in (f"{name}_ce", f"{name}_rank") if f in schema]
+    return view.sort_by(order, create_index=False) if order else view
+
+
+try:  # FiftyOne's own panel (plugins/panels/model_evaluation, shipped with fiftyone 1.x)
+    from plugins.panels.model_evaluation import EvaluationPanel
+except ImportError:  # pragma: no cover - an older FiftyOne: the App offers its own panel, if any
+    EvaluationPanel = None
+
+if EvaluationPanel is not None:
+    class RunEvaluationPanel(EvaluationPanel):
+        """FiftyOne's Model Evaluation panel, with two changes: it opens on the evaluation that curation.app
+        selected, and clicking a class shows that class's failures (worst first) rather than all its samples."""
+
+        @property
+        def config(self):
+            config = super().config
+            config.name, config.label = "drawnet_model_evaluation", "Model Evaluation"
+            return config
+
+        def on_load(self, ctx):
+            super().on_load(ctx)
+            view = _initial_view(ctx)
+            current = ctx.panel.get_state("view") or {}
+            key = (view or {}).get("key")
+            if key and current.get("page") != "evaluation" and ctx.dataset.has_evaluation(key):
+                view = {**view, "id": self.get_evaluation_id(ctx.dataset, key), "init": True}
+                ctx.panel.set_state("view", view)
+                ctx.params.update(key=key, id=view["id"])  # load_evaluation reads the key from the params first
+                self.load_evaluation(ctx)
+
+        def load_view(self, ctx):
+            options = ctx.params.get("options", {})
+            key = options.get("key") or (ctx.panel.get_state("view") or {}).get("key")
+            if (ctx.params.get("type") == "class" and key and not options.get("subset_def")
+                    and ctx.dataset.get_evaluation_info(key).config.type == "classification"
+                    and f"{key.removesuffix('_top1').removesuffix('_top5')}_top1" in ctx.dataset.get_field_schema()):
+                ctx.ops.set_view(_failures_view(ctx.dataset, key, options.get("x")))
+                return
+            return super().load_view(ctx)
+
+
 def register(p):
     for op in (Accept, Reject, MoveToClass, MarkAmbiguous, Undo):
         p.register(op)
+    if EvaluationPanel is not None:
+        p.register(RunEvaluationPanel)
