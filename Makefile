@@ -29,10 +29,10 @@ DATASET ?= drawnet-openclipart
 CURATED := $(OUT)-openclipart
 FEATURES = $(CURATED)/features-$(BACKBONE).h5
 SHORT = $(subst -,_,$(BACKBONE))
-# A short CPU fine-tune of the backbone on the OpenClipart subset, whose features feed a second SVM;
-# a second `make demo` resumes the finished run (nothing to do) instead of starting over.
+# The user's loop ends the demo: a short CPU fine-tune of the backbone on the curated OpenClipart subset, in
+# this folder's workspace (runs/), evaluated and written back; then the App opens on it.
 FT_EPOCHS ?= 3
-FINETUNED := $(CURATED)/finetune-$(BACKBONE)
+RUNS := $(or $(DRAWNET_WORKSPACE),.)/runs
 
 demo: setup
 	$(PY) -m datasets.build --source embedded --out $(OUT)
@@ -46,22 +46,27 @@ demo: setup
 	  $(PY) -m evaluation.baseline --features $(OUT)-$$s/features-$(BACKBONE).h5 --out $(OUT)-$$s/results; \
 	  $(PY) -m evaluation.svm --features $(OUT)-$$s/features-$(BACKBONE).h5 --out $(OUT)-$$s/results; \
 	done
-	@if [ -e $(FINETUNED)/last.pt ]; then set -x; $(PY) -m training.finetune --resume $(FINETUNED) --extract; \
-	else set -x; $(PY) -m training.finetune --data $(CURATED)/manifest.jsonl --out $(FINETUNED) --backbone $(BACKBONE) \
-	  --recipe finetune --epochs $(FT_EPOCHS) --batch-size 32 --extract; fi
-	$(PY) -m evaluation.svm --features $(FINETUNED)/features-$(BACKBONE)-best.h5 --out $(FINETUNED)/results
 	$(PY) -m evaluation.report $(foreach s,$(SUBSETS),--results $(OUT)-$(s)/results)
 	$(PY) -m curation.load --manifest $(CURATED)/manifest.jsonl --dataset $(DATASET)
 	$(PY) -m evaluation.writeback --dataset $(DATASET) --results $(CURATED)/results --method baseline \
 	  --name baseline_$(SHORT)
 	$(PY) -m evaluation.writeback --dataset $(DATASET) --results $(CURATED)/results --method svm \
 	  --name svm_$(SHORT) --compare baseline_$(SHORT)
-	$(PY) -m evaluation.writeback --dataset $(DATASET) --results $(FINETUNED)/results --method svm \
-	  --name svm_finetuned_$(SHORT) --compare svm_$(SHORT)
 	$(PY) -m curation.embed --dataset $(DATASET) --features $(FEATURES)
 	$(PY) -m curation.hygiene --dataset $(DATASET) --features $(FEATURES)
-	$(if $(NO_APP),@echo "NO_APP set: the App is not started (python -m curation.app --dataset $(DATASET))",\
-	  $(PY) -m curation.app --dataset $(DATASET))
+	@# the user's step 2 as typed, in this workspace: the curated dataset, evaluated and written back;
+	@# a second `make demo` resumes the finished run (nothing to train) instead of starting another
+	@run=$$(ls -d $(RUNS)/*-$(BACKBONE)-finetune 2>/dev/null | tail -1); \
+	if [ -n "$$run" ] && [ -e "$$run/last.pt" ]; then set -x; $(PY) -m training.finetune --resume $$run; \
+	else set -x; $(PY) -m training.finetune --backbone $(BACKBONE) --recipe finetune --epochs $(FT_EPOCHS) \
+	  --batch-size 32 --device cpu; fi
+	@printf '%s\n' "" "Your day, from here (in this folder, the workspace):" \
+	  "  1. curate in the App:        .venv/bin/python -m curation.app" \
+	  "  2. train on the curation:    .venv/bin/python -m training.finetune --epochs 239" \
+	  "                               (VGG-19, the thesis's model; offline weights: --backbone efficientnet-lite0)" \
+	  "  3. browse per-class failures: .venv/bin/python -m curation.app  (Model Evaluation panel, failures grid)" ""
+	$(if $(NO_APP),@echo "NO_APP set: the App is not started (python -m curation.app)",\
+	  $(PY) -m curation.app)
 
 test: setup
 	@$(MAKE) --no-print-directory debian DEBIAN_PACKAGES="$(TEST_DEBIAN_PACKAGES)"
