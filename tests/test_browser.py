@@ -37,6 +37,22 @@ def require_browser():
         pytest.skip(why)
 
 
+def select_first_tile(page) -> None:
+    """Select the grid's first tile; a click before the tile has settled selects nothing, and an operator run
+    with nothing selected acts on the whole view."""
+    tile = page.locator("[data-cy=looker]").first
+    checkbox = tile.locator("input[type=checkbox]")
+    for _ in range(5):
+        tile.hover()
+        time.sleep(0.5)
+        tile.locator("[title^='Click to select sample']").click()
+        time.sleep(0.5)
+        if checkbox.is_checked():
+            break
+    assert checkbox.is_checked(), "the tile was not selected"
+    time.sleep(2)  # the selection reaches the server's session before an operator runs
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -126,16 +142,7 @@ def test_curate_in_the_app(app):
         page.wait_for_selector("canvas[canvas-loaded=true]", timeout=60_000)
         page.keyboard.press("Escape")
         page.screenshot(path=str(ARTIFACTS / "app-teapot-failures.png"))
-        tile = page.locator("[data-cy=looker]").first
-        checkbox = tile.locator("input[type=checkbox]")
-        for _ in range(5):  # a click before the tile has settled selects nothing
-            tile.hover()
-            time.sleep(0.5)
-            tile.locator("[title^='Click to select sample']").click()
-            time.sleep(0.5)
-            if checkbox.is_checked():
-                break
-        time.sleep(2)
+        select_first_tile(page)
         page.keyboard.press("`")  # the operator palette
         page.keyboard.type("Move to class")
         time.sleep(1)

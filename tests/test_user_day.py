@@ -19,7 +19,7 @@ import pytest
 from curation.load import get_args_parser as load_args
 from curation.load import main as load_main
 from datasets.manifest import read_manifest, write_jsonl
-from tests.test_browser import ARTIFACTS, CHROMIUM, free_port, require_browser
+from tests.test_browser import ARTIFACTS, CHROMIUM, free_port, require_browser, select_first_tile
 from tests.test_finetune import make_dataset
 
 pytestmark = [pytest.mark.fiftyone, pytest.mark.slow, pytest.mark.browser]
@@ -69,17 +69,7 @@ def open_page(browser, url: str):
 
 def move_first_tile(page, to_label: str, wnid: str) -> None:
     """Select the first tile and move it with the curation plugin's operator, as a curator would."""
-    tile = page.locator("[data-cy=looker]").first
-    checkbox = tile.locator("input[type=checkbox]")
-    for _ in range(5):  # a click before the tile has settled selects nothing; the operator then acts on the view
-        tile.hover()
-        time.sleep(0.5)
-        tile.locator("[title^='Click to select sample']").click()
-        time.sleep(0.5)
-        if checkbox.is_checked():
-            break
-    assert checkbox.is_checked(), "the tile was not selected"
-    time.sleep(2)  # the selection reaches the server's session before the operator runs
+    select_first_tile(page)
     page.keyboard.press("`")
     page.keyboard.type("Move to class")
     time.sleep(1)
