@@ -43,11 +43,10 @@ def embeddings_key(dataset, preferred: str | None = None) -> str | None:
 
 
 def evaluation_state(dataset, eval_key: str | None) -> dict:
-    """The Model Evaluation panel's state with ``eval_key`` selected (its own ``view`` state)."""
+    """The Model Evaluation panel's state with ``eval_key`` selected (the plugin's panel adds the run's id)."""
     if not eval_key or not dataset.has_evaluation(eval_key):
         return {}
-    return {"view": {"page": "evaluation", "key": eval_key, "id": str(dataset._doc.evaluations[eval_key].id),
-                     "init": True}}
+    return {"view": {"page": "evaluation", "key": eval_key}}
 
 
 def curation_space(fo, brain_key: str | None, eval_state: dict | None = None):
@@ -59,9 +58,8 @@ def curation_space(fo, brain_key: str | None, eval_state: dict | None = None):
     if eval_state:
         panels.append(fo.Panel(type=EVALUATION_PANEL, state=eval_state))
     if brain_key is not None:
-        panels.append(fo.Panel(type="Embeddings", state={"brainResult": brain_key, "openKey": brain_key,
-                                                         "colorByField": "ground_truth.label",
-                                                         "colorField": "ground_truth.label"}))
+        panels.append(fo.Panel(type="Embeddings", state={"brainResult": brain_key,
+                                                         "colorByField": "ground_truth.label"}))
     return fo.Space(children=panels, orientation="horizontal") if len(panels) > 1 else fo.Space(children=panels)
 
 

@@ -11,21 +11,27 @@ from __future__ import annotations
 ESSENTIAL = ("split", "style", "source", "review")
 CURATION = ("wnid", "class_index", "ambiguous", "candidates", "candidate_labels", "matched_words", "lemma", "lang",
             "sense_rank", "original_name", "collection", "license", "image_id")
-REGISTRY = "writeback"  # evaluation.writeback's record of what each name owns
+
+
+def registry(dataset) -> dict:
+    """evaluation.writeback's record of what each written-back name owns."""
+    from evaluation.writeback import REGISTRY
+
+    return dataset.info.get(REGISTRY) or {}
 
 
 def latest_method(dataset) -> str | None:
     """The written-back name written last (by its time stamp; older records by their order)."""
-    registry = dataset.info.get(REGISTRY) or {}
-    names = list(registry)
+    owned = registry(dataset)
+    names = list(owned)
     if not names:
         return None
-    return max(names, key=lambda n: (registry[n].get("written_at") or "", names.index(n)))
+    return max(names, key=lambda n: (owned[n].get("written_at") or "", names.index(n)))
 
 
 def method_fields(dataset, name: str) -> list[str]:
     """Every sample field a written-back name owns: its registry's fields, eval keys and comparisons."""
-    record = (dataset.info.get(REGISTRY) or {}).get(name, {})
+    record = registry(dataset).get(name, {})
     owned = [*record.get("fields", []), *record.get("eval_keys", [])]
     prefix = f"{name}_"
     schema = dataset.get_field_schema()
@@ -54,7 +60,7 @@ def sidebar_groups(dataset, latest: str | None) -> list[tuple[str, list[str], bo
               ("sample", take(ESSENTIAL), True),
               ("curation", take(CURATION), False),
               ("hygiene", take(hygiene_fields(dataset)), False)]
-    names = sorted(dataset.info.get(REGISTRY) or {}, key=lambda n: (n != latest, n))
+    names = sorted(registry(dataset), key=lambda n: (n != latest, n))
     groups += [(name, take(method_fields(dataset, name)), False) for name in names]
     vectors = [f for f, t in schema.items() if type(t).__name__ == "VectorField"]
     groups.append(("embeddings", take(vectors), False))

@@ -28,6 +28,22 @@ def write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
+def read_json_object(path: Path, what: str = "JSON file", fix: str = "") -> dict:
+    """A JSON object file, or {} where there is no file; a bad one is a ValueError naming it, ``what`` it should
+    be, and ``fix``."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    fix = f"; {fix}" if fix else ""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable {what} ({err}){fix}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a {what} (expected a JSON object){fix}")
+    return data
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

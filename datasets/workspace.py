@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .manifest import atomic_write_text
+from .manifest import atomic_write_text, read_json_object
 
 FILE = "drawnet-workspace.json"
 ENV = "DRAWNET_WORKSPACE"
@@ -80,12 +80,9 @@ def read_workspace(root: Path) -> Workspace | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise WorkspaceError(f"{path}: not a readable workspace file ({err}); fix or delete it, then run "
-                             "curation.load again") from None
-    if not isinstance(data, dict):
-        raise WorkspaceError(f"{path}: not a workspace file (expected a JSON object)")
+        data = read_json_object(path, "workspace file", "fix or delete it, then run curation.load again")
+    except ValueError as err:
+        raise WorkspaceError(str(err)) from None
     known = {k: v for k, v in data.items() if k in Workspace.__dataclass_fields__ and k != "root"}
     return Workspace(root=root, **known)
 

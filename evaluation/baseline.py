@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .features import FeatureSet, read_features
-from .metrics import cross_entropy, evaluate, log_softmax, topk, true_rank
+from .metrics import cross_entropy, evaluate, format_global, log_softmax, topk, true_rank
 from .results import write_method
 
 logger = logging.getLogger(__name__)
@@ -71,8 +71,7 @@ def main(args: argparse.Namespace) -> int:
     write_method(args.out, METHOD, metrics, predictions, meta)
     for split, m in metrics.items():
         g = m["global"]
-        print(f"baseline {split:5s} n={g['n']:5d}  top-1 {100 * g['top1']:5.1f}%  top-5 {100 * g['top5']:5.1f}%  "
-              f"cross-entropy {g['cross_entropy']:.3f}")
+        print(format_global("baseline", split, g))
     print(f"wrote {args.out / 'metrics.json'} and {args.out / 'predictions.h5'}")
     return 0
 

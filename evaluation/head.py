@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .features import FeatureSet, read_features
-from .metrics import log_softmax
+from .metrics import format_global, log_softmax
 from .results import write_method
 from .svm import class_names, scored_results
 
@@ -86,8 +86,7 @@ def main(args: argparse.Namespace) -> int:
     for split in ("train", "val"):
         g = summary.get(split)
         if g:
-            print(f"{summary['method']} {split:5s} n={g['n']:5d}  top-1 {100 * g['top1']:5.1f}%  "
-                  f"top-5 {100 * g['top5']:5.1f}%  cross-entropy {g['cross_entropy']:.3f}")
+            print(format_global(summary["method"], split, g))
     print(f"wrote {args.out / 'metrics.json'} and {args.out / 'predictions.h5'}")
     return 0
 

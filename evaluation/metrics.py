@@ -49,6 +49,12 @@ def summarize(rank: np.ndarray, ce: np.ndarray | None = None) -> dict:
     }
 
 
+def format_global(method: str, split: str, g: dict) -> str:
+    """One split's ``summarize`` figures as the commands print them."""
+    return (f"{method} {split:5s} n={g['n']:5d}  top-1 {100 * g['top1']:5.1f}%  top-5 {100 * g['top5']:5.1f}%  "
+            f"cross-entropy {g['cross_entropy']:.3f}")
+
+
 def grouped(rank: np.ndarray, keys: np.ndarray, ce: np.ndarray | None = None) -> dict[str, dict]:
     """``summarize`` per distinct key (class wnid, style, source), keys sorted."""
     keys = np.asarray(keys)

@@ -20,7 +20,8 @@ import logging
 import re
 from pathlib import Path
 
-from datasets.manifest import atomic_write_text
+from datasets.manifest import atomic_write_text, read_json_object
+from datasets.workspace import run_number
 
 logger = logging.getLogger(__name__)
 STATE = "evaluation.json"
@@ -29,13 +30,7 @@ METHODS = ("head", "svm")  # written back in this order: the SVM is the App's la
 
 
 def read_state(run: Path) -> dict:
-    path = Path(run) / STATE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise ValueError(f"{path}: not valid JSON ({err}); delete it to evaluate the run again") from None
+    return read_json_object(Path(run) / STATE, "evaluation state", "delete it to evaluate the run again")
 
 
 def _save_state(run: Path, state: dict) -> None:
@@ -53,9 +48,9 @@ def best_key(run: Path) -> str:
 
 def name_prefix(run: Path) -> str:
     """``run003`` for ``runs/003-vgg19-optimal``; the folder's name made field-safe otherwise."""
-    m = re.match(r"^(\d+)-", Path(run).name)
-    if m:
-        return f"run{m.group(1)}"
+    number = run_number(Path(run))
+    if number is not None:
+        return f"run{number:03d}"
     name = re.sub(r"[^0-9A-Za-z]+", "_", Path(run).resolve().name).strip("_").lower()
     return name if re.match(r"^[a-z]", name) else f"run_{name}"
 
@@ -79,7 +74,7 @@ def evaluate_run(run: Path, *, manifest: str | Path, backbone: str, device: str 
     state = read_state(run)
     key = best_key(run)
     if state.get("best") != key:
-        state = {"best": key, "names": method_names(run)}
+        state = {"best": key}
     features, results = features_path(run, backbone), run / "results"
     steps = {
         "extract": lambda: extract(ExtractConfig(manifest=Path(manifest), out=features, backbone=backbone,
@@ -139,7 +134,7 @@ def write_back_run(run: Path, *, dataset: str | None = None, database_uri: str |
     if not fo.dataset_exists(dataset):
         raise ValueError(f"no FiftyOne dataset {dataset!r} here (the run was trained on it): load it with "
                          "python -m curation.load, or give --dataset NAME")
-    names = state.get("names") or method_names(run)
+    names = method_names(run)
     ds = fo.load_dataset(dataset)
     other = best_before(ds.info.get("writeback", {}), set(names.values()), set(ds.get_field_schema()))
     summaries = []

@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets.manifest import atomic_write_text
+from datasets.manifest import atomic_write_text, read_json_object
 from datasets.workspace import (
     Workspace,
     WorkspaceError,
@@ -122,10 +122,4 @@ def plan_run(workspace: str | Path | None, data: Path | None, out: Path | None, 
 
 def read_source(run: Path) -> dict:
     """RUN/source.json, or {} for a run started with --data and --out before it existed."""
-    path = Path(run) / SOURCE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    return read_json_object(Path(run) / SOURCE, "run source file")

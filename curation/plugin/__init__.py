@@ -113,17 +113,19 @@ def _initial_view(ctx) -> dict | None:
     return None
 
 
+def _failures_view_name(eval_key: str) -> str:
+    """evaluation.writeback's failures view of the name that owns ``eval_key`` (``N_top1`` or ``N_top5``)."""
+    from evaluation.writeback import failure_view_name
+
+    return failure_view_name(eval_key.removesuffix("_top1").removesuffix("_top5"))
+
+
 def _failures_view(dataset, eval_key: str, label: str):
-    """The class's top-1 failures in the evaluation, worst first (evaluation.writeback's fields)."""
+    """The class's top-1 failures, worst first: the write-back's failures view, for one class."""
     from fiftyone import ViewField as F
 
-    name = eval_key.removesuffix("_top1").removesuffix("_top5")
-    info = dataset.get_evaluation_info(eval_key)
-    view = dataset.load_evaluation_view(eval_key).match((F(f"{info.config.gt_field}.label") == label)
-                                                        & (F(f"{name}_top1") == False))  # noqa: E712
-    schema = dataset.get_field_schema()
-    order = [(f, -1) for f in (f"{name}_ce", f"{name}_rank") if f in schema]
-    return view.sort_by(order, create_index=False) if order else view
+    gt = dataset.get_evaluation_info(eval_key).config.gt_field
+    return dataset.load_saved_view(_failures_view_name(eval_key)).match(F(f"{gt}.label") == label)
 
 
 try:  # FiftyOne's own panel (plugins/panels/model_evaluation, shipped with fiftyone 1.x)
@@ -158,7 +160,7 @@ if EvaluationPanel is not None:
             key = options.get("key") or (ctx.panel.get_state("view") or {}).get("key")
             if (ctx.params.get("type") == "class" and key and not options.get("subset_def")
                     and ctx.dataset.get_evaluation_info(key).config.type == "classification"
-                    and f"{key.removesuffix('_top1').removesuffix('_top5')}_top1" in ctx.dataset.get_field_schema()):
+                    and ctx.dataset.has_saved_view(_failures_view_name(key))):
                 ctx.ops.set_view(_failures_view(ctx.dataset, key, options.get("x")))
                 return
             return super().load_view(ctx)
