@@ -38,19 +38,52 @@ def require_browser():
 
 
 def select_first_tile(page) -> None:
-    """Select the grid's first tile; a click before the tile has settled selects nothing, and an operator run
-    with nothing selected acts on the whole view."""
+    """Select the grid's first tile, and wait until the App's own selection count says so: a click before the
+    tile has settled selects nothing, and an operator run with nothing selected acts on the whole view."""
     tile = page.locator("[data-cy=looker]").first
-    checkbox = tile.locator("input[type=checkbox]")
+    # the selection count: in the grid's header, or as the action bar's badge when the grid is narrow
+    count = page.locator("[data-cy=selection-count-container], [data-cy=action-manage-selected]")
     for _ in range(5):
         tile.hover()
         time.sleep(0.5)
-        tile.locator("[title^='Click to select sample']").click()
-        time.sleep(0.5)
-        if checkbox.is_checked():
+        if not tile.locator("input[type=checkbox]").is_checked():
+            tile.locator("[title^='Click to select sample']").click()
+        time.sleep(1)
+        if count.count() and count.first.inner_text().strip().startswith("1"):
             break
-    assert checkbox.is_checked(), "the tile was not selected"
-    time.sleep(2)  # the selection reaches the server's session before an operator runs
+    assert count.count() and count.first.inner_text().strip().startswith("1"), "the App did not register the selection"
+    time.sleep(1)
+
+
+class ServedApp:
+    """``python -m curation.app ARGS`` on a free port, ready once it says it serves (its session holds the view
+    and the space by then; the port answers earlier); stopped on exit."""
+
+    def __init__(self, args: list[str], env: dict, log: Path):
+        self.port, self.log = free_port(), log
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "curation.app", *args, "--port", str(self.port)],
+                                         cwd=Path(__file__).resolve().parents[1], env=env, stdout=out,
+                                         stderr=subprocess.STDOUT, text=True)
+
+    def __enter__(self):
+        deadline = time.time() + 120
+        while "The App is serving" not in self.log.read_text():
+            if self.proc.poll() is not None:
+                pytest.fail(f"curation.app exited: {self.log.read_text()}")
+            if time.time() > deadline:
+                pytest.fail("curation.app did not serve within 120 s")
+            time.sleep(0.5)
+        urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=30)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def free_port() -> int:
@@ -84,29 +117,8 @@ def app(fiftyone, tmp_path):
         "cross_entropy": -logp[np.arange(len(ids)), labels], "classes": np.arange(1000)})
     assert main(get_args_parser().parse_args(["--dataset", "browser", "--results", str(tmp_path / "results"),
                                               "--method", "baseline", "--name", "baseline"])) == 0
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "curation.app", "--dataset", "browser", "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
-    url = f"http://127.0.0.1:{port}/datasets/browser"
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if server.poll() is not None:
-                pytest.fail(f"curation.app exited: {server.stdout.read()}")
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail("curation.app did not serve within 120 s")
-        yield ds, url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with ServedApp(["--dataset", "browser"], os.environ.copy(), tmp_path / "app.log") as served:
+        yield ds, f"http://127.0.0.1:{served.port}/datasets/browser"
 
 
 def test_curate_in_the_app(app):
@@ -120,7 +132,9 @@ def test_curate_in_the_app(app):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        failures = len(ds.load_saved_view(view))
         page.goto(url)
+        page.wait_for_selector(f"text={failures} samples", timeout=90_000)  # it opens on the latest failures
         page.wait_for_selector("text=ground_truth", timeout=90_000)
         page.wait_for_selector("canvas[canvas-loaded=true]", timeout=60_000)
         if page.get_by_role("button", name="Dismiss").count():  # the "Explore Enterprise" popup
@@ -132,8 +146,6 @@ def test_curate_in_the_app(app):
         centres = page.evaluate("""() => Array.from(document.querySelectorAll('canvas[canvas-loaded=true]')).map(c => {
             const d = c.getContext('2d').getImageData(c.width / 2 | 0, c.height / 2 | 0, 1, 1).data;
             return [d[0], d[1], d[2]]; })""")
-        # the App opens on the latest method's failures
-        failures = len(ds.load_saved_view(view))
         assert len(centres) == failures and all(c != [255, 255, 255] and c != [0, 0, 0] for c in centres), centres
         assert page.get_by_text(f"{failures} samples").count()
 

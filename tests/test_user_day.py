@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,41 +18,12 @@ import pytest
 from curation.load import get_args_parser as load_args
 from curation.load import main as load_main
 from datasets.manifest import read_manifest, write_jsonl
-from tests.test_browser import ARTIFACTS, CHROMIUM, free_port, require_browser, select_first_tile
+from tests.test_browser import ARTIFACTS, CHROMIUM, ServedApp, require_browser, select_first_tile
 from tests.test_finetune import make_dataset
 
 pytestmark = [pytest.mark.fiftyone, pytest.mark.slow, pytest.mark.browser]
 ROOT = Path(__file__).resolve().parents[1]
 POPUP_SEEN = "localStorage.setItem('fiftyone-enterprise-tooltip-seen', 'true')"  # FiftyOne has no setting for it
-
-
-class App:
-    """``python -m curation.app`` with no arguments, in the workspace; stopped on exit."""
-
-    def __init__(self, env: dict):
-        self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, "-m", "curation.app", "--port", str(self.port)], cwd=ROOT,
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    def __enter__(self):
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"curation.app exited: {self.proc.stdout.read()}")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2)
-                return self
-            except OSError:
-                time.sleep(1)
-        pytest.fail("curation.app did not serve within 120 s")
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def open_page(browser, url: str):
@@ -102,7 +72,7 @@ def test_the_users_day(fiftyone, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         # 1. curate: move one sample in the App
-        with App(env) as app:
+        with ServedApp([], env, tmp_path / "app1.log") as app:
             page = open_page(browser, f"http://127.0.0.1:{app.port}/datasets/day")
             page.screenshot(path=str(ARTIFACTS / "user-day-1-before.png"))
             move_first_tile(page, "umbrella", "n04507155")
@@ -136,7 +106,7 @@ def test_the_users_day(fiftyone, tmp_path):
         label = "teapot"
         expected = failures.match(F("ground_truth.label") == label)
         assert len(failures) and len(expected)
-        with App(env) as app:
+        with ServedApp([], env, tmp_path / "app2.log") as app:
             page = open_page(browser, f"http://127.0.0.1:{app.port}/datasets/day")
             page.wait_for_selector("text=Class Performance", timeout=60_000)  # the panel, on an evaluation...
             assert page.locator(f"text={latest}_top1 >> visible=true").count()  # ...the latest one
