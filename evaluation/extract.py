@@ -2,6 +2,11 @@
 
     python -m evaluation.extract --manifest out/embedded/manifest.jsonl --backbone efficientnet-lite0 --out feats.h5
     python -m evaluation.extract --manifest M --backbone vgg19 --layer fc7 --weights vgg19.pth --out fc7.h5
+    python -m evaluation.extract --manifest M --backbone efficientnet-lite2 --tta flip --out lite2-flip.h5
+
+``--tta flip`` averages each image's features (and logits) with its mirror's. ``--normalize``
+feeds the network another normalisation than its own (``imagenet`` mean/std, or ``lite``:
+(x - 127) / 128), to check which one a model was trained with; the file's attrs record both.
 
 Each image is read once (an image in two classes gives two rows with the same
 features). Work goes into ``.<out>.partial`` as it is done, so an interrupted run
@@ -27,7 +32,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from datasets.manifest import read_manifest, write_jsonl
-from training.backbones import DEFAULT_LAYERS, WeightsUnavailable, create_backbone
+from training.backbones import (DEFAULT_LAYERS, NORMALIZATIONS, WeightsUnavailable, create_backbone,
+                                normalization_name, renormalized)
 from training.images import ImageFiles, collate_skipping_bad
 from training.runtime import keep_freed_memory
 
@@ -47,6 +53,8 @@ class ExtractConfig:
     workers: int | None = None  # None: all cores but one on a GPU, 1 on CPU (the network needs the cores)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"...
     amp: bool = True  # bfloat16 autocast, on CUDA only
+    tta: str = "none"  # "flip": the mean of the image's and its mirror's features and logits
+    normalize: str | None = None  # "lite" or "imagenet"; None: the backbone's own
     flush_every: int = 20  # batches between flushes of the partial file
     stop_after: int | None = None  # stop after this many batches, leaving the partial file (tests, timing)
 
@@ -89,6 +97,35 @@ def _open_partial(path: Path, fingerprint: str, n: int, dim: int, logits: int):
     return f
 
 
+TTA = ("none", "flip")
+
+
+def forward_batch(backbone, x: torch.Tensor, tta: str = "none") -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, ImageNet-order logits) of a normalised batch; ``tta="flip"`` averages the image's and its
+    horizontal mirror's (one forward pass of both, stacked)."""
+    if tta not in TTA:
+        raise ValueError(f"unknown --tta {tta!r}; choose from {', '.join(TTA)}")
+    if tta == "flip":
+        feats, logits = backbone(torch.cat([x, x.flip(-1)]))
+        n = len(x)
+        feats, logits = (feats[:n] + feats[n:]) / 2, (logits[:n] + logits[n:]) / 2
+    else:
+        feats, logits = backbone(x)
+    return feats, backbone.imagenet_logits(logits)  # a fine-tuned head's classes among the 1000
+
+
+def trained_without_style(weights: str | None) -> str:
+    """The style a fine-tuned checkpoint was trained without (``training.finetune --holdout-style``), or ""."""
+    if not weights or weights == "random" or not Path(weights).is_file():
+        return ""
+    try:
+        obj = torch.load(weights, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # a plain state dict that is not ours, or unreadable: create_backbone says so
+        return ""
+    args = obj.get("args") if isinstance(obj, dict) else None
+    return str((args or {}).get("holdout_style") or "")
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -112,10 +149,13 @@ def extract(cfg: ExtractConfig) -> dict:
     workers = cfg.workers if cfg.workers is not None else (max(1, (os.cpu_count() or 2) - 1) if cuda else 1)
     if not cuda:
         keep_freed_memory()
+    if cfg.tta not in TTA:
+        raise ValueError(f"unknown --tta {cfg.tta!r}; choose from {', '.join(TTA)}")
     backbone = create_backbone(cfg.backbone, cfg.layer, cfg.weights).to(device)
     backbone = backbone.to(memory_format=torch.channels_last)  # faster convolutions on CPU too
+    backbone.preprocessing = renormalized(backbone.preprocessing, cfg.normalize)
     prep = asdict(backbone.preprocessing)
-    fingerprint = _fingerprint(backbone.describe(), prep, image_ids)
+    fingerprint = _fingerprint({**backbone.describe(), "tta": cfg.tta}, prep, image_ids)
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     part = partial_path(cfg.out)
     f = _open_partial(part, fingerprint, len(image_ids), backbone.feature_dim, 1000)
@@ -143,8 +183,7 @@ def extract(cfg: ExtractConfig) -> dict:
                 x = backbone.preprocessing.normalize(x.to(device, non_blocking=True))
                 x = x.contiguous(memory_format=torch.channels_last)
                 with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and cfg.amp):
-                    feats, logits = backbone(x)
-                    logits = backbone.imagenet_logits(logits)  # a fine-tuned head's classes among the 1000
+                    feats, logits = forward_batch(backbone, x, cfg.tta)
                 # a run of consecutive images is one slice write; h5py's point selection is slow
                 where = slice(int(idx[0]), int(idx[-1]) + 1) if idx[-1] - idx[0] + 1 == len(idx) else idx
                 f["features"][where] = feats.float().cpu().numpy()
@@ -187,6 +226,10 @@ def extract(cfg: ExtractConfig) -> dict:
     attrs = {
         **backbone.describe(),
         "preprocessing": prep,
+        "normalize": normalization_name(backbone.preprocessing),
+        # evaluation.svm --holdout-style may hold out only this style of a fine-tuned net's features
+        "trained_without_style": trained_without_style(cfg.weights),
+        "tta": cfg.tta,
         "manifest": str(cfg.manifest),
         # the report's column title: which build, and which subset of it
         "subset": f"{cfg.manifest.parent.name} ({subset})" if subset else cfg.manifest.parent.name,
@@ -231,6 +274,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    "all cores but one on a GPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on GPU")
+    p.add_argument("--tta", choices=TTA, default="none",
+                   help="test-time augmentation: flip averages the image's and its mirror's features (2x the cost)")
+    p.add_argument("--normalize", choices=sorted(NORMALIZATIONS), default=None,
+                   help="input normalisation (default: the backbone's own; Lite: (x-127)/128, VGG: imagenet)")
     return p
 
 
@@ -239,6 +286,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = ExtractConfig(
         manifest=args.manifest, out=args.out, backbone=args.backbone, layer=args.layer, weights=args.weights,
         batch_size=args.batch_size, workers=args.workers, device=args.device, amp=not args.no_amp,
+        tta=args.tta, normalize=args.normalize,
     )
     try:
         summary = extract(cfg)

@@ -10,7 +10,10 @@ Layout (N = manifest rows; an image in two classes is two rows with the same fea
 
 Attributes: backbone, layer, weights_sha256, preprocessing (JSON), manifest, subset,
 num_classes_head, head_classes (a fine-tuned head's ILSVRC indices, else
-empty), created, torch_version. Nothing here imports torch or FiftyOne.
+empty), created, torch_version, and in newer files tta and normalize.
+
+``join_features`` puts several backbones' files of the same images side by side (one wider
+FeatureSet). Nothing here imports torch or FiftyOne.
 """
 from __future__ import annotations
 
@@ -121,3 +124,72 @@ def write_features(path: str | Path, fs: FeatureSet) -> None:
             f.attrs[key] = json.dumps(value) if isinstance(value, dict) else (str(value) if isinstance(value, str) else value)
         f.attrs["complete"] = True
     os.replace(tmp, path)
+
+
+class FeatureJoinError(ValueError):
+    """Feature files that cannot be joined row for row; the message names the files."""
+
+
+def _examples(keys, k: int = 3) -> str:
+    keys = sorted(keys)
+    more = f", … ({len(keys) - k} more)" if len(keys) > k else ""
+    return ", ".join(str(x) for x in keys[:k]) + more
+
+
+def _row_keys(fs: FeatureSet, name) -> dict[tuple[str, int], int]:
+    """{(id, label): row}; an image is one row per class it is in, so the id alone is not a key."""
+    keys = {}
+    dup = set()
+    for i, key in enumerate(zip(fs.ids.tolist(), fs.labels.tolist(), strict=True)):
+        if key in keys:
+            dup.add(key)
+        keys[key] = i
+    if dup:
+        raise FeatureJoinError(f"{name}: {len(dup)} duplicate (id, label) row(s), e.g. {_examples(dup)}")
+    return keys
+
+
+def _match_rows(first: FeatureSet, other: FeatureSet, names: tuple) -> np.ndarray:
+    """Row of ``other`` for each row of ``first``, matched by (id, label); errors name both files."""
+    a, b = _row_keys(first, names[0]), _row_keys(other, names[1])
+    ids_a, ids_b = set(first.ids.tolist()), set(other.ids.tolist())
+    if ids_a != ids_b:
+        only_a, only_b = ids_a - ids_b, ids_b - ids_a
+        raise FeatureJoinError(
+            f"{names[0]} and {names[1]} hold different images: {len(only_a)} id(s) only in {names[0]}"
+            + (f" ({_examples(only_a)})" if only_a else "") + f", {len(only_b)} only in {names[1]}"
+            + (f" ({_examples(only_b)})" if only_b else ""))
+    if a.keys() != b.keys():
+        bad = {i for i, _ in a.keys() ^ b.keys()}
+        raise FeatureJoinError(f"{names[0]} and {names[1]} disagree on the label of {len(bad)} id(s), "
+                               f"e.g. {_examples(bad)}")
+    rows = np.asarray([b[key] for key in a], dtype=np.int64)
+    split_b = other.splits[rows]
+    bad = {i for i, s, t in zip(first.ids.tolist(), first.splits.tolist(), split_b.tolist(), strict=True) if s != t}
+    if bad:
+        raise FeatureJoinError(f"{names[0]} and {names[1]} disagree on the split of {len(bad)} row(s), "
+                               f"e.g. {_examples(bad)}")
+    return rows
+
+
+def join_features(sets: list[FeatureSet], names: list[str]) -> FeatureSet:
+    """Several backbones' features of the same rows side by side, in the first file's row order.
+
+    Rows are matched by (id, label). Every column but the features (logits, wnids, styles, ...)
+    and every attribute but those below come from the first set. Attributes: ``backbone`` and
+    ``layer`` joined with "+", ``features`` the list of ``names``, ``feature_dim`` the sum.
+    A :class:`FeatureJoinError` (a ValueError) names the files when the rows do not match.
+    """
+    if not sets or len(sets) != len(names):
+        raise ValueError(f"join_features: need one name per set, got {len(sets)} set(s) and {len(names)} name(s)")
+    first = sets[0]
+    blocks = [first.features]
+    for fs, name in zip(sets[1:], names[1:], strict=True):
+        blocks.append(fs.features[_match_rows(first, fs, (names[0], name))])
+    joined = first.subset(np.arange(len(first)))
+    joined.features = np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
+    for key in ("backbone", "layer"):
+        joined.attrs[key] = "+".join(str(fs.attrs.get(key, "?")) for fs in sets)
+    joined.attrs["features"] = [str(n) for n in names]
+    joined.attrs["feature_dim"] = int(joined.features.shape[1])
+    return joined

@@ -1,21 +1,38 @@
-"""python -m evaluation.report: tables and figures from one or more results folders.
+"""python -m evaluation.report: tables and figures from results folders and cross-style hold-outs.
 
     python -m evaluation.report --results out/eval/drawn
     python -m evaluation.report --results out/eval/drawn --results out/eval/emoji --split train --out out/report
+    python -m evaluation.report --results lite0/thesis --results lite2/thesis --results run3/results \
+        --holdout lite0/thesis --holdout run3/results
 
-Prints top-1 / top-5 per method (rows) and results folder (columns), as in the thesis's
-Table 5.2, then, for the first folder, top-1 per drawing style and the ten worst classes
-per method. Writes OUT/report.md with the same tables, OUT/per_class_top1_<method>.png,
+With ``--results`` it prints top-1 / top-5 per method (rows) and results folder (columns), as
+in the thesis's Table 5.2; then the backbone table: rows backbone x method, columns the subsets
+(metrics.json ``meta.subset``), cells "top-1 / top-5 (n)". Its rows per backbone (meta
+``backbone``, "+flip" added for ``tta`` flip) are softmax (``baseline``), SVM, logistic, the
+fine-tuned head (``head``), and SVM and logistic on fine-tuned features (a folder whose meta
+``fine_tuned`` is true, or that has a ``head`` method; its ``baseline`` is left out). Rows with
+no figure are omitted; where several folders fill one cell (seeds of one recipe) it shows "mean ±
+half the range" over them, with the number of runs. Then, for the
+first folder, top-1 per drawing style and the ten worst classes per method.
+
+With ``--holdout`` (folders holding evaluation.svm --holdout-style's holdout.json) it prints
+one row per held-out style and one column per file and method ("<backbone> frozen SVM",
+"<backbone> fine-tuned SVM", ...), cells "top-1 (n)", and a last row with the mean top-1 over
+the styles every column has.
+
+Writes OUT/report.md with the same tables, OUT/per_class_top1_<method>.png,
 OUT/confusion_<method>.png (where the split has a confusion block) and
-OUT/per_style_top1.png; OUT defaults to <first results>/report/. Only OUT is written.
+OUT/per_style_top1.png; OUT defaults to <first results>/report/, or <first holdout>/report/
+when only --holdout is given. Only OUT is written.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +47,12 @@ METHOD_ORDER = ("baseline", "svm", "logistic")  # the thesis's order; any others
 MISSING = "—"
 WORST = 10  # classes listed per method
 MAX_LABEL = 32  # characters of a class or style name on a figure axis
+HOLDOUT = "holdout.json"  # written by evaluation.svm --holdout-style
+HOLDOUT_METHODS = {"svm": "SVM", "logistic": "logistic"}
+# the backbone table's rows per backbone: (method, on fine-tuned features?, row name); "head" is always fine-tuned
+BACKBONE_ROWS = (("baseline", False, "softmax"), ("svm", False, "SVM"), ("logistic", False, "logistic"),
+                 ("head", True, "fine-tuned head"), ("svm", True, "SVM, fine-tuned features"),
+                 ("logistic", True, "logistic, fine-tuned features"))
 
 
 class ReportError(ValueError):
@@ -54,16 +77,39 @@ class Column:
         return block if isinstance(block, dict) else None
 
 
+@dataclass
+class Holdout:
+    """One holdout.json: columns of the hold-out table."""
+
+    path: Path  # the folder
+    data: dict  # {"meta": {...}, "styles": {style: {method: {"top1", "top5", "n"}, ...}}}
+
+    @property
+    def meta(self) -> dict:
+        return self.data["meta"]
+
+    @property
+    def styles(self) -> dict:
+        return self.data["styles"]
+
+
 # --- input -----------------------------------------------------------------------------------------
+
+
+def input_file(folder: str | Path, name: str, kind: str, hint: str) -> Path:
+    """FOLDER/NAME; ReportError naming what is missing: the folder, or the file (with ``hint``)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReportError(f"{folder}: no such {kind} folder")
+    path = folder / name
+    if not path.is_file():
+        raise ReportError(f"{path}: not found ({hint})")
+    return path
 
 
 def load_column(folder: str | Path) -> Column:
     folder = Path(folder)
-    if not folder.is_dir():
-        raise ReportError(f"{folder}: no such results folder")
-    path = folder / METRICS
-    if not path.is_file():
-        raise ReportError(f"{path}: not found ({folder} is not a results folder)")
+    path = input_file(folder, METRICS, "results", f"{folder} is not a results folder")
     data = read_metrics(folder)  # ValueError naming the file on bad JSON
     if not isinstance(data.get("methods"), dict) or not data["methods"]:
         raise ReportError(f"{path}: no methods")
@@ -93,6 +139,39 @@ def load_columns(folders: list[str | Path]) -> list[Column]:
         if seen[c.title] > 1:
             c.title = f"{c.title} #{seen[c.title]}"
     return columns
+
+
+def load_holdout(folder: str | Path) -> Holdout:
+    """Read FOLDER/holdout.json; ReportError naming the file when it is missing or malformed."""
+    folder = Path(folder)
+    path = input_file(folder, HOLDOUT, "hold-out", f"write it with evaluation.svm --holdout-style ... --out {folder}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise ReportError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("styles"), dict) or not data["styles"]:
+        raise ReportError(f"{path}: no held-out styles (no 'styles' object)")
+    for style, result in data["styles"].items():
+        blocks = [result.get(m) for m in HOLDOUT_METHODS] if isinstance(result, dict) else []
+        if not any(isinstance(b, dict) and "top1" in b for b in blocks):
+            raise ReportError(f"{path}: style {style!r} has no svm or logistic top1")
+    if not isinstance(data.get("meta"), dict):
+        data["meta"] = {}
+    return Holdout(folder, data)
+
+
+def backbone_label(meta: dict) -> str:
+    """The backbone as the tables name it: meta backbone, plus " +flip" for flip test-time augmentation."""
+    return str(meta.get("backbone") or "?") + (" +flip" if meta.get("tta") == "flip" else "")
+
+
+def column_fine_tuned(column: Column) -> bool:
+    """Features from a fine-tuned checkpoint: meta says so, or the folder has the fine-tuned head's method."""
+    return bool(column.data["meta"].get("fine_tuned")) or "head" in column.methods
+
+
+def column_subset(column: Column) -> str:
+    return str(column.data["meta"].get("subset") or column.path.resolve().name)
 
 
 def ordered_methods(names) -> list[str]:
@@ -131,24 +210,25 @@ def top1_top5(metrics: dict | None) -> str:
     return f"{pct(metrics.get('top1'))} / {pct(metrics.get('top5'))}"
 
 
-def text_table(header: list[str], rows: list[list[str]], indent: str = "  ") -> str:
-    """Aligned plain text: first column left, the others right; a None row is a rule."""
+def text_table(header: list[str], rows: list[list[str]], indent: str = "  ", left: int = 1) -> str:
+    """Aligned plain text: the first ``left`` columns left, the others right; a None row is a rule."""
     cells = [header] + [r for r in rows if r is not None]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
 
     def line(row):
-        cells = (c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        cells = (c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
         return indent + "  ".join(cells)
 
     rule = indent + "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule] + [rule if r is None else line(r) for r in rows])
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
     def esc(cell: str) -> str:
         return cell.replace("|", "\\|")
 
-    out = ["| " + " | ".join(map(esc, header)) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    align = [":---"] * left + ["---:"] * (len(header) - left)
+    out = ["| " + " | ".join(map(esc, header)) + " |", "|" + "|".join(align) + "|"]
     out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows if r is not None]
     return "\n".join(out)
 
@@ -170,6 +250,75 @@ def summary_table(columns: list[Column], split: str) -> tuple[list[str], list[li
         counts.append(MISSING if not ns else str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}")
     rows += [None, ["n"] + counts]
     return header, rows
+
+
+def runs_cell(blocks: list[dict]) -> str:
+    """One cell from one run's global metrics, or several runs' (seeds): "mean ± half the range" of each."""
+    def spread(key):
+        values = [b.get(key) for b in blocks if b.get(key) is not None]
+        if not values:
+            return MISSING
+        mean = pct(sum(values) / len(values))
+        return mean if len(values) == 1 else f"{mean} ± {100 * (max(values) - min(values)) / 2:.1f}"
+
+    ns = sorted({b.get("n") for b in blocks if b.get("n") is not None})
+    n = MISSING if not ns else str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
+    runs = f", {len(blocks)} runs" if len(blocks) > 1 else ""
+    return f"{spread('top1')} / {spread('top5')} ({n}{runs})"
+
+
+def backbone_table(columns: list[Column], split: str) -> tuple[list[str], list[list[str] | None]]:
+    """Backbone x method rows (:data:`BACKBONE_ROWS` order), subset columns, "top-1 / top-5 (n)" cells;
+    several folders of one cell (seeds of one recipe) give "mean ± half the range" over them."""
+    subsets = list(dict.fromkeys(column_subset(c) for c in columns))
+    cells: dict[tuple[str, int], dict[str, list[dict]]] = {}
+    for c in columns:
+        label, fine = backbone_label(c.data["meta"]), column_fine_tuned(c)
+        for i, (method, on_fine_tuned, _) in enumerate(BACKBONE_ROWS):
+            g = (c.block(method, split) or {}).get("global")
+            if g and on_fine_tuned == fine:
+                cells.setdefault((label, i), {}).setdefault(column_subset(c), []).append(g)
+    rows: list[list[str] | None] = []
+    for label in dict.fromkeys(backbone_label(c.data["meta"]) for c in columns):
+        block = [[label, name] + [runs_cell(cells[(label, i)][s]) if s in cells[(label, i)] else MISSING
+                                  for s in subsets]
+                 for i, (_, _, name) in enumerate(BACKBONE_ROWS) if (label, i) in cells]
+        rows += ([None] if rows and block else []) + block
+    return ["backbone", "method"] + subsets, rows
+
+
+def holdout_columns(holdouts: list[Holdout]) -> list[tuple[Holdout, str, str]]:
+    """(file, method, title) per column: by method, then backbone (first seen first), frozen before fine-tuned."""
+    backbones = list(dict.fromkeys(backbone_label(h.meta) for h in holdouts))
+    order = sorted(holdouts, key=lambda h: (backbones.index(backbone_label(h.meta)), bool(h.meta.get("fine_tuned"))))
+    columns = []
+    for method, name in HOLDOUT_METHODS.items():
+        for h in order:
+            if any(isinstance(r.get(method), dict) for r in h.styles.values()):
+                kind = "fine-tuned" if h.meta.get("fine_tuned") else "frozen"
+                columns.append((h, method, f"{backbone_label(h.meta)} {kind} {name}"))
+    titles = [t for _, _, t in columns]
+    return [(h, m, t if titles.count(t) == 1 else f"{t} ({h.path.name})") for h, m, t in columns]
+
+
+def holdout_table(holdouts: list[Holdout]) -> tuple[list[str], list[list[str] | None]]:
+    """Held-out styles x (file, method), "top-1 (n)" cells, then the mean top-1 over styles every column has."""
+    columns = holdout_columns(holdouts)
+
+    def result(h: Holdout, style: str, method: str) -> dict | None:
+        r = h.styles.get(style, {}).get(method)
+        return r if isinstance(r, dict) and r.get("top1") is not None else None
+
+    styles = sorted({s for h in holdouts for s in h.styles})
+    rows: list[list[str] | None] = []
+    for s in styles:
+        found = [result(h, s, m) for h, m, _ in columns]
+        rows.append([s] + [MISSING if r is None else f"{pct(r['top1'])} ({r.get('n', MISSING)})" for r in found])
+    common = [s for s in styles if all(result(h, s, m) for h, m, _ in columns)]
+    means = [pct(float(np.mean([result(h, s, m)["top1"] for s in common]))) if common else MISSING
+             for h, m, _ in columns]
+    rows += [None, [f"mean of {len(common)} style{'' if len(common) == 1 else 's'}"] + means]
+    return ["held-out style"] + [t for _, _, t in columns], rows
 
 
 def style_table(column: Column, split: str) -> tuple[list[str], list[list[str]]] | None:
@@ -333,85 +482,130 @@ def plot_per_style(column: Column, split: str, path: Path) -> Path | None:
 # --- report ----------------------------------------------------------------------------------------
 
 
-def build_report(columns: list[Column], split: str, out: Path) -> tuple[str, list[Path], list[str]]:
-    """Write OUT/report.md and the figures; return (printed text, files written, notes)."""
-    out.mkdir(parents=True, exist_ok=True)
-    first = columns[0]
-    text, md, notes, files = [], ["# drawnet evaluation report", ""], [], []
+@dataclass
+class Report:
+    """The report as it grows: printed lines, report.md lines, files written, notes for stderr."""
 
-    header, rows = summary_table(columns, split)
-    text += [f"Top-1 / top-5 accuracy (%) on {split}", text_table(header, rows), ""]
-    md += [f"## Top-1 / top-5 accuracy (%) on {split}", "", markdown_table(header, rows), ""]
+    text: list[str] = field(default_factory=list)
+    md: list[str] = field(default_factory=lambda: ["# drawnet evaluation report", ""])
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def table(self, title: str, header: list[str], rows: list, left: int = 1) -> None:
+        self.text += [title, text_table(header, rows, left=left), ""]
+        self.md += [f"## {title}", "", markdown_table(header, rows, left=left), ""]
+
+    def figure(self, path: Path, alt: str) -> None:
+        self.files.append(path)
+        self.md += [f"![{alt}]({path.name})", ""]
+
+
+def summary_section(r: Report, columns: list[Column], split: str) -> None:
+    """The methods x folders table, the folders it came from, and the backbone table."""
+    r.table(f"Top-1 / top-5 accuracy (%) on {split}", *summary_table(columns, split))
     for c in columns:
         meta = c.data["meta"]
-        what = ", ".join(f"{k} {meta[k]}" for k in ("backbone", "layer", "features") if meta.get(k))
+        what = ", ".join(f"{k} {_listed(meta[k])}" for k in ("backbone", "layer", "features") if meta.get(k))
         line = f"{c.title}: {c.path}" + (f" ({what})" if what else "")
-        text.append("  " + line)
-        md.append(f"- {line}")
-    text.append("")
-    md.append("")
+        r.text.append("  " + line)
+        r.md.append(f"- {line}")
+    r.text.append("")
+    r.md.append("")
+    header, rows = backbone_table(columns, split)
+    if rows:
+        r.table(f"Backbones and methods: top-1 / top-5 (%) (n) on {split}", header, rows, left=2)
 
+
+def _listed(value) -> str:
+    return " + ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def details_section(r: Report, first: Column, split: str, out: Path) -> None:
+    """Top-1 per style and the worst classes of the first folder, with their figures."""
     table = style_table(first, split)
     title = f"Top-1 (%) per style on {split}, {first.title}"
     if table:
-        text += [title, text_table(*table), ""]
-        md += [f"## {title}", "", markdown_table(*table), ""]
-        path = plot_per_style(first, split, out / "per_style_top1.png")
-        files.append(path)
-        md += [f"![top-1 per style]({path.name})", ""]
+        r.table(title, *table)
+        r.figure(plot_per_style(first, split, out / "per_style_top1.png"), "top-1 per style")
     else:
-        notes.append(f"{first.path / METRICS}: no per_style block on {split}; per_style_top1.png not written")
+        r.notes.append(f"{first.path / METRICS}: no per_style block on {split}; per_style_top1.png not written")
 
     for m in ordered_methods(first.methods):
         block = first.block(m, split)
         if block is None:
             continue
         table = worst_table(first, m, split)
-        title = f"{m}: the {WORST} worst classes on {split}, {first.title}"
         if table:
-            text += [title, text_table(*table), ""]
-            md += [f"## {title}", "", markdown_table(*table), ""]
-            path = plot_per_class(block["per_class"], m, split, out / f"per_class_top1_{file_stem(m)}.png")
-            files.append(path)
-            md += [f"![{m} per-class top-1]({path.name})", ""]
+            r.table(f"{m}: the {WORST} worst classes on {split}, {first.title}", *table)
+            r.figure(plot_per_class(block["per_class"], m, split, out / f"per_class_top1_{file_stem(m)}.png"),
+                     f"{m} per-class top-1")
         else:
-            notes.append(f"{first.path / METRICS}: {m}/{split} has no per_class block")
+            r.notes.append(f"{first.path / METRICS}: {m}/{split} has no per_class block")
         if block.get("confusion"):
             try:
                 path = plot_confusion(block["confusion"], m, split, out / f"confusion_{file_stem(m)}.png")
             except (ValueError, TypeError) as err:  # one bad block should not cost the whole report
-                notes.append(f"{first.path / METRICS}: {m}/{split} confusion skipped ({err})")
+                r.notes.append(f"{first.path / METRICS}: {m}/{split} confusion skipped ({err})")
             else:
-                files.append(path)
-                md += [f"![{m} confusion]({path.name})", ""]
+                r.figure(path, f"{m} confusion")
 
+
+def holdout_section(r: Report, holdouts: list[Holdout]) -> None:
+    r.table("Cross-style hold-out: top-1 (%) (n) on each style, trained without it", *holdout_table(holdouts))
+    for h in holdouts:
+        line = f"{h.path / HOLDOUT}: {backbone_label(h.meta)}, {'fine-tuned' if h.meta.get('fine_tuned') else 'frozen'}"
+        r.text.append("  " + line)
+        r.md.append(f"- {line}")
+    r.text.append("")
+    r.md.append("")
+
+
+def build_report(columns: list[Column], split: str, out: Path,
+                 holdouts: list[Holdout] | None = None) -> tuple[str, list[Path], list[str]]:
+    """Write OUT/report.md and the figures; return (printed text, files written, notes)."""
+    out.mkdir(parents=True, exist_ok=True)
+    r = Report()
+    if columns:
+        summary_section(r, columns, split)
+    if holdouts:
+        holdout_section(r, holdouts)
+    if columns:
+        details_section(r, columns[0], split, out)
     report = out / "report.md"
-    atomic_write_text(report, "\n".join(md).rstrip() + "\n")
-    return "\n".join(text).rstrip(), [report, *files], notes
+    atomic_write_text(report, "\n".join(r.md).rstrip() + "\n")
+    return "\n".join(r.text).rstrip(), [report, *r.files], r.notes
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Tables and figures from evaluation results folders.", add_help=add_help)
-    p.add_argument("--results", type=Path, action="append", required=True,
+    p.add_argument("--results", type=Path, action="append", default=None,
                    help="a results folder (metrics.json); repeat for more columns, the first also gets the details")
+    p.add_argument("--holdout", type=Path, action="append", default=None,
+                   help="a folder with holdout.json (evaluation.svm --holdout-style); repeat for more columns")
     p.add_argument("--split", default="val", help="which split to report (default %(default)s)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: <first results>/report)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: <first results>/report, else <first holdout>/report)")
     return p
 
 
 def main(args: argparse.Namespace) -> int:
+    results, holdout = args.results or [], args.holdout or []
+    if not results and not holdout:
+        print(f"{PROG}: give at least one --results or --holdout folder", file=sys.stderr)
+        return 2
     try:
-        columns = load_columns(args.results)
+        columns = load_columns(results)
+        holdouts = [load_holdout(h) for h in holdout]
     except (ValueError, OSError) as err:  # ReportError, read_metrics's bad JSON, unreadable file: all name it
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
-    if not any(c.block(m, args.split) for c in columns for m in c.methods):
+    if columns and not any(c.block(m, args.split) for c in columns for m in c.methods):
         splits = sorted({s for c in columns for b in c.methods.values() for s in b if not s.startswith("_")})
         print(f"{PROG}: no method in {', '.join(str(c.path / METRICS) for c in columns)} has split "
               f"{args.split!r} (found: {', '.join(splits) or 'none'})", file=sys.stderr)
         return 2
-    out = args.out if args.out is not None else columns[0].path / "report"
-    text, files, notes = build_report(columns, args.split, out)
+    out = args.out if args.out is not None else (columns[0].path if columns else holdouts[0].path) / "report"
+    text, files, notes = build_report(columns, args.split, out, holdouts)
     print(text)
     for note in notes:
         print(f"{PROG}: {note}", file=sys.stderr)

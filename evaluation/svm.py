@@ -3,6 +3,8 @@
     python -m evaluation.svm --features out/feats/drawn_alexnet_fc7.h5 --out results/drawn
     python -m evaluation.svm --features feats.h5 --out results/ --protocol thesis --multiclass ovo
     python -m evaluation.svm --features other.h5 --out results/other --model results/drawn/svm.joblib
+    python -m evaluation.svm --features lite0.h5 --features lite2.h5 --out results/lite0+lite2
+    python -m evaluation.svm --features feats.h5 --out results/drawn --holdout-style all
 
 Trains on the rows of split "train" (parameters chosen by grid search), evaluates on "val"
 (and reports "train" too). Classes are the ILSVRC indices present in train; val rows of any
@@ -25,25 +27,46 @@ instead of five; --multiclass ovo fitted the same 3200 rows in 8 s instead of ~1
 Writes into OUT: metrics.json and predictions.h5 (methods "svm" and "logistic", see
 evaluation.results), svm.joblib / logistic.joblib (the refitted pipeline and its classes;
 ``--model`` re-applies one to another features file) and svm_cv.csv / logistic_cv.csv
-(the grid-search table).
+(the grid-search table). metrics.json's ``meta`` records the features file(s), backbone,
+layer, subset, ``fine_tuned`` (the file has a fine-tuned head's ``head_classes``), ``tta``
+and, where the file has it, ``normalize``.
+
+Several ``--features`` files of the same images (e.g. two backbones) are joined row by row on
+(image id, label) and their features concatenated (:func:`evaluation.features.join_features`);
+backbone and layer read "a+b". ``--model`` applies a saved model to the joined features too.
+
+``--holdout-style S`` (a style, a comma-separated list, or ``all``) measures cross-style
+generalisation instead of the run above: for each held-out style, both methods are fitted on
+the train rows of every other style (same grid search) and tested on every row of that style,
+train and val alike. Only OUT/holdout.json is written, after each style, so a rerun with the
+same features and grid skips the styles already done:
+
+    {"meta": {...metrics.json's meta..., "config": {the grid and protocol}},
+     "styles": {S: {"svm": {"top1", "top5", "n", "best_params"}, "logistic": {...},
+                    "train_rows": N, "rows": N, "rows_unseen_class": N}}}
+
+``n`` counts the style's rows of classes the models were trained on; the others are counted
+in ``rows_unseen_class``. ``all`` takes every style with ``--holdout-min-rows`` rows or more
+and at least 2 classes.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import json
 import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from datasets.manifest import atomic_write_text
 
-from .features import FeatureSet, read_features
+from .features import FeatureSet, join_features, read_features
 from .metrics import evaluate, topk, true_rank
 from .results import write_method
 
@@ -53,6 +76,8 @@ KERNELS = ("rbf", "linear", "sigmoid", "poly")
 GAMMA_NAMES = ("scale", "auto")
 HOLDOUT_FRACTION = 0.2  # thesis protocol: share of train held out to choose parameters
 SPLIT_ORDER = ("train", "val")
+HOLDOUT_FILE = "holdout.json"
+HOLDOUT_MIN_ROWS = 20  # --holdout-style all: smaller styles are skipped
 
 
 @dataclass
@@ -423,7 +448,7 @@ def load_model(path: Path) -> dict:
     return bundle
 
 
-def check_compatible(bundle: dict, fs: FeatureSet, model_path: Path, features_path: Path) -> None:
+def check_compatible(bundle: dict, fs: FeatureSet, model_path: Path, features_path: Path | str) -> None:
     """A model only applies to features of its own width, and of its own backbone and layer where both are known."""
     dim = fs.features.shape[1]
     if bundle.get("feature_dim") is not None and int(bundle["feature_dim"]) != dim:
@@ -451,15 +476,63 @@ def load_features(path: Path) -> FeatureSet:
     return fs
 
 
-def fit_method(method: str, fs: FeatureSet, train: FeatureSet, features_path: Path, out: Path,
-               cfg: SVMConfig) -> dict:
-    """Grid-search one method on train, evaluate it on every split, write its results; return a summary."""
+def as_paths(features: Path | str | list) -> list[Path]:
+    """``--features`` as a list: one path or several."""
+    return [Path(p) for p in features] if isinstance(features, (list, tuple)) else [Path(features)]
+
+
+def paths_label(features: Path | str | list) -> str:
+    """The features file(s) as error messages name them."""
+    return " + ".join(str(p) for p in as_paths(features))
+
+
+def load_inputs(features: Path | str | list) -> FeatureSet:
+    """One features file, or several of the same images joined side by side (:func:`join_features`)."""
+    paths = as_paths(features)
+    sets = [load_features(p) for p in paths]
+    return sets[0] if len(sets) == 1 else join_features(sets, [str(p) for p in paths])
+
+
+def is_fine_tuned(attrs: dict) -> bool:
+    """True when the features came from a fine-tuned checkpoint: ``head_classes`` is a non-empty JSON list."""
+    raw = attrs.get("head_classes")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return False
+    return isinstance(raw, (list, tuple, np.ndarray)) and len(raw) > 0
+
+
+def features_meta(fs: FeatureSet, features: Path | str | list) -> dict:
+    """metrics.json's ``meta``: which file(s), backbone, layer and subset, and how they were extracted."""
+    paths = as_paths(features)
+    meta = {"features": str(paths[0]) if len(paths) == 1 else [str(p) for p in paths],
+            "backbone": fs.attrs.get("backbone"), "layer": fs.attrs.get("layer"), "subset": fs.subset_name,
+            "fine_tuned": is_fine_tuned(fs.attrs), "tta": str(fs.attrs.get("tta") or "none")}
+    if fs.attrs.get("normalize") is not None:
+        meta["normalize"] = _plain(fs.attrs["normalize"])
+    return meta
+
+
+def method_search(method: str, X: np.ndarray, y: np.ndarray, cfg: SVMConfig):
+    """The fitted grid search of ``method`` ("svm" or "logistic") on (X, y)."""
     if method == "svm":
         estimator, grid = svm_pipeline(cfg.multiclass), svm_grid(cfg)
     else:
         estimator, grid = logistic_pipeline(), logistic_grid(cfg)
+    return grid_search(estimator, grid, X, y, cfg)
+
+
+def methods_of(cfg: SVMConfig) -> list[str]:
+    return ["svm"] + (["logistic"] if cfg.logistic else [])
+
+
+def fit_method(method: str, fs: FeatureSet, train: FeatureSet, features_path: Path | list, out: Path,
+               cfg: SVMConfig) -> dict:
+    """Grid-search one method on train, evaluate it on every split, write its results; return a summary."""
     start = time.time()
-    search = grid_search(estimator, grid, train.features, train.labels, cfg)
+    search = method_search(method, train.features, train.labels, cfg)
     elapsed = time.time() - start
     model = search.best_estimator_
     classes = np.asarray(model.classes_, dtype=np.int64)
@@ -467,6 +540,7 @@ def fit_method(method: str, fs: FeatureSet, train: FeatureSet, features_path: Pa
     metrics, predictions, unseen = evaluate_model(model, fs, classes, names)
     best = short_params(search.best_params_)
     backbone, layer = fs.attrs.get("backbone"), fs.attrs.get("layer")
+    meta = features_meta(fs, features_path)
     metrics["_info"] = {
         "best_params": best,
         "cv_best_score": float(search.best_score_),
@@ -475,34 +549,37 @@ def fit_method(method: str, fs: FeatureSet, train: FeatureSet, features_path: Pa
         "multiclass": cfg.multiclass if method == "svm" else "multinomial",
         "candidates": len(search.cv_results_["params"]),
         "fit_seconds": round(elapsed, 1),
-        **_common_info(classes, features_path, backbone, layer, unseen),
+        **_common_info(classes, meta["features"], backbone, layer, unseen),
     }
-    meta = {"features": str(features_path), "backbone": backbone, "layer": layer, "subset": fs.subset_name}
     write_method(out, method, metrics, predictions, meta)
     save_model(out / f"{method}.joblib", {
         "model": model, "classes": classes, "names": names, "best_params": best,
         "cv_best_score": float(search.best_score_), "protocol": cfg.protocol,
         "backbone": backbone, "layer": layer, "feature_dim": int(train.features.shape[1]),
-        "features": str(features_path), "method": method,
+        "features": meta["features"], "method": method,
     })
     atomic_write_text(out / f"{method}_cv.csv", cv_table(search))
     return {"method": method, "best_params": best, "cv_best_score": float(search.best_score_),
             "val": metrics.get("val", {}).get("global"), "fit_seconds": elapsed}
 
 
-def _common_info(classes: np.ndarray, features_path: Path, backbone, layer, unseen: dict) -> dict:
+def _common_info(classes: np.ndarray, features: str | list, backbone, layer, unseen: dict) -> dict:
     """The ``_info`` entries a trained and a re-applied model share."""
-    return {"classes": classes.tolist(), "features": str(features_path), "backbone": backbone, "layer": layer,
+    return {"classes": classes.tolist(), "features": features, "backbone": backbone, "layer": layer,
             "val_rows_unseen_class": unseen.get("val", 0), "rows_unseen_class": unseen}
 
 
-def train_and_evaluate(features_path: Path, out: Path, cfg: SVMConfig) -> list[dict]:
-    """The whole command without a saved model: SVM (and logistic) on train, metrics on every split."""
-    fs = load_features(features_path)
+def train_and_evaluate(features_path: Path | list[Path], out: Path, cfg: SVMConfig) -> list[dict]:
+    """The whole command without a saved model: SVM (and logistic) on train, metrics on every split.
+
+    ``features_path`` is one features file or a list of them (joined by image id).
+    """
+    fs = load_inputs(features_path)
+    label = paths_label(features_path)
     present = set(fs.splits.tolist())
     for split in SPLIT_ORDER:
         if split not in present:
-            raise ValueError(f"{features_path}: no rows with split {split!r} (splits: {', '.join(sorted(present))})")
+            raise ValueError(f"{label}: no rows with split {split!r} (splits: {', '.join(sorted(present))})")
     train = fs.split("train")
     classes = np.unique(train.labels)
     val_labels = fs.labels[fs.splits == "val"]
@@ -511,23 +588,22 @@ def train_and_evaluate(features_path: Path, out: Path, cfg: SVMConfig) -> list[d
         missing = ", ".join(map(str, np.unique(val_labels[~np.isin(val_labels, classes)])))
         logger.warning("%d of %d val rows are of classes with no train rows (%s); they are left out of the metrics",
                        unseen, len(val_labels), missing)
-    logger.info("%s: %d train rows, %d val rows, %d classes, %d dims", features_path, len(train), len(val_labels),
+    logger.info("%s: %d train rows, %d val rows, %d classes, %d dims", label, len(train), len(val_labels),
                 len(classes), fs.features.shape[1])
-    methods = ["svm"] + (["logistic"] if cfg.logistic else [])
     try:
-        return [fit_method(m, fs, train, features_path, out, cfg) for m in methods]
+        return [fit_method(m, fs, train, features_path, out, cfg) for m in methods_of(cfg)]
     except ValueError as err:  # too few rows to cross-validate, and the like: say which file
-        raise ValueError(f"{features_path}: {err}") from None
+        raise ValueError(f"{label}: {err}") from None
 
 
-def apply_saved(model_path: Path, features_path: Path, out: Path) -> list[dict]:
-    """Re-apply a saved model to a features file; results go under the model file's stem.
+def apply_saved(model_path: Path, features_path: Path | list[Path], out: Path) -> list[dict]:
+    """Re-apply a saved model to a features file (or several, joined); results go under the model file's stem.
 
     The model file is a pickle: load only ones you wrote.
     """
     bundle = load_model(model_path)
-    fs = load_features(features_path)
-    check_compatible(bundle, fs, model_path, features_path)
+    fs = load_inputs(features_path)
+    check_compatible(bundle, fs, model_path, paths_label(features_path))
     classes = np.asarray(bundle["classes"], dtype=np.int64)
     names = class_names(fs, classes, fallback=bundle.get("names"))
     metrics, predictions, unseen = evaluate_model(bundle["model"], fs, classes, names)
@@ -535,19 +611,154 @@ def apply_saved(model_path: Path, features_path: Path, out: Path) -> list[dict]:
         logger.warning("%d val rows are of classes the model never saw; they are left out of the metrics",
                        unseen["val"])
     backbone, layer = fs.attrs.get("backbone"), fs.attrs.get("layer")
+    meta = features_meta(fs, features_path)
     metrics["_info"] = {
         "model": str(model_path),
         "trained_on": bundle.get("features"),
         "best_params": bundle.get("best_params"),
         "cv_best_score": bundle.get("cv_best_score"),
         "protocol": bundle.get("protocol"),
-        **_common_info(classes, features_path, backbone, layer, unseen),
+        **_common_info(classes, meta["features"], backbone, layer, unseen),
     }
     method = model_path.stem
-    meta = {"features": str(features_path), "backbone": backbone, "layer": layer, "subset": fs.subset_name}
     write_method(out, method, metrics, predictions, meta)
     return [{"method": method, "best_params": bundle.get("best_params"), "cv_best_score": bundle.get("cv_best_score"),
              "val": metrics.get("val", {}).get("global"), "fit_seconds": None}]
+
+
+# ---------------------------------------------------------------- cross-style hold-out
+
+
+def holdout_style(fs: FeatureSet, style: str, cfg: SVMConfig) -> dict:
+    """Fit each method on the train rows of every style but ``style``; test on all rows of ``style``.
+
+    Returns ``{method: {"top1", "top5", "n", "best_params"}, "train_rows", "rows", "rows_unseen_class"}``;
+    rows of ``style`` whose class no training row has cannot be scored and are only counted.
+    """
+    if fs.styles is None:
+        raise ValueError("no styles in the features file; cannot hold one out")
+    held = fs.styles == style
+    train = fs.subset((fs.splits == "train") & ~held)
+    test = fs.subset(held)
+    result: dict = {}
+    for method in methods_of(cfg):
+        search = method_search(method, train.features, train.labels, cfg)
+        model = search.best_estimator_
+        classes = np.asarray(model.classes_, dtype=np.int64)
+        known = np.isin(test.labels, classes)
+        scores = class_scores(model, test.features[known])[0] if known.any() else np.zeros((0, len(classes)))
+        g = evaluate(scores, np.searchsorted(classes, test.labels[known]))["global"]
+        result[method] = {"top1": g["top1"], "top5": g["top5"], "n": g["n"],
+                          "best_params": short_params(search.best_params_)}
+    result.update(train_rows=len(train), rows=len(test), rows_unseen_class=int(len(test) - result["svm"]["n"]))
+    return result
+
+
+def holdout_styles(fs: FeatureSet, spec: str, min_rows: int = HOLDOUT_MIN_ROWS) -> tuple[list[str], list[str]]:
+    """(styles to hold out, notes on the skipped ones) for ``--holdout-style`` (names, or ``all``)."""
+    if fs.styles is None:
+        raise ValueError("no styles in the features file; cannot hold one out")
+    known = sorted(set(fs.styles.tolist()))
+    if spec.strip() == "all":
+        chosen, skipped = [], []
+        for style in known:
+            rows = fs.styles == style
+            n, k = int(rows.sum()), len(np.unique(fs.labels[rows]))
+            if n >= min_rows and k >= 2:
+                chosen.append(style)
+            else:
+                skipped.append(f"{style} ({n} rows, {k} class(es); need {min_rows}+ rows and 2+ classes)")
+        return chosen, skipped
+    names = list(dict.fromkeys(x.strip() for x in spec.split(",") if x.strip()))
+    unknown = [x for x in names if x not in known]
+    if not names or unknown:
+        raise ValueError(f"--holdout-style: unknown style(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"the features have: {', '.join(known)}")
+    return names, []
+
+
+def unseen_styles(fs: FeatureSet, styles: list[str], skipped: list[str]) -> tuple[list[str], list[str]]:
+    """A fine-tuned net's features hold out only the style its fine-tune never saw (its attr
+    ``trained_without_style``): on any other, the net was trained on the test rows."""
+    if not is_fine_tuned(fs.attrs):
+        return styles, skipped
+    unseen = str(fs.attrs.get("trained_without_style") or "")
+    if not unseen:
+        raise ValueError("these features come from a fine-tune that saw every style, so no style is held out "
+                         "from it; fine-tune with training.finetune --holdout-style S, then hold out S here")
+    seen = [s for s in styles if s != unseen]
+    if unseen not in styles:
+        raise ValueError(f"these features come from a fine-tune that saw every style but {unseen!r}; only that "
+                         f"style can be held out from them")
+    return [unseen], skipped + [f"{s} (the fine-tune saw it)" for s in seen]
+
+
+def holdout_config(cfg: SVMConfig) -> dict:
+    """The settings a hold-out result depends on (not ``jobs``), as JSON would store them."""
+    config = asdict(cfg)
+    config.pop("jobs")
+    return json.loads(json.dumps(config))
+
+
+def read_holdout(out: Path, meta: dict) -> dict:
+    """OUT/holdout.json when it was made with ``meta``, else a fresh one; a corrupt file is an error."""
+    path = out / HOLDOUT_FILE
+    fresh = {"meta": meta, "styles": {}}
+    if not path.exists():
+        return fresh
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); remove it to start over") from None
+    if not isinstance(data, dict) or not isinstance(data.get("styles"), dict):
+        raise ValueError(f"{path}: not a hold-out file (no 'styles'); remove it to start over")
+    if data.get("meta") != meta:
+        logger.warning("%s: made from other features or settings; starting over", path)
+        return fresh
+    return data
+
+
+def run_holdout(features_path: Path | list[Path], out: Path, cfg: SVMConfig, spec: str,
+                min_rows: int = HOLDOUT_MIN_ROWS) -> dict:
+    """Hold out each chosen style in turn, writing OUT/holdout.json after each; styles already there are kept."""
+    from tqdm import tqdm
+
+    fs = load_inputs(features_path)
+    label = paths_label(features_path)
+    try:
+        styles, skipped = holdout_styles(fs, spec, min_rows)
+        styles, skipped = unseen_styles(fs, styles, skipped)
+    except ValueError as err:
+        raise ValueError(f"{label}: {err}") from None
+    for note in skipped:
+        logger.warning("holdout: skipping style %s", note)
+    meta = json.loads(json.dumps({**features_meta(fs, features_path), "config": holdout_config(cfg)}))
+    data = read_holdout(out, meta)
+    for style in tqdm(styles, desc="hold out styles", unit=" style", disable=None):
+        if style in data["styles"]:
+            logger.info("holdout: %s already done", style)
+            continue
+        try:
+            data["styles"][style] = holdout_style(fs, style, cfg)
+        except ValueError as err:  # too few rows to cross-validate without this style, and the like
+            raise ValueError(f"{label}: holding out style {style!r}: {err}") from None
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / HOLDOUT_FILE, json.dumps(data, indent=1) + "\n")
+    return {"styles": {s: data["styles"][s] for s in styles}, "skipped": skipped}
+
+
+def format_holdout(summary: dict, out: Path) -> str:
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    lines = []
+    for style, r in summary["styles"].items():
+        cells = [f"{m} top-1 {pct(r[m]['top1'])} top-5 {pct(r[m]['top5'])} (n={r[m]['n']})"
+                 for m in ("svm", "logistic") if m in r]
+        lines.append(f"{style:16} " + "  ".join(cells) + f"  trained on {r['train_rows']} rows")
+    lines += [f"skipped {note}" for note in summary["skipped"]]
+    lines.append(f"  results in {out / HOLDOUT_FILE}")
+    return "\n".join(lines)
 
 
 def format_summary(summary: list[dict], out: Path) -> str:
@@ -615,7 +826,9 @@ def config_from_args(args: argparse.Namespace) -> SVMConfig:
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Features + SVM (and a logistic-regression baseline) on a features file.",
                                 add_help=add_help)
-    p.add_argument("--features", type=Path, required=True, help="HDF5 features file written by evaluation.extract")
+    p.add_argument("--features", type=Path, action="append", required=True,
+                   help="HDF5 features file written by evaluation.extract; repeat to join several backbones' "
+                        "features of the same images")
     p.add_argument("--out", type=Path, required=True, help="results folder (metrics.json, predictions.h5, models)")
     p.add_argument("--model", type=Path, default=None,
                    help="apply this saved model (e.g. OUT/svm.joblib) instead of training; results under its file stem")
@@ -635,17 +848,30 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--no-logistic", action="store_true", help="skip the logistic-regression baseline")
     g.add_argument("--seed", type=int, default=0, help="fold / hold-out seed (default 0)")
     g.add_argument("--jobs", type=int, default=-1, help="parallel fits in the grid search (default -1: all cores)")
+    h = p.add_argument_group("cross-style hold-out")
+    h.add_argument("--holdout-style", default=None, metavar="S",
+                   help="instead of the normal run, fit without style S and test on all of S's rows; S is a style, "
+                        "a comma-separated list or 'all'; writes only OUT/holdout.json (resumable)")
+    h.add_argument("--holdout-min-rows", type=int, default=HOLDOUT_MIN_ROWS,
+                   help="with --holdout-style all, skip styles with fewer rows (default %(default)s)")
     return p
 
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    features = args.features[0] if len(args.features) == 1 else args.features
     try:
+        if args.holdout_style is not None:
+            if args.model is not None:
+                raise ValueError("--holdout-style fits its own models; it cannot be used with --model")
+            held = run_holdout(features, args.out, config_from_args(args), args.holdout_style, args.holdout_min_rows)
+            print(format_holdout(held, args.out))
+            return 0
         if args.model is not None:
-            summary = apply_saved(args.model, args.features, args.out)
+            summary = apply_saved(args.model, features, args.out)
         else:
-            summary = train_and_evaluate(args.features, args.out, config_from_args(args))
-    except ValueError as err:  # bad flags, an unreadable or unsuitable features or model file
+            summary = train_and_evaluate(features, args.out, config_from_args(args))
+    except ValueError as err:  # bad flags, an unreadable, unsuitable or mismatched features or model file
         print(f"evaluation.svm: {err}", file=sys.stderr)
         return 2
     print(format_summary(summary, args.out))

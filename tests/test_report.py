@@ -224,3 +224,132 @@ def test_unknown_split(drawn, capsys):
     rc, out, err = run(capsys, "--results", str(drawn), "--split", "test")
     assert rc == 2
     assert "'test'" in err and str(drawn / "metrics.json") in err and "train, val" in err
+
+
+# --- the backbone table and the hold-out table -------------------------------------------------------
+
+LITE0, LITE2 = "efficientnet-lite0", "efficientnet-lite2"
+BACKBONE_TITLE = "Backbones and methods: top-1 / top-5 (%) (n) on val"
+HOLDOUT_TITLE = "Cross-style hold-out"
+
+
+def results(folder: Path, subset: str, backbone: str, methods: dict[str, tuple], **meta) -> Path:
+    """A results folder with one val global block per method: {method: (n, top1, top5)}."""
+    for method, (n, top1, top5) in methods.items():
+        write_method(folder, method, {"val": {"global": m(n, top1, top5)}}, PREDICTIONS,
+                     {"subset": subset, "backbone": backbone, **meta})
+    return folder
+
+
+def two_column_table(out: str, title: str) -> tuple[list[str], dict[tuple[str, str], list[str]]]:
+    """The printed backbone table: header and {(backbone, method): subset cells}, in printed order."""
+    header, _ = table(out, title)
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    rows = {}
+    for line in lines[start + 3:]:
+        if not line.strip():
+            break
+        if not set(line.strip()) <= {"-", " "}:
+            cells = re.split(r"\s{2,}", line.strip())
+            rows[(cells[0], cells[1])] = cells[2:]
+    return header, rows
+
+
+def test_backbone_table(tmp_path, capsys):
+    folders = [
+        results(tmp_path / "lite0_thesis", "thesis", LITE0,
+                {"svm": (40, 0.5, 0.75), "baseline": (40, 0.25, 0.5), "logistic": (40, 0.45, 0.7)},
+                fine_tuned=False, tta="none"),
+        results(tmp_path / "lite0_clipart", "openclipart", LITE0, {"svm": (30, 0.6, 0.9)}),
+        results(tmp_path / "lite2_thesis", "thesis", LITE2, {"svm": (40, 0.55, 0.8)}, tta="flip"),
+        results(tmp_path / "run3", "thesis", LITE0, {"head": (40, 0.7, 0.95), "svm": (40, 0.65, 0.9),
+                                                     "logistic": (40, 0.6, 0.85), "baseline": (40, 0.01, 0.02)},
+                fine_tuned=True),
+    ]
+    rc, out, err = run(capsys, *[a for f in folders for a in ("--results", str(f))])
+    assert rc == 0, err
+    header, rows = two_column_table(out, BACKBONE_TITLE)
+    assert header == ["backbone", "method", "thesis", "openclipart"]
+    assert list(rows) == [(LITE0, "softmax"), (LITE0, "SVM"), (LITE0, "logistic"), (LITE0, "fine-tuned head"),
+                          (LITE0, "SVM, fine-tuned features"), (LITE0, "logistic, fine-tuned features"),
+                          (f"{LITE2} +flip", "SVM")]
+    assert rows[(LITE0, "softmax")] == ["25.0 / 50.0 (40)", "—"]  # not the fine-tuned folder's baseline
+    assert rows[(LITE0, "SVM")] == ["50.0 / 75.0 (40)", "60.0 / 90.0 (30)"]
+    assert rows[(LITE0, "fine-tuned head")] == ["70.0 / 95.0 (40)", "—"]
+    assert rows[(LITE0, "SVM, fine-tuned features")] == ["65.0 / 90.0 (40)", "—"]
+    assert rows[(f"{LITE2} +flip", "SVM")] == ["55.0 / 80.0 (40)", "—"]
+    md = (folders[0] / "report" / "report.md").read_text(encoding="utf-8")
+    assert f"## {BACKBONE_TITLE}" in md
+    assert f"| {LITE0} | SVM, fine-tuned features | 65.0 / 90.0 (40) | — |" in md
+    assert "|:---|:---|---:|---:|" in md
+
+
+def test_backbone_table_gives_the_spread_of_seeds(tmp_path, capsys):
+    seeds = [results(tmp_path / f"seed{k}", "thesis", LITE0, {"head": (40, top1, 0.9), "svm": (40, top1 - 0.1, 0.8)},
+                     fine_tuned=True) for k, top1 in enumerate((0.7, 0.8, 0.75))]
+    rc, out, err = run(capsys, *[a for f in seeds for a in ("--results", str(f))])
+    assert rc == 0, err
+    _, rows = two_column_table(out, BACKBONE_TITLE)
+    assert rows[(LITE0, "fine-tuned head")] == ["75.0 ± 5.0 / 90.0 ± 0.0 (40, 3 runs)"]
+    assert rows[(LITE0, "SVM, fine-tuned features")] == ["65.0 ± 5.0 / 80.0 ± 0.0 (40, 3 runs)"]
+
+
+def holdout(folder: Path, backbone: str, fine_tuned: bool, styles: dict[str, dict]) -> Path:
+    """A holdout.json as evaluation.svm --holdout-style writes it; styles {style: {method: (top1, n)}}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"meta": {"backbone": backbone, "subset": "thesis", "fine_tuned": fine_tuned, "tta": "none"},
+            "styles": {s: {**{meth: {"top1": t, "top5": 1.0, "n": n} for meth, (t, n) in r.items()}, "train_rows": 9}
+                       for s, r in styles.items()}}
+    (folder / "holdout.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_holdout_table(tmp_path, capsys):
+    fine = holdout(tmp_path / "fine", LITE0, True, {"clipart": {"svm": (0.5, 20)}, "sketch": {"svm": (0.75, 30)}})
+    frozen = holdout(tmp_path / "frozen", LITE0, False, {
+        "clipart": {"svm": (0.25, 20), "logistic": (0.2, 20)},
+        "sketch": {"svm": (0.5, 30), "logistic": (0.4, 30)},
+        "tuxpaint": {"svm": (0.9, 25), "logistic": (0.8, 25)},
+    })
+    rc, out, err = run(capsys, "--holdout", str(fine), "--holdout", str(frozen))
+    assert rc == 0, err
+    header, rows = table(out, HOLDOUT_TITLE)
+    assert header == ["held-out style", f"{LITE0} frozen SVM", f"{LITE0} fine-tuned SVM", f"{LITE0} frozen logistic"]
+    assert rows["clipart"] == ["clipart", "25.0 (20)", "50.0 (20)", "20.0 (20)"]
+    assert rows["tuxpaint"] == ["tuxpaint", "90.0 (25)", "—", "80.0 (25)"]
+    assert rows["mean of 2 styles"] == ["mean of 2 styles", "37.5", "62.5", "30.0"]  # tuxpaint is not in all
+    assert "Top-1 / top-5 accuracy" not in out and BACKBONE_TITLE not in out  # no --results
+    md = (fine / "report" / "report.md").read_text(encoding="utf-8")  # the first hold-out's folder
+    assert "| sketch | 50.0 (30) | 75.0 (30) | 40.0 (30) |" in md
+
+
+def test_results_and_holdout_together(drawn, tmp_path, capsys):
+    frozen = holdout(tmp_path / "frozen", "resnet50", False, {"clipart": {"svm": (0.25, 2)}})
+    rc, out, err = run(capsys, "--results", str(drawn), "--holdout", str(frozen))
+    assert rc == 0, err
+    _, rows = two_column_table(out, BACKBONE_TITLE)
+    assert rows[("resnet50", "softmax")] == ["75.0 / 100.0 (4)"] and rows[("resnet50", "SVM")] == ["50.0 / 75.0 (4)"]
+    header, rows = table(out, HOLDOUT_TITLE)
+    assert header == ["held-out style", "resnet50 frozen SVM"] and rows["clipart"][1] == "25.0 (2)"
+    assert (drawn / "report" / "report.md").is_file() and not (frozen / "report").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "not found"), ("{oops", "not valid JSON"), (json.dumps({"meta": {}}), "no held-out styles"),
+    (json.dumps({"styles": {"sketch": {"svm": {"n": 3}}}}), "'sketch'"),
+])
+def test_bad_holdout(drawn, tmp_path, capsys, content, message):
+    folder = tmp_path / "h"
+    folder.mkdir()
+    if content is not None:
+        (folder / "holdout.json").write_text(content)
+    rc, out, err = run(capsys, "--results", str(drawn), "--holdout", str(folder))
+    assert rc == 2
+    assert err.startswith("evaluation.report: ") and str(folder / "holdout.json") in err and message in err
+    assert not (drawn / "report").exists()
+
+
+def test_no_input(capsys):
+    rc, out, err = run(capsys)
+    assert rc == 2 and "--results or --holdout" in err

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from evaluation.features import FeatureSet, write_features
+from evaluation import svm
+from evaluation.features import FeatureJoinError, FeatureSet, join_features, write_features
 from evaluation.results import read_metrics, read_predictions
-from evaluation.svm import SVMConfig, evaluate_model, get_args_parser, main, make_cv
+from evaluation.svm import SVMConfig, evaluate_model, get_args_parser, is_fine_tuned, main, make_cv
 
 CLASSES = (1, 207, 849)  # ILSVRC indices: goldfish, golden retriever, teapot
 WNIDS = {1: "n01443537", 207: "n02099601", 849: "n04398044", 500: "n03000134"}
@@ -323,3 +324,231 @@ def test_metrics_json_is_plain_json(trained):
     data = json.loads((out / "metrics.json").read_text())
     assert data["methods"]["svm"]["_info"]["features"].endswith("feats.h5")
     assert data["methods"]["svm"]["_info"]["backbone"] == "fake-net"
+
+
+# ---------------------------------------------------------------- several feature files
+
+
+def other_backbone(fs: FeatureSet, seed=1, dim=3) -> FeatureSet:
+    """The same rows seen by another backbone: new features (row i's depend on its label), shuffled rows."""
+    rng = np.random.default_rng(seed)
+    other = fs.subset(np.arange(len(fs)))
+    other.features = (other.labels[:, None] / 100.0 + rng.normal(0, 0.1, (len(fs), dim))).astype(np.float32)
+    other.logits = None
+    other.attrs = {"backbone": "other-net", "layer": "pool", "subset": "elsewhere"}
+    return other
+
+
+def with_shared_image(fs: FeatureSet) -> FeatureSet:
+    """Rows 0 and the first row of another class are one image in two classes: same id, two labels."""
+    fs = fs.subset(np.arange(len(fs)))
+    j = int(np.flatnonzero(fs.labels != fs.labels[0])[0])
+    fs.ids[j] = fs.ids[0]
+    fs.splits[j] = fs.splits[0]
+    return fs
+
+
+def test_join_features_matches_rows_by_id_and_label():
+    first = with_shared_image(feature_set())
+    second = other_backbone(first)
+    expected = np.concatenate([first.features, second.features], axis=1)
+    order = np.random.default_rng(5).permutation(len(first))
+    joined = join_features([first, second.subset(order)], ["a.h5", "b.h5"])
+    np.testing.assert_array_equal(joined.features, expected)  # the shared id's two rows are not swapped
+    assert joined.ids.tolist() == first.ids.tolist() and joined.labels.tolist() == first.labels.tolist()
+    assert joined.styles.tolist() == first.styles.tolist() and joined.wnids.tolist() == first.wnids.tolist()
+    assert joined.attrs["backbone"] == "fake-net+other-net" and joined.attrs["layer"] == "fc7+pool"
+    assert joined.attrs["features"] == ["a.h5", "b.h5"] and joined.attrs["feature_dim"] == 11
+    assert joined.attrs["subset"] == "blobs"  # the first file's
+    assert first.features.shape == (60, 8) and first.attrs["backbone"] == "fake-net"  # inputs untouched
+
+
+def join_error(first: FeatureSet, second: FeatureSet) -> str:
+    with pytest.raises(FeatureJoinError) as info:
+        join_features([first, second], ["a.h5", "b.h5"])
+    assert isinstance(info.value, ValueError)
+    return str(info.value)
+
+
+def test_join_features_mismatches_name_the_files():
+    first = with_shared_image(feature_set())
+    second = other_backbone(first)
+
+    err = join_error(first, second.subset(np.arange(len(first) - 4)))
+    assert "a.h5" in err and "b.h5" in err and "4 id(s) only in a.h5" in err and first.ids[-4] in err
+    assert "(1 more)" in err  # up to 3 ids shown
+
+    relabelled = second.subset(np.arange(len(second)))
+    relabelled.labels[7] = 500
+    err = join_error(first, relabelled)
+    assert "a.h5" in err and "b.h5" in err and "label" in err and first.ids[7] in err
+
+    resplit = second.subset(np.arange(len(second)))
+    resplit.splits[2] = "val" if resplit.splits[2] == "train" else "train"
+    err = join_error(first, resplit)
+    assert "split" in err and first.ids[2] in err and "b.h5" in err
+
+    doubled = second.subset(np.r_[np.arange(len(second)), [3]])
+    err = join_error(first, doubled)
+    assert err.startswith("b.h5: 1 duplicate (id, label)") and first.ids[3] in err
+
+
+def test_two_feature_files(tmp_path, capsys):
+    fs = feature_set()
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    write_features(a, fs)
+    write_features(b, other_backbone(fs).subset(np.random.default_rng(2).permutation(len(fs))))
+    out = tmp_path / "results"
+    assert run("--features", a, "--features", b, "--out", out, "--no-logistic", *SMALL_GRID) == 0
+    data = read_metrics(out)
+    assert data["meta"]["features"] == [str(a), str(b)]
+    assert data["meta"]["backbone"] == "fake-net+other-net" and data["meta"]["subset"] == "blobs"
+    assert data["methods"]["svm"]["_info"]["features"] == [str(a), str(b)]
+    assert data["methods"]["svm"]["val"]["global"]["top1"] == 1.0
+    assert read_predictions(out, "svm")["ids"].tolist() == fs.ids.tolist()  # the first file's order
+
+    again = tmp_path / "again"
+    assert run("--features", a, "--features", b, "--out", again, "--model", out / "svm.joblib") == 0
+    assert read_metrics(again)["methods"]["svm"]["val"]["global"]["top1"] == 1.0
+    assert run("--features", a, "--out", again, "--model", out / "svm.joblib") == 2  # 8 dims, not 11
+    assert "expects 11" in capsys.readouterr().err
+
+    short = tmp_path / "short.h5"
+    write_features(short, other_backbone(fs).subset(np.arange(5, len(fs))))
+    assert run("--features", a, "--features", short, "--out", tmp_path / "r", *SMALL_GRID) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evaluation.svm: ") and str(a) in err and str(short) in err and "5 id(s)" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_meta_records_how_features_were_made(trained, tmp_path):
+    _, out = trained
+    meta = read_metrics(out)["meta"]
+    assert meta["fine_tuned"] is False and meta["tta"] == "none" and "normalize" not in meta
+    fs = feature_set()
+    fs.attrs.update(head_classes=json.dumps(list(CLASSES)), tta="flip", normalize="imagenet")
+    write_features(tmp_path / "ft.h5", fs)
+    assert run("--features", tmp_path / "ft.h5", "--out", tmp_path / "r", "--no-logistic", *SMALL_GRID) == 0
+    meta = read_metrics(tmp_path / "r")["meta"]
+    assert meta["fine_tuned"] is True and meta["tta"] == "flip" and meta["normalize"] == "imagenet"
+
+
+@pytest.mark.parametrize("value, expected", [(None, False), ("[]", False), ("[1, 207]", True), ([], False),
+                                             ([849], True), ("not json", False)])
+def test_is_fine_tuned(value, expected):
+    attrs = {} if value is None else {"head_classes": value}
+    assert is_fine_tuned(attrs) is expected
+
+
+# ---------------------------------------------------------------- cross-style hold-out
+
+STYLES = ("colour", "lineart", "sketch")
+
+
+def styled_set() -> FeatureSet:
+    """Three styles of 30 rows; "sketch" rows have their feature dimensions shifted by one (rolled), so a
+    model that never saw a sketch does worse on them (0.3 and 0.0 top-1 here, against 1.0 on the others)."""
+    fs = feature_set(per_class=30, val_every=3)
+    fs.styles = np.array([STYLES[i % 3] for i in range(len(fs))], dtype=object)
+    sketch = fs.styles == "sketch"
+    fs.features[sketch] = np.roll(fs.features[sketch], 1, axis=1)
+    return fs
+
+
+def test_holdout_style_never_trains_on_the_style(monkeypatch):
+    fs = styled_set()
+    seen = []
+    real = svm.method_search
+
+    def spy(method, X, y, cfg):
+        seen.append(X)
+        return real(method, X, y, cfg)
+
+    monkeypatch.setattr(svm, "method_search", spy)
+    result = svm.holdout_style(fs, "sketch", SVMConfig(folds=3, C=(1.0,), kernels=("linear",), logistic_C=(1.0,)))
+    assert len(seen) == 2  # svm, logistic
+    held = {row.tobytes() for row in fs.features[fs.styles == "sketch"]}
+    for X in seen:
+        assert len(X) == int(((fs.splits == "train") & (fs.styles != "sketch")).sum())
+        assert not held & {row.tobytes() for row in X}
+    assert result["svm"]["n"] == result["rows"] == 30 and result["rows_unseen_class"] == 0
+
+
+def test_holdout_styles_to_run():
+    fs = feature_set(per_class=40)
+    fs.styles = np.array([STYLES[i % 3] for i in range(len(fs))], dtype=object)
+    fs.styles[:4] = "tiny"
+    fs.styles[np.flatnonzero(fs.labels == 849)[-25:]] = "mono"
+    assert min((fs.styles == s).sum() for s in STYLES) >= 20
+    styles, skipped = svm.holdout_styles(fs, "all", 20)
+    assert styles == list(STYLES)
+    assert [s.split()[0] for s in skipped] == ["mono", "tiny"]
+    assert "1 class(es)" in skipped[0] and "4 rows" in skipped[1]
+    assert svm.holdout_styles(fs, "all", 2)[0] == sorted(set(fs.styles.tolist()) - {"mono"})
+    assert svm.holdout_styles(fs, "sketch, colour,sketch") == (["sketch", "colour"], [])
+    with pytest.raises(ValueError, match="'watercolour'.*colour, lineart, mono, sketch, tiny"):
+        svm.holdout_styles(fs, "colour,watercolour")
+
+
+def test_holdout_cli(tmp_path, capsys):
+    fs = styled_set()
+    fs.styles[:4] = "tiny"
+    feats = tmp_path / "styled.h5"
+    write_features(feats, fs)
+    out = tmp_path / "results"
+    assert run("--features", feats, "--out", out, "--holdout-style", "all", *SMALL_GRID) == 0
+    printed = capsys.readouterr().out
+    assert "skipped tiny (4 rows" in printed and str(out / "holdout.json") in printed
+    assert sorted(p.name for p in out.iterdir()) == ["holdout.json"]  # no metrics.json, predictions or models
+    data = json.loads((out / "holdout.json").read_text())
+    assert data["meta"]["fine_tuned"] is False and data["meta"]["backbone"] == "fake-net"
+    assert data["meta"]["features"] == str(feats) and data["meta"]["config"]["C"] == [1.0]
+    assert list(data["styles"]) == list(STYLES)
+    for style, r in data["styles"].items():
+        assert r["train_rows"] == int(((fs.splits == "train") & (fs.styles != style)).sum())
+        for method in ("svm", "logistic"):
+            assert r[method]["n"] == int((fs.styles == style).sum())
+            assert 0.0 <= r[method]["top1"] <= r[method]["top5"] <= 1.0
+    for method in ("svm", "logistic"):
+        assert data["styles"]["colour"][method]["top1"] == 1.0
+        assert data["styles"]["lineart"][method]["top1"] == 1.0
+        assert data["styles"]["sketch"][method]["top1"] <= 0.5  # never saw a shifted row
+
+
+def test_holdout_resumes_and_saves_each_style(tmp_path, monkeypatch, capsys):
+    feats = tmp_path / "styled.h5"
+    write_features(feats, styled_set())
+    out = tmp_path / "results"
+    calls = []
+
+    def fake(fs, style, cfg):
+        calls.append(style)
+        if style == "sketch" and len(calls) < 3:
+            raise ValueError("interrupted")
+        return {"svm": {"top1": 0.5, "top5": 1.0, "n": 30}, "train_rows": len(calls)}
+
+    monkeypatch.setattr(svm, "holdout_style", fake)
+    args = ("--features", feats, "--out", out, *SMALL_GRID)
+    assert run(*args, "--holdout-style", "colour,sketch") == 2
+    assert "'sketch'" in capsys.readouterr().err
+    assert list(json.loads((out / "holdout.json").read_text())["styles"]) == ["colour"]  # written before sketch
+    assert run(*args, "--holdout-style", "all") == 0
+    assert calls == ["colour", "sketch", "lineart", "sketch"]
+    data = json.loads((out / "holdout.json").read_text())
+    assert data["styles"]["colour"]["train_rows"] == 1 and set(data["styles"]) == set(STYLES)
+    assert run(*args, "--holdout-style", "all") == 0
+    assert len(calls) == 4  # all done
+    assert run(*args, "--holdout-style", "colour", "--seed", "1") == 0  # other settings: computed again
+    assert len(calls) == 5 and list(json.loads((out / "holdout.json").read_text())["styles"]) == ["colour"]
+
+
+def test_holdout_bad_inputs(tmp_path, capsys):
+    feats = tmp_path / "styled.h5"
+    write_features(feats, styled_set())
+    assert run("--features", feats, "--out", tmp_path / "r", "--holdout-style", "pastel") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evaluation.svm: ") and str(feats) in err and "'pastel'" in err
+    assert "colour, lineart, sketch" in err
+    assert run("--features", feats, "--out", tmp_path / "r", "--holdout-style", "all", "--model", "m.joblib") == 2
+    assert "--model" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

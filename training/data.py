@@ -25,6 +25,67 @@ class Augment:
     hflip: float = 0.5  # probability
     jitter: float = 0.2  # brightness, contrast and saturation; 0 turns colour jitter off
     hue: float = 0.0  # off by default: on CPU it costs 3x the rest of the pipeline (RGB->HSV per image)
+    style: float = 0.0  # probability of each drawing-style change (DrawingStyle): palette, line weight, fill
+
+
+class DrawingStyle:
+    """What varies between drawing styles of one object, each change applied with probability ``p``
+    to a uint8 (3, H, W) image on white:
+
+        palette      the colour channels permuted (a red fill becomes green or blue), or grey
+        line weight  dark strokes thickened (a 3x3 minimum filter) or thinned (a 3x3 maximum filter)
+        fill         flat fills made gradients (a linear ramp of darkening, in a random direction, on
+                     the non-white pixels), or gradients made flat (posterised to 3 bits a channel)
+
+    It draws from torch's global generator, which LabelledImages seeds per draw.
+    """
+
+    def __init__(self, p: float):
+        self.p = p
+
+    def _chance(self) -> bool:
+        return bool(torch.rand(()) < self.p)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self._chance():
+            x = self.palette(x)
+        if self._chance():
+            x = self.line_weight(x, thicker=bool(torch.rand(()) < 0.5))
+        if self._chance():
+            x = self.gradient_fill(x) if torch.rand(()) < 0.5 else self.flat_fill(x)
+        return x
+
+    @staticmethod
+    def palette(x: torch.Tensor) -> torch.Tensor:
+        if torch.rand(()) < 0.25:
+            grey = (x.float() * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+            return grey.round().clamp(0, 255).to(x.dtype).expand_as(x).contiguous()
+        return x[torch.randperm(3)]
+
+    @staticmethod
+    def line_weight(x: torch.Tensor, thicker: bool) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        y = x.float().unsqueeze(0)
+        y = -F.max_pool2d(-y, 3, stride=1, padding=1) if thicker else F.max_pool2d(y, 3, stride=1, padding=1)
+        return y.squeeze(0).to(x.dtype)
+
+    @staticmethod
+    def gradient_fill(x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        angle = torch.rand(()) * 2 * math.pi
+        yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        ramp = (xx * torch.cos(angle) + yy * torch.sin(angle)) / math.sqrt(2)  # -1..1 along the direction
+        depth = 0.15 + 0.25 * torch.rand(())
+        shade = 1 - depth * (ramp + 1) / 2
+        ink = (x < 250).any(0, keepdim=True)  # the white background stays white
+        return torch.where(ink, (x.float() * shade).round(), x.float()).clamp(0, 255).to(x.dtype)
+
+    @staticmethod
+    def flat_fill(x: torch.Tensor, bits: int = 3) -> torch.Tensor:
+        step = 1 << (8 - bits)
+        flat = (x.to(torch.int32) // step) * step + step // 2
+        return torch.where(x >= 250, x.to(torch.int32), flat).to(x.dtype)
 
 
 def train_transform(prep: Preprocessing, aug: Augment):
@@ -37,6 +98,8 @@ def train_transform(prep: Preprocessing, aug: Augment):
         steps.append(v2.RandomHorizontalFlip(aug.hflip))
     if aug.jitter or aug.hue:
         steps.append(v2.ColorJitter(aug.jitter, aug.jitter, aug.jitter, aug.hue))
+    if aug.style:
+        steps.append(DrawingStyle(aug.style))
     return v2.Compose(steps)
 
 

@@ -73,6 +73,9 @@ class FinetuneConfig:
     seed: int = 0
     deterministic: bool = False
     augment: dict = field(default_factory=lambda: asdict(Augment()))
+    label_smoothing: float = 0.0  # of the training loss (the recipe's by default on the command line)
+    head_init: str = "random"  # "probe": a new head starts as a linear probe of the frozen features
+    holdout_style: str | None = None  # rows of this drawing style are left out of train and val
     workers: int | None = None  # None: 1 on CPU, the process's share of the cores on a GPU
     amp: str = "auto"  # auto (bf16 on CUDA), bf16, fp16, off
     channels_last: bool = True
@@ -102,6 +105,8 @@ def class_list(rows: list[dict]) -> list[dict]:
 def read_data(cfg: FinetuneConfig, rows: list[dict], prep) -> Data:
     ordered = class_list(rows)
     target = {c["wnid"]: (c["class_index"] if cfg.keep_imagenet_head else k) for k, c in enumerate(ordered)}
+    if cfg.holdout_style is not None:
+        rows = holdout_rows(rows, cfg.holdout_style, cfg.data)
     splits = {s: [r for r in rows if r["split"] == s] for s in ("train", "val")}
     if not splits["train"]:
         raise ValueError(f"{cfg.data}: no rows with split 'train'")
@@ -113,6 +118,17 @@ def read_data(cfg: FinetuneConfig, rows: list[dict], prep) -> Data:
 
     return Data(ordered, dataset("train", lambda: train_transform(prep, aug)),
                 dataset("val", lambda: prep.transform(normalize=False)) if splits["val"] else None)
+
+
+def holdout_rows(rows: list[dict], style: str, data: str) -> list[dict]:
+    """The rows of every other style: a run for ``evaluation.svm --holdout-style`` never sees ``style``."""
+    styles = sorted({str(r.get("style")) for r in rows})
+    if style not in styles:
+        raise ValueError(f"{data}: no rows of style {style!r} to hold out; its styles: {', '.join(styles)}")
+    kept = [r for r in rows if str(r.get("style")) != style]
+    logger.info("holding out style %s: %d of %d rows left out of train and val", style, len(rows) - len(kept),
+                len(rows))
+    return kept
 
 
 def build_model(cfg: FinetuneConfig, classes: list[dict], resuming: bool = False):
@@ -212,7 +228,7 @@ def _sums(loss_sum: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> torc
 
 
 def train_one_epoch(model, loader, optimizer, scaler, ctx: Context, prep, dtype, frozen, *, channels_last: bool,
-                    desc: str, on_bad=None) -> dict:
+                    desc: str, on_bad=None, label_smoothing: float = 0.0) -> dict:
     model.train()
     for m in frozen:
         m.eval()  # batch norm statistics of frozen layers stay as they were
@@ -221,7 +237,8 @@ def train_one_epoch(model, loader, optimizer, scaler, ctx: Context, prep, dtype,
     for x, y in _device_batches(bar, ctx, prep, channels_last, on_bad):
         with torch.autocast(ctx.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             logits = model(x)[1]
-        loss = F.nll_loss(F.log_softmax(logits.float(), dim=1), y)  # the thesis's log-softmax + NLL
+        # the thesis's log-softmax + NLL, with label smoothing where the recipe asks for it
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -299,6 +316,15 @@ def oom_advice(batch_size: int, device: torch.device) -> str:
             f"channels_last also save memory, if --amp off or --no-channels-last turned them off")
 
 
+def probe_head(backbone, data: Data, device: torch.device) -> None:
+    """The new head fitted as a linear probe on the train split's centre crops (recipe ``drawings``)."""
+    from .probe import init_head_from_probe
+
+    plain = LabelledImages(data.train.paths, data.train.targets,
+                           lambda: backbone.preprocessing.transform(normalize=False), seed=data.train.seed)
+    init_head_from_probe(backbone, plain, device)
+
+
 def run(cfg: FinetuneConfig, resume: dict | None = None) -> dict:
     """Train (or continue) one run; return the final summary. Only rank 0 writes."""
     ctx = init_distributed(cfg.device)
@@ -321,6 +347,8 @@ def run(cfg: FinetuneConfig, resume: dict | None = None) -> dict:
     backbone = backbone.to(ctx.device)
     if cfg.channels_last:
         backbone = backbone.to(memory_format=torch.channels_last)
+    if resume is None and cfg.head_init == "probe" and not cfg.keep_imagenet_head and ctx.main:
+        probe_head(backbone, data, ctx.device)  # under DDP, rank 0's weights are broadcast
     frozen = frozen_modules(backbone, recipe)
     lr_scale = ctx.world if cfg.lr_scaling == "linear" else 1.0
     groups = param_groups(backbone, recipe, weight_decay=cfg.weight_decay, lr_scale=lr_scale)
@@ -408,7 +436,7 @@ def run(cfg: FinetuneConfig, resume: dict | None = None) -> dict:
             t0 = time.perf_counter()
             train = train_one_epoch(model, train_loader, optimizer, scaler, ctx, backbone.preprocessing, dtype, frozen,
                                     channels_last=cfg.channels_last, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                                    on_bad=on_bad("train"))
+                                    on_bad=on_bad("train"), label_smoothing=cfg.label_smoothing)
             if ctx.device.type == "cuda":
                 torch.cuda.synchronize(ctx.device)
             train_s = time.perf_counter() - t0
@@ -531,13 +559,22 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--deterministic", action="store_true",
                    help="deterministic kernels only (slower on a GPU; CPU runs are deterministic anyway)")
     g = p.add_argument_group("augmentation")
-    g.add_argument("--crop-scale", type=float, nargs=2, default=list(Augment.scale), metavar=("MIN", "MAX"),
+    g.add_argument("--crop-scale", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="random resized crop's area range (default 0.35 1)")
-    g.add_argument("--hflip", type=float, default=Augment.hflip, help="flip probability (default 0.5)")
-    g.add_argument("--jitter", type=float, default=Augment.jitter,
+    g.add_argument("--hflip", type=float, default=None, help="flip probability (default 0.5)")
+    g.add_argument("--jitter", type=float, default=None,
                    help="brightness/contrast/saturation jitter (default 0.2; 0 for none)")
-    g.add_argument("--hue", type=float, default=Augment.hue,
+    g.add_argument("--hue", type=float, default=None,
                    help="hue jitter (default 0: on CPU it triples the cost of an image)")
+    g.add_argument("--style", type=float, default=None,
+                   help="probability of each drawing-style change: palette, line weight, fill (default: the "
+                   "recipe's; 0.5 for drawings, else 0)")
+    g.add_argument("--label-smoothing", type=float, default=None, help="of the training loss (default: the recipe's)")
+    g.add_argument("--head-init", choices=("random", "probe"), default=None,
+                   help="a new head's start: random, or a linear probe of the frozen features (default: the "
+                   "recipe's)")
+    g.add_argument("--holdout-style", default=None, metavar="STYLE",
+                   help="leave this drawing style out of train and val (for evaluation.svm --holdout-style STYLE)")
     g = p.add_argument_group("speed")
     g.add_argument("--workers", type=int, default=None, help="image-decoding processes per training process")
     g.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
@@ -562,14 +599,18 @@ def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
     """The run's settings; ``data`` and ``out`` stay empty where the workspace is to give them (``training.plan``)."""
     lr = {g: getattr(args, f"lr_{g}") for g in ("low", "high", "classifier", "head")
           if getattr(args, f"lr_{g}") is not None}
-    aug = asdict(Augment(scale=tuple(args.crop_scale), hflip=args.hflip, jitter=args.jitter, hue=args.hue))
+    recipe = RECIPES[args.recipe]
+    given = {"scale": tuple(args.crop_scale) if args.crop_scale else None, "hflip": args.hflip,
+             "jitter": args.jitter, "hue": args.hue, "style": args.style}
+    aug = asdict(Augment(**{**recipe.augment, **{k: v for k, v in given.items() if v is not None}}))
     return FinetuneConfig(
         data=str(args.data or ""), out=str(args.out or ""), backbone=args.backbone, recipe=args.recipe, weights=args.weights,
         keep_imagenet_head=args.keep_imagenet_head, epochs=args.epochs if args.epochs is not None else 239,
         steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=lr, lr_scaling=args.lr_scaling,
         momentum=args.momentum, weight_decay=args.weight_decay, lr_factor=args.lr_factor,
         lr_patience=args.lr_patience, patience=args.patience, seed=args.seed, deterministic=args.deterministic,
-        augment=aug, workers=args.workers, amp=args.amp, channels_last=not args.no_channels_last,
+        augment=aug, label_smoothing=recipe.label_smoothing if args.label_smoothing is None else args.label_smoothing,
+        head_init=args.head_init or recipe.head_init, holdout_style=args.holdout_style, workers=args.workers, amp=args.amp, channels_last=not args.no_channels_last,
         compile=args.compile, device=args.device, tensorboard=not args.no_tensorboard,
         checkpoint_every=args.checkpoint_every, extract=args.extract, evaluate=not args.no_evaluate)
 

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Issue 15's measurements on the embedded thesis subset (make demo builds it in out/embedded-thesis) and on
+# OpenClipart (out/embedded-openclipart): frozen backbones under both normalisations, the flip, joined
+# features, the per-style holdout, and the `drawings` fine-tune over 3 seeds. Figures go to $EXP.
+#   bash benchmarks/drawings_protocol.sh frozen|finetune|holdout [SEEDS]
+set -euo pipefail
+PY=${PY:-.venv/bin/python}
+EXP=${EXP:-out/protocol}
+THESIS=${THESIS:-out/embedded-thesis}
+OC=${OC:-out/embedded-openclipart}
+EPOCHS=${EPOCHS:-6}
+export FIFTYONE_DO_NOT_TRACK=true
+mkdir -p "$EXP"
+
+extract() {  # extract ARGS... --out FILE: skipped when FILE exists (a killed one resumes from its .partial)
+  [ -e "${@: -1}" ] || $PY -m evaluation.extract "$@"
+}
+
+evaluate() {  # evaluate FEATURES OUT: softmax baseline and SVM/logistic, unless done
+  [ -e "$2/metrics.json" ] && grep -q '"svm"' "$2/metrics.json" && return
+  $PY -m evaluation.baseline --features "$1" --out "$2"
+  $PY -m evaluation.svm --features "$1" --out "$2"
+}
+
+frozen() {
+  # preprocessing: the softmax top-1 on the val split under each normalisation
+  grep '"split": "val"' "$THESIS/manifest.jsonl" > "$EXP/thesis-val.jsonl"
+  for b in efficientnet-lite0 efficientnet-lite1 efficientnet-lite2; do
+    for n in lite imagenet; do
+      extract --manifest "$EXP/thesis-val.jsonl" --backbone $b --normalize $n --out "$EXP/val-$b-$n.h5"
+      [ -e "$EXP/val-$b-$n/metrics.json" ] || $PY -m evaluation.baseline --features "$EXP/val-$b-$n.h5" --out "$EXP/val-$b-$n"
+    done
+  done
+  for b in efficientnet-lite0 efficientnet-lite1 efficientnet-lite2; do
+    for s in thesis:$THESIS openclipart:$OC; do
+      name=${s%%:*}; dir=${s#*:}
+      extract --manifest "$dir/manifest.jsonl" --backbone $b --out "$EXP/$name-$b.h5"
+      evaluate "$EXP/$name-$b.h5" "$EXP/$name-$b"
+    done
+  done
+  [ -e "$EXP/thesis-lite0+lite2/metrics.json" ] || $PY -m evaluation.svm --features "$EXP/thesis-efficientnet-lite0.h5" --features "$EXP/thesis-efficientnet-lite2.h5" \
+    --out "$EXP/thesis-lite0+lite2"
+  extract --manifest "$THESIS/manifest.jsonl" --backbone efficientnet-lite2 --tta flip \
+    --out "$EXP/thesis-efficientnet-lite2-flip.h5"
+  evaluate "$EXP/thesis-efficientnet-lite2-flip.h5" "$EXP/thesis-efficientnet-lite2-flip"
+}
+
+finetune() {  # the drawings recipe, one run per seed; each run evaluates itself (head, SVM on its features)
+  for seed in ${1:-0 1 2}; do
+    [ -e "$EXP/ft-${BACKBONE:-efficientnet-lite0}-s$seed/results/metrics.json" ] && continue
+    $PY -m training.finetune --data "$THESIS/manifest.jsonl" --out "$EXP/ft-${BACKBONE:-efficientnet-lite0}-s$seed" \
+      --backbone ${BACKBONE:-efficientnet-lite0} --recipe ${RECIPE:-drawings} --epochs $EPOCHS --batch-size 32 \
+      --device cpu --seed $seed ${FT_ARGS:-}
+  done
+}
+
+holdout() {  # frozen features, each style with 20+ rows held out in turn
+  for b in ${1:-efficientnet-lite0}; do
+    $PY -m evaluation.svm --features "$EXP/thesis-$b.h5" --out "$EXP/holdout-$b" --holdout-style all \
+      --protocol thesis --no-logistic
+  done
+}
+
+"$@"
