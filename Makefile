@@ -22,7 +22,8 @@ export PYTHONUNBUFFERED := 1
 SUBSETS := thesis openclipart
 SUBSET_ARGS_thesis := --source embedded --min-images 25 --single-word --max-sense-rank 1
 SUBSET_ARGS_openclipart := --source openclipart --min-images 8 --single-word
-BACKBONE ?= efficientnet-lite0
+# the best backbone whose ImageNet weights ship offline (training/backbones.py DEFAULT_BACKBONE)
+BACKBONE ?= efficientnet-lite1
 # The curation chain runs on the OpenClipart subset, in FiftyOne's own database (or
 # FIFTYONE_DATABASE_URI), and ends by serving the App; NO_APP=1 stops before it (CI).
 DATASET ?= drawnet-openclipart
@@ -32,6 +33,8 @@ SHORT = $(subst -,_,$(BACKBONE))
 # The user's loop ends the demo: a short CPU fine-tune of the backbone on the curated OpenClipart subset, in
 # this folder's workspace (runs/), evaluated and written back; then the App opens on it.
 FT_EPOCHS ?= 3
+# the recipe that beat frozen features on the thesis subset (training/recipes.py)
+FT_RECIPE ?= drawings
 RUNS := $(or $(DRAWNET_WORKSPACE),.)/runs
 
 demo: setup
@@ -56,14 +59,14 @@ demo: setup
 	$(PY) -m curation.hygiene --dataset $(DATASET) --features $(FEATURES)
 	@# the user's step 2 as typed, in this workspace: the curated dataset, evaluated and written back;
 	@# a second `make demo` resumes the finished run (nothing to train) instead of starting another
-	@run=$$(ls -d $(RUNS)/*-$(BACKBONE)-finetune 2>/dev/null | tail -1); \
+	@run=$$(ls -d $(RUNS)/*-$(BACKBONE)-$(FT_RECIPE) 2>/dev/null | tail -1); \
 	if [ -n "$$run" ] && [ -e "$$run/last.pt" ]; then set -x; $(PY) -m training.finetune --resume $$run; \
-	else set -x; $(PY) -m training.finetune --backbone $(BACKBONE) --recipe finetune --epochs $(FT_EPOCHS) \
+	else set -x; $(PY) -m training.finetune --backbone $(BACKBONE) --recipe $(FT_RECIPE) --epochs $(FT_EPOCHS) \
 	  --batch-size 32 --device cpu; fi
 	@printf '%s\n' "" "Your day, from here (in this folder, the workspace):" \
 	  "  1. curate in the App:        .venv/bin/python -m curation.app" \
 	  "  2. train on the curation:    .venv/bin/python -m training.finetune --epochs 239" \
-	  "                               (VGG-19, the thesis's model; offline weights: --backbone efficientnet-lite0)" \
+	  "                               (VGG-19, the thesis's model; offline weights: --backbone $(BACKBONE) --recipe $(FT_RECIPE))" \
 	  "  3. browse per-class failures: .venv/bin/python -m curation.app  (Model Evaluation panel, failures grid)" ""
 	$(if $(NO_APP),@echo "NO_APP set: the App is not started (python -m curation.app)",\
 	  $(PY) -m curation.app)

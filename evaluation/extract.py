@@ -1,6 +1,6 @@
 """python -m evaluation.extract: a backbone's features and ImageNet logits for a manifest, to HDF5.
 
-    python -m evaluation.extract --manifest out/embedded/manifest.jsonl --backbone efficientnet-lite0 --out feats.h5
+    python -m evaluation.extract --manifest out/embedded/manifest.jsonl --backbone efficientnet-lite1 --out feats.h5
     python -m evaluation.extract --manifest M --backbone vgg19 --layer fc7 --weights vgg19.pth --out fc7.h5
     python -m evaluation.extract --manifest M --backbone efficientnet-lite2 --tta flip --out lite2-flip.h5
 
@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from datasets.manifest import read_manifest, write_jsonl
-from training.backbones import (DEFAULT_LAYERS, NORMALIZATIONS, WeightsUnavailable, create_backbone,
+from training.backbones import (DEFAULT_BACKBONE, DEFAULT_LAYERS, NORMALIZATIONS, WeightsUnavailable, create_backbone,
                                 normalization_name, renormalized)
 from training.images import ImageFiles, collate_skipping_bad
 from training.runtime import keep_freed_memory
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 class ExtractConfig:
     manifest: Path
     out: Path
-    backbone: str = "efficientnet-lite0"
+    backbone: str = DEFAULT_BACKBONE
     layer: str | None = None  # the backbone's default when None
     weights: str | None = None  # a path, "random", or None for the pretrained default
     batch_size: int | None = None  # None: 256 on a GPU, 64 on CPU
@@ -262,8 +262,8 @@ def extract(cfg: ExtractConfig) -> dict:
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Extract backbone features and ImageNet logits to HDF5.", add_help=add_help)
     p.add_argument("--manifest", type=Path, required=True, help="manifest.jsonl from datasets.build")
-    p.add_argument("--backbone", default="efficientnet-lite0", choices=sorted(DEFAULT_LAYERS),
-                   help="network (default efficientnet-lite0: ships offline)")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(DEFAULT_LAYERS),
+                   help="network (default %(default)s: the best whose weights ship offline)")
     p.add_argument("--layer", default=None, help="feature layer (vgg19: fc6, fc7, fc8, fc6_pre, fc7_pre; default fc7)")
     p.add_argument("--weights", default=None,
                    help="state dict or checkpoint to load; 'random' for an untrained net (default: pretrained)")
