@@ -16,9 +16,10 @@ half the range" over them, with the number of runs. Then, for the
 first folder, top-1 per drawing style and the ten worst classes per method.
 
 With ``--holdout`` (folders holding evaluation.svm --holdout-style's holdout.json) it prints
-one row per held-out style and one column per file and method ("<backbone> frozen SVM",
-"<backbone> fine-tuned SVM", ...), cells "top-1 (n)", and a last row with the mean top-1 over
-the styles every column has.
+one row per held-out style and one column per backbone, kind and method ("<backbone> frozen
+SVM", "<backbone> fine-tuned SVM", ...: a fine-tune holds out one style per run, and its runs
+share the column), cells "top-1 (n)", and a last row with the mean top-1 over the styles every
+column has.
 
 Writes OUT/report.md with the same tables, OUT/per_class_top1_<method>.png,
 OUT/confusion_<method>.png (where the split has a confusion block) and
@@ -287,36 +288,42 @@ def backbone_table(columns: list[Column], split: str) -> tuple[list[str], list[l
     return ["backbone", "method"] + subsets, rows
 
 
-def holdout_columns(holdouts: list[Holdout]) -> list[tuple[Holdout, str, str]]:
-    """(file, method, title) per column: by method, then backbone (first seen first), frozen before fine-tuned."""
+def holdout_columns(holdouts: list[Holdout]) -> list[tuple[list[Holdout], str, str]]:
+    """(files, method, title) per column: by method, then backbone (first seen first), frozen before fine-tuned.
+    Files of one backbone, kind and method share a column: a fine-tuned network holds out one style per run,
+    so its runs fill one column together (where two have the same style, the first given wins)."""
     backbones = list(dict.fromkeys(backbone_label(h.meta) for h in holdouts))
     order = sorted(holdouts, key=lambda h: (backbones.index(backbone_label(h.meta)), bool(h.meta.get("fine_tuned"))))
-    columns = []
+    columns: dict[str, tuple[list[Holdout], str]] = {}
     for method, name in HOLDOUT_METHODS.items():
         for h in order:
             if any(isinstance(r.get(method), dict) for r in h.styles.values()):
                 kind = "fine-tuned" if h.meta.get("fine_tuned") else "frozen"
-                columns.append((h, method, f"{backbone_label(h.meta)} {kind} {name}"))
-    titles = [t for _, _, t in columns]
-    return [(h, m, t if titles.count(t) == 1 else f"{t} ({h.path.name})") for h, m, t in columns]
+                columns.setdefault(f"{backbone_label(h.meta)} {kind} {name}", ([], method))[0].append(h)
+    return [(files, method, title) for title, (files, method) in columns.items()]
+
+
+def holdout_result(files: list[Holdout], style: str, method: str) -> dict | None:
+    """The first file's result of ``method`` on held-out ``style``, or None."""
+    for h in files:
+        r = h.styles.get(style, {}).get(method)
+        if isinstance(r, dict) and r.get("top1") is not None:
+            return r
+    return None
 
 
 def holdout_table(holdouts: list[Holdout]) -> tuple[list[str], list[list[str] | None]]:
-    """Held-out styles x (file, method), "top-1 (n)" cells, then the mean top-1 over styles every column has."""
+    """Held-out styles x (backbone, kind, method), "top-1 (n)" cells, then the mean top-1 over styles every
+    column has."""
     columns = holdout_columns(holdouts)
-
-    def result(h: Holdout, style: str, method: str) -> dict | None:
-        r = h.styles.get(style, {}).get(method)
-        return r if isinstance(r, dict) and r.get("top1") is not None else None
-
     styles = sorted({s for h in holdouts for s in h.styles})
     rows: list[list[str] | None] = []
     for s in styles:
-        found = [result(h, s, m) for h, m, _ in columns]
+        found = [holdout_result(files, s, m) for files, m, _ in columns]
         rows.append([s] + [MISSING if r is None else f"{pct(r['top1'])} ({r.get('n', MISSING)})" for r in found])
-    common = [s for s in styles if all(result(h, s, m) for h, m, _ in columns)]
-    means = [pct(float(np.mean([result(h, s, m)["top1"] for s in common]))) if common else MISSING
-             for h, m, _ in columns]
+    common = [s for s in styles if all(holdout_result(files, s, m) for files, m, _ in columns)]
+    means = [pct(float(np.mean([holdout_result(files, s, m)["top1"] for s in common]))) if common else MISSING
+             for files, m, _ in columns]
     rows += [None, [f"mean of {len(common)} style{'' if len(common) == 1 else 's'}"] + means]
     return ["held-out style"] + [t for _, _, t in columns], rows
 

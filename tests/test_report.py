@@ -324,6 +324,20 @@ def test_holdout_table(tmp_path, capsys):
     assert "| sketch | 50.0 (30) | 75.0 (30) | 40.0 (30) |" in md
 
 
+def test_fine_tuned_runs_of_one_style_each_share_a_column(tmp_path, capsys):
+    # a fine-tune holds out one style per run: its runs fill one column together
+    runs = [holdout(tmp_path / f"fine-{s}", LITE0, True, {s: {"svm": (t, 20)}})
+            for s, t in (("clipart", 0.5), ("sketch", 0.75))]
+    frozen = holdout(tmp_path / "frozen", LITE0, False, {"clipart": {"svm": (0.25, 20)}, "sketch": {"svm": (0.5, 20)}})
+    rc, out, err = run(capsys, "--holdout", str(frozen), *[a for r in runs for a in ("--holdout", str(r))])
+    assert rc == 0, err
+    header, rows = table(out, HOLDOUT_TITLE)
+    assert header == ["held-out style", f"{LITE0} frozen SVM", f"{LITE0} fine-tuned SVM"]
+    assert rows["clipart"] == ["clipart", "25.0 (20)", "50.0 (20)"]
+    assert rows["sketch"] == ["sketch", "50.0 (20)", "75.0 (20)"]
+    assert rows["mean of 2 styles"] == ["mean of 2 styles", "37.5", "62.5"]
+
+
 def test_results_and_holdout_together(drawn, tmp_path, capsys):
     frozen = holdout(tmp_path / "frozen", "resnet50", False, {"clipart": {"svm": (0.25, 2)}})
     rc, out, err = run(capsys, "--results", str(drawn), "--holdout", str(frozen))
