@@ -100,11 +100,15 @@ def _open_partial(path: Path, fingerprint: str, n: int, dim: int, logits: int):
 TTA = ("none", "flip")
 
 
+def check_tta(tta: str) -> None:
+    if tta not in TTA:
+        raise ValueError(f"unknown --tta {tta!r}; choose from {', '.join(TTA)}")
+
+
 def forward_batch(backbone, x: torch.Tensor, tta: str = "none") -> tuple[torch.Tensor, torch.Tensor]:
     """(features, ImageNet-order logits) of a normalised batch; ``tta="flip"`` averages the image's and its
     horizontal mirror's (one forward pass of both, stacked)."""
-    if tta not in TTA:
-        raise ValueError(f"unknown --tta {tta!r}; choose from {', '.join(TTA)}")
+    check_tta(tta)
     if tta == "flip":
         feats, logits = backbone(torch.cat([x, x.flip(-1)]))
         n = len(x)
@@ -149,8 +153,7 @@ def extract(cfg: ExtractConfig) -> dict:
     workers = cfg.workers if cfg.workers is not None else (max(1, (os.cpu_count() or 2) - 1) if cuda else 1)
     if not cuda:
         keep_freed_memory()
-    if cfg.tta not in TTA:
-        raise ValueError(f"unknown --tta {cfg.tta!r}; choose from {', '.join(TTA)}")
+    check_tta(cfg.tta)  # before the network loads
     backbone = create_backbone(cfg.backbone, cfg.layer, cfg.weights).to(device)
     backbone = backbone.to(memory_format=torch.channels_last)  # faster convolutions on CPU too
     backbone.preprocessing = renormalized(backbone.preprocessing, cfg.normalize)

@@ -17,6 +17,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -221,18 +222,6 @@ def efficientnet_lite(name: str, layer: str = "pool", weights: str | None = None
     return _finish(Backbone(name, layer, net._fc.in_features, prep, forward, net, str(weights), sha, "_fc"), state)
 
 
-def efficientnet_lite0(layer: str = "pool", weights: str | None = None) -> Backbone:
-    return efficientnet_lite("efficientnet-lite0", layer, weights)
-
-
-def efficientnet_lite1(layer: str = "pool", weights: str | None = None) -> Backbone:
-    return efficientnet_lite("efficientnet-lite1", layer, weights)
-
-
-def efficientnet_lite2(layer: str = "pool", weights: str | None = None) -> Backbone:
-    return efficientnet_lite("efficientnet-lite2", layer, weights)
-
-
 def renormalized(prep: Preprocessing, normalize: str | None) -> Preprocessing:
     """``prep`` with the mean/std of ``normalize`` ("lite": (x - 127) / 128, "imagenet"), or as is for None."""
     if normalize is None:
@@ -276,10 +265,9 @@ def vgg19_bn(layer: str = "fc7", weights: str | None = None) -> Backbone:
 
 
 BACKBONES: dict[str, Callable[..., Backbone]] = {
-    "vgg19": vgg19, "vgg19_bn": vgg19_bn, "efficientnet-lite0": efficientnet_lite0,
-    "efficientnet-lite1": efficientnet_lite1, "efficientnet-lite2": efficientnet_lite2, "tiny": tiny}
-DEFAULT_LAYERS = {"vgg19": "fc7", "vgg19_bn": "fc7", "efficientnet-lite0": "pool", "efficientnet-lite1": "pool",
-                  "efficientnet-lite2": "pool", "tiny": "fc"}
+    "vgg19": vgg19, "vgg19_bn": vgg19_bn, **{name: partial(efficientnet_lite, name) for name in LITE_SIZES},
+    "tiny": tiny}
+DEFAULT_LAYERS = {"vgg19": "fc7", "vgg19_bn": "fc7", **{name: "pool" for name in LITE_SIZES}, "tiny": "fc"}
 
 
 def create_backbone(name: str, layer: str | None = None, weights: str | None = None, **options) -> Backbone:

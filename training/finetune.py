@@ -610,7 +610,8 @@ def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
         momentum=args.momentum, weight_decay=args.weight_decay, lr_factor=args.lr_factor,
         lr_patience=args.lr_patience, patience=args.patience, seed=args.seed, deterministic=args.deterministic,
         augment=aug, label_smoothing=recipe.label_smoothing if args.label_smoothing is None else args.label_smoothing,
-        head_init=args.head_init or recipe.head_init, holdout_style=args.holdout_style, workers=args.workers, amp=args.amp, channels_last=not args.no_channels_last,
+        head_init=args.head_init or recipe.head_init, holdout_style=args.holdout_style, workers=args.workers,
+        amp=args.amp, channels_last=not args.no_channels_last,
         compile=args.compile, device=args.device, tensorboard=not args.no_tensorboard,
         checkpoint_every=args.checkpoint_every, extract=args.extract, evaluate=not args.no_evaluate)
 
