@@ -3,15 +3,32 @@
     python -m datasets.build --source embedded --out out/embedded
     python -m datasets.build --source openclipart,tuxpaint --out out/drawn --min-images 25 --single-word
     python -m datasets.build --from ~/clipart --out out/mine --layout tree
+    python -m datasets.build --source embedded --out out/pool --keep-unmatched --unmatched-limit 1000
 
 Writes OUT/manifest.jsonl (one row per image and class), OUT/classes.json,
 OUT/summary.json, OUT/rejected.jsonl and OUT/unmatched.jsonl; renders SVGs into
 OUT/renders/<size>/ (or --render-cache) once and reuses them on the next run.
 Nothing outside OUT and the render cache is written.
+
+A name the matcher settled among several candidates (``harp``: harp, not harmonica;
+see ``datasets.match``) gives one row, ``ambiguous: false``, with every candidate
+wnid in ``candidates`` and the rule in ``resolved_by`` (null elsewhere).
+
+``--keep-unmatched`` also keeps the files whose names match no class, as one
+unlabelled row each (``label``, ``wnid``, ``class_index``, ``lemma``, ``lang`` and
+``sense_rank`` null, ``matched_words`` and ``candidates`` empty): an open pool to
+label by hand, checked, rendered and split like every other image. They come after
+the labelled rows, pass every class filter, and go under OUT/{train,val}/_unlabelled/
+in ``--layout tree``. A file byte-identical to a matched one is that labelled image.
+``--unmatched-limit N`` keeps N of them, the first by SHA-1 of (source, name): the
+same files on every run, and a larger N keeps a superset (at most N rows: a broken one
+goes to rejected.jsonl, a copy of a labelled image joins it). unmatched.jsonl still
+lists every unmatched name.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import re
@@ -36,7 +53,7 @@ from .images import (
     prepare_image,
 )
 from .manifest import relative_filepath, safe_text, write_json, write_jsonl
-from .match import DEFAULT_LANGUAGES, MODES, Matcher, MatchResult
+from .match import DEFAULT_LANGUAGES, MODES, Match, Matcher, MatchResult
 from .splits import assign_split
 from .subsets import select
 from .vocabulary import Vocabulary, load_vocabulary
@@ -60,6 +77,8 @@ class BuildConfig:
     workers: int = max(1, os.cpu_count() or 1)
     max_name_length: int = MAX_NAME_LENGTH
     render_cache: Path | None = None  # shared render folder; default OUT/renders
+    keep_unmatched: bool = False  # also keep files whose names match no class, as unlabelled rows
+    unmatched_limit: int | None = None  # with keep_unmatched: at most this many, a stable hash sample
 
 
 META_FIELDS = ("license_url", "author", "author_url", "title", "keywords")  # kept where the source has them
@@ -75,8 +94,12 @@ def _reject(f: SourceFile, reason: str) -> dict:
     return {"path": safe_text(str(f.path)), "original_name": safe_text(f.original_name), "source": f.source, "reason": reason}
 
 
-def scan(sources: list[Source], matcher: Matcher, *, max_name_length: int = MAX_NAME_LENGTH):
-    """Match every file's name; return (candidates, unmatched rows, rejected rows, files seen)."""
+def scan(sources: list[Source], matcher: Matcher, *, max_name_length: int = MAX_NAME_LENGTH,
+         pool: list[Candidate] | None = None):
+    """Match every file's name; return (candidates, unmatched rows, rejected rows, files seen).
+
+    Files that match nothing are also appended to ``pool`` where one is given.
+    """
     candidates, unmatched, rejected = [], [], []
     seen = 0
     for source in sources:
@@ -93,7 +116,23 @@ def scan(sources: list[Source], matcher: Matcher, *, max_name_length: int = MAX_
                 candidates.append(Candidate(f, result))
             else:
                 unmatched.append({"original_name": f.original_name, "source": f.source, "tokens": list(result.tokens)})
+                if pool is not None:
+                    pool.append(Candidate(f, result))
     return candidates, unmatched, rejected, seen
+
+
+def sample_unmatched(pool: list[Candidate], limit: int | None) -> list[Candidate]:
+    """The first ``limit`` files (all for None) by SHA-1 of (source, original name).
+
+    The order depends on the names alone, so a rerun keeps the same files and a larger
+    limit keeps a superset of a smaller one's.
+    """
+    def key(c: Candidate) -> tuple[str, str]:
+        name = f"{c.file.source}\0{c.file.original_name}".encode("utf-8", "surrogateescape")
+        return hashlib.sha1(name).hexdigest(), str(c.file.path)
+
+    ordered = sorted(pool, key=key)
+    return ordered if limit is None else ordered[:limit]
 
 
 def _prepare_one(task):
@@ -130,55 +169,85 @@ def prepare(candidates: list[Candidate], render_dir: Path, size: int, workers: i
     return infos, rejected
 
 
+def image_labels(results: list[MatchResult]) -> tuple[list[Match], list[str], str | None]:
+    """The classes of one image from its files' match results.
+
+    Returns (the chosen matches by class index, every candidate wnid sorted, the rule
+    that set candidates aside or None); no matches means an unlabelled image.
+    """
+    chosen: dict[str, Match] = {}
+    every: set[str] = set()
+    rules = []
+    for result in results:
+        for m in result.matches:
+            chosen.setdefault(m.wnid, m)
+        every.update(m.wnid for m in result.candidates)
+        if result.resolved_by:
+            rules.append(result.resolved_by)
+    resolved_by = rules[0] if rules and len(every) > len(chosen) else None
+    return sorted(chosen.values(), key=lambda m: m.class_index), sorted(every), resolved_by
+
+
+def image_row(image_id: str, info: ImageInfo, f: SourceFile, split: str, m: Match | None, cfg: BuildConfig) -> dict:
+    """One manifest row: image ``image_id`` from file ``f`` in class ``m`` (None: unlabelled)."""
+    meta = f.meta
+    return {
+        "id": image_id,
+        "filepath": relative_filepath(info.filepath, cfg.out),
+        "original_name": f.original_name,
+        "label": m.label if m else None,
+        "wnid": m.wnid if m else None,
+        "class_index": m.class_index if m else None,
+        "split": split,
+        "matched_words": list(m.tokens) if m else [],
+        "lemma": m.lemma if m else None,
+        "lang": m.lang if m else None,
+        "sense_rank": m.sense_rank if m else None,
+        "ambiguous": False,
+        "candidates": [],
+        "resolved_by": None,
+        "source": f.source,
+        "style": meta.get("style"),
+        "set": meta.get("set"),
+        "license": meta.get("license") or "unknown",
+        "width": info.width,
+        "height": info.height,
+        **{k: meta[k] for k in META_FIELDS if meta.get(k)},
+    }
+
+
 def make_rows(candidates: list[Candidate], infos: dict[int, ImageInfo], cfg: BuildConfig) -> tuple[list[dict], int]:
-    """One row per (image, class). Byte-identical files become one image; return (rows, duplicates)."""
+    """One row per (image, class), or one unlabelled row for an image that matched nothing.
+
+    Byte-identical files become one image, labelled if any of them matched (it is
+    named after the first that did); return (rows: labelled by class, then unlabelled
+    by name; duplicates merged).
+    """
     by_id: dict[str, list[int]] = {}
     for i in sorted(infos):
         by_id.setdefault(infos[i].id, []).append(i)
     rows = []
     for image_id, members in by_id.items():
-        first = candidates[members[0]]
-        info = infos[members[0]]
-        matches = {}
-        for i in members:
-            for m in candidates[i].result.matches:
-                matches.setdefault(m.wnid, m)
+        matches, every, resolved_by = image_labels([candidates[i].result for i in members])
+        first = next((i for i in members if candidates[i].result.matches), members[0])
         split = assign_split(image_id, val_fraction=cfg.val_fraction, seed=cfg.seed)
-        meta = first.file.meta
-        for m in sorted(matches.values(), key=lambda m: m.class_index):
-            rows.append(
-                {
-                    "id": image_id,
-                    "filepath": relative_filepath(info.filepath, cfg.out),
-                    "original_name": first.file.original_name,
-                    "label": m.label,
-                    "wnid": m.wnid,
-                    "class_index": m.class_index,
-                    "split": split,
-                    "matched_words": list(m.tokens),
-                    "lemma": m.lemma,
-                    "lang": m.lang,
-                    "sense_rank": m.sense_rank,
-                    "ambiguous": len(matches) > 1,
-                    "candidates": sorted(matches),
-                    "source": first.file.source,
-                    "style": meta.get("style"),
-                    "set": meta.get("set"),
-                    "license": meta.get("license") or "unknown",
-                    "width": info.width,
-                    "height": info.height,
-                    **{k: meta[k] for k in META_FIELDS if meta.get(k)},
-                    **({"duplicates": [candidates[i].file.original_name for i in members[1:]]} if len(members) > 1 else {}),
-                }
-            )
-    rows.sort(key=lambda r: (r["class_index"], r["original_name"], r["id"]))
+        duplicates = [candidates[i].file.original_name for i in members if i != first]
+        for m in matches or [None]:
+            row = image_row(image_id, infos[first], candidates[first].file, split, m, cfg)
+            if m is not None:
+                row.update(ambiguous=len(matches) > 1, candidates=every, resolved_by=resolved_by)
+            if duplicates:
+                row["duplicates"] = duplicates
+            rows.append(row)
+    rows.sort(key=lambda r: (r["class_index"] is None, r["class_index"] or 0, r["original_name"], r["id"]))
     return rows, sum(len(m) - 1 for m in by_id.values())
 
 
 def class_table(rows: list[dict], vocab: Vocabulary) -> list[dict]:
-    counts = Counter((r["wnid"], r["split"]) for r in rows)
+    """Train, val and total rows per class; unlabelled rows are in no class."""
+    counts = Counter((r["wnid"], r["split"]) for r in rows if r["wnid"] is not None)
     table = []
-    for wnid in {r["wnid"] for r in rows}:
+    for wnid in {wnid for wnid, _ in counts}:
         cls = vocab.by_wnid(wnid)
         train, val = counts[(wnid, "train")], counts[(wnid, "val")]
         table.append(
@@ -189,25 +258,31 @@ def class_table(rows: list[dict], vocab: Vocabulary) -> list[dict]:
 
 
 def style_table(rows: list[dict]) -> list[dict]:
-    """Images and classes each source and style adds."""
+    """Images (labelled or not) and classes each source and style adds."""
     images: dict[tuple[str, str], set[str]] = {}
     classes: dict[tuple[str, str], set[str]] = {}
     for r in rows:
         key = (r["source"], r["style"] or "")
         images.setdefault(key, set()).add(r["id"])
-        classes.setdefault(key, set()).add(r["wnid"])
+        classes.setdefault(key, set()).update([r["wnid"]] if r["wnid"] is not None else [])
     return [{"source": src, "style": style, "images": len(images[(src, style)]), "classes": len(classes[(src, style)])}
             for src, style in sorted(images)]
 
 
+UNLABELLED_FOLDER = "_unlabelled"  # no class slug starts with "_"
+
+
 def write_tree(rows: list[dict], out: Path, vocab: Vocabulary) -> None:
-    """OUT/{train,val}/<class>/ of relative symlinks, swapped in whole for each split."""
+    """OUT/{train,val}/<class>/ of relative symlinks, swapped in whole for each split.
+
+    Unlabelled rows (``--keep-unmatched``) go in OUT/{train,val}/_unlabelled/.
+    """
     staging = out / ".tree.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     for r in rows:
         src = (out / r["filepath"]).resolve()
         stem = re.sub(r"[^0-9A-Za-z]+", "_", Path(r["original_name"]).stem).strip("_")[:60]
-        folder = Path(r["split"]) / vocab.slug(vocab.by_wnid(r["wnid"]))
+        folder = Path(r["split"]) / (vocab.slug(vocab.by_wnid(r["wnid"])) if r["wnid"] else UNLABELLED_FOLDER)
         link = staging / folder / f"{r['id'][:12]}_{stem}{src.suffix}"
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.is_symlink():
@@ -220,17 +295,28 @@ def write_tree(rows: list[dict], out: Path, vocab: Vocabulary) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+def check_config(cfg: BuildConfig) -> None:
+    """A ValueError naming the option for a combination that cannot work."""
+    if cfg.unmatched_limit is not None and not cfg.keep_unmatched:
+        raise ValueError("--unmatched-limit (unmatched_limit) only applies with --keep-unmatched (keep_unmatched)")
+    if cfg.unmatched_limit is not None and cfg.unmatched_limit < 0:
+        raise ValueError(f"--unmatched-limit must be 0 or more, got {cfg.unmatched_limit}")
+
+
 def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = None) -> dict:
     """Run the whole build; return the summary that is also written to OUT/summary.json."""
     start = time.time()
+    check_config(cfg)
     vocab = vocab or load_vocabulary()
     cfg.out.mkdir(parents=True, exist_ok=True)
     matcher = Matcher(vocab, cfg.mode, languages=tuple(cfg.languages))
-    candidates, unmatched, rejected, seen = scan(sources, matcher, max_name_length=cfg.max_name_length)
+    pool: list[Candidate] | None = [] if cfg.keep_unmatched else None
+    candidates, unmatched, rejected, seen = scan(sources, matcher, max_name_length=cfg.max_name_length, pool=pool)
+    kept = sample_unmatched(pool, cfg.unmatched_limit) if pool is not None else []
     render_dir = (cfg.render_cache or cfg.out / "renders") / str(cfg.render_size)
-    infos, bad = prepare(candidates, render_dir, cfg.render_size, cfg.workers)
+    infos, bad = prepare(candidates + kept, render_dir, cfg.render_size, cfg.workers)
     rejected += bad
-    all_rows, duplicates = make_rows(candidates, infos, cfg)
+    all_rows, duplicates = make_rows(candidates + kept, infos, cfg)
     rows, subset = select(all_rows, vocab, classes=cfg.classes, min_images=cfg.min_images,
                           single_word=cfg.single_word, max_sense_rank=cfg.max_sense_rank)
 
@@ -244,7 +330,6 @@ def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = No
     if cfg.layout == "tree":
         write_tree(rows, cfg.out, vocab)
 
-    images = {r["id"]: r for r in rows}
     summary = {
         "subset": subset,
         "mode": cfg.mode,
@@ -253,24 +338,42 @@ def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = No
         "files_seen": seen,
         "files_matched": len(candidates),
         "files_unmatched": len(unmatched),
+        "files_unmatched_kept": len(kept),
         "files_rejected": len(rejected),
         "rejected_reasons": dict(Counter(r["reason"].split(":")[0] for r in rejected).most_common()),
         "exact_duplicates_merged": duplicates,
-        "images_matched": len({r["id"] for r in all_rows}),
-        "classes_matched": len({r["wnid"] for r in all_rows}),
-        "images": len(images),
-        "rows": len(rows),
-        "classes": len(table),
-        "ambiguous_images": sum(1 for r in images.values() if r["ambiguous"]),
-        "commonest_sense_rows": sum(1 for r in rows if r["sense_rank"] == 0),
-        "splits": dict(Counter(r["split"] for r in images.values())),
-        "per_style": style_table(rows),
-        "languages": dict(Counter(r["lang"] for r in rows).most_common()),
-        "per_class": table,
+        "images_matched": len({r["id"] for r in all_rows if r["wnid"] is not None}),
+        "classes_matched": len({r["wnid"] for r in all_rows if r["wnid"] is not None}),
+        **dataset_counts(rows, table),
         "elapsed_s": round(time.time() - start, 1),
     }
     write_json(cfg.out / "summary.json", summary)
     return summary
+
+
+def dataset_counts(rows: list[dict], table: list[dict]) -> dict:
+    """The selected dataset's counts for the summary.
+
+    ``images``, ``rows``, ``splits`` and ``per_style`` images count unlabelled rows
+    (``--keep-unmatched``; one row per image, also counted in ``unlabelled_images``);
+    ``classes``, ``per_class``, ``ambiguous_images``, ``resolved_images`` (per rule)
+    and ``languages`` count labelled rows only.
+    """
+    images = {r["id"]: r for r in rows}
+    labelled = [r for r in rows if r["wnid"] is not None]
+    return {
+        "images": len(images),
+        "rows": len(rows),
+        "unlabelled_images": len(rows) - len(labelled),
+        "classes": len(table),
+        "ambiguous_images": sum(1 for r in images.values() if r["ambiguous"]),
+        "resolved_images": dict(Counter(r["resolved_by"] for r in images.values() if r["resolved_by"]).most_common()),
+        "commonest_sense_rows": sum(1 for r in labelled if r["sense_rank"] == 0),
+        "splits": dict(Counter(r["split"] for r in images.values())),
+        "per_style": style_table(rows),
+        "languages": dict(Counter(r["lang"] for r in labelled).most_common()),
+        "per_class": table,
+    }
 
 
 def format_summary(summary: dict, out: Path, rows_shown: int = 40) -> str:
@@ -283,6 +386,10 @@ def format_summary(summary: dict, out: Path, rows_shown: int = 40) -> str:
         f"  matched before selection: {s['images_matched']} images in {s['classes_matched']} classes",
         f"  dataset: {s['images']} images, {s['classes']} classes, {s['rows']} image-class rows, "
         f"{s['ambiguous_images']} ambiguous; train {s['splits'].get('train', 0)}, val {s['splits'].get('val', 0)}",
+        *(["  settled among shared names: " + ", ".join(f"{n} by {rule}" for rule, n in s["resolved_images"].items())
+           + " (one row each; the other classes are in candidates)"] if s.get("resolved_images") else []),
+        *([f"  open pool: {s['unlabelled_images']} unlabelled images (label null) of {s['files_unmatched_kept']} "
+           "unmatched files kept; in the images above, in no class"] if s["config"]["keep_unmatched"] else []),
         f"  {s['exact_duplicates_merged']} byte-identical files merged"
         + (f"; {s['commonest_sense_rows']} rows use the matched word's commonest WordNet sense "
            "(review the rest by sense_rank: 'head' -> promontory is 15)" if s["mode"] == "strict" else ""),
@@ -346,6 +453,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--single-word", action="store_true", help="keep one-word, unshared class names and unambiguous images")
     g.add_argument("--max-sense-rank", type=int, default=None,
                    help="strict: drop rows whose class is not among the matched word's N+1 commonest WordNet senses")
+    g.add_argument("--keep-unmatched", action="store_true",
+                   help="also keep files whose names match no class, as unlabelled rows (label null): an open pool "
+                   "rendered and split like the rest, untouched by the class filters")
+    g.add_argument("--unmatched-limit", type=int, default=None, metavar="N",
+                   help="with --keep-unmatched: keep N of them, the same N on every run (the first by SHA-1 of "
+                   "source and name; a larger N keeps a superset)")
     g = p.add_argument_group("split and output")
     g.add_argument("--val-fraction", type=float, default=0.2, help="share of images in val (default 0.2)")
     g.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
@@ -377,7 +490,7 @@ def main(args: argparse.Namespace) -> int:
         max_sense_rank=args.max_sense_rank, render_size=args.render_size, val_fraction=args.val_fraction, seed=args.seed,
         classes=[c for c in args.classes.split(",") if c.strip()], min_images=args.min_images,
         single_word=args.single_word, layout=args.layout, workers=args.workers, max_name_length=args.max_name_length,
-        render_cache=args.render_cache,
+        render_cache=args.render_cache, keep_unmatched=args.keep_unmatched, unmatched_limit=args.unmatched_limit,
     )
     try:
         summary = build(sources, cfg)

@@ -13,7 +13,20 @@ Two modes:
   so "can opener" needs the "can" and ``opener.svg`` is no can opener. Matches inside
   a longer match are dropped ("tiger shark" is not also "tiger"). A name that still
   points at more than one synset ("crane": bird and machine) is ``ambiguous`` and
-  keeps every candidate.
+  keeps every candidate, unless its candidates all come from the same words and one
+  of two rules settles them (``resolve``):
+
+  1. *primary name*: exactly one candidate has the matched lemma as its primary name
+     (``harp`` is the harp, not the harmonica whose lemmas also hold "harp");
+  2. *sense frequency*: one candidate is the lemma's commonest WordNet noun sense by
+     SemCor tag count, with at least ``SENSE_RATIO`` times and ``SENSE_MARGIN`` more
+     tags than any other sense of it (``tub`` is the bathtub, 7 tags, not the vat, 1).
+     A clear count wins over rule 1 where they disagree; English lemmas only, as only
+     they have counts.
+
+  Neither rule touches candidates that come from different words (``tiger_and_lion``)
+  or an even tie (``crane``: both classes are named "crane", and neither sense is
+  tagged). The chosen class is ``matches``; ``candidates`` still lists them all.
 
 A name with no content word (only stop words, noise words or digits) matches nothing.
 
@@ -41,6 +54,11 @@ MEMO_SIZE = 1 << 20  # word sequences remembered per matcher
 # The languages of OpenClipart's non-English names, most frequent first.
 DEFAULT_LANGUAGES: tuple[str, ...] = ("ita", "spa", "fra", "por")
 MIN_FOREIGN_WORD = 3  # shorter words collide across languages too often
+# Sense frequency settles a shared lemma only on a clear lead: SemCor's counts are small,
+# and harp 1 vs harmonica 0 or panther 2 (jaguar) vs 0 (cougar) is no evidence.
+SENSE_RATIO = 2  # the commonest sense has at least twice the next sense's tag count
+SENSE_MARGIN = 3  # ... and at least this many tags more
+PRIMARY_NAME, SENSE_FREQUENCY = "primary name", "sense frequency"  # MatchResult.resolved_by
 
 _LETTERS = re.compile(r"[^\W\d_]+")  # runs of letters in any script; digits and punctuation split
 _CAMEL = re.compile(r"(?<=[^\W\d_])(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z])")
@@ -78,6 +96,16 @@ def name_stem(name: str) -> str:
     return base[:dot] if dot > 0 else base
 
 
+@functools.lru_cache(maxsize=None)
+def sense_counts(lemma: str) -> dict[str, int]:
+    """wnid -> SemCor tag count (NLTK's ``Lemma.count``) of the English noun ``lemma`` in each of its synsets."""
+    name = lemma.replace(" ", "_").casefold()
+    return {
+        f"n{synset.offset():08d}": sum(lem.count() for lem in synset.lemmas() if lem.name().casefold() == name)
+        for synset in wordnet().synsets(name, "n")
+    }
+
+
 class Match(NamedTuple):
     wnid: str
     class_index: int
@@ -90,11 +118,18 @@ class Match(NamedTuple):
 
 class MatchResult(NamedTuple):
     tokens: tuple[str, ...]  # content tokens of the name, after stop and noise words
-    matches: tuple[Match, ...] = ()
+    matches: tuple[Match, ...] = ()  # the classes the name is given (several: ambiguous)
+    resolved_from: tuple[Match, ...] = ()  # strict: every candidate where a rule chose ``matches`` among them
+    resolved_by: str | None = None  # the rule that chose: PRIMARY_NAME or SENSE_FREQUENCY
 
     @property
     def ambiguous(self) -> bool:
         return len(self.matches) > 1
+
+    @property
+    def candidates(self) -> tuple[Match, ...]:
+        """Every class the name pointed at, chosen or not, by class index."""
+        return self.resolved_from or self.matches
 
 
 @dataclass
@@ -251,8 +286,39 @@ class Matcher:
             for wnid, index, name, lemma, rank in entries:
                 if index not in found:
                     found[index] = Match(wnid, index, name, lemma, tuple(words[start:end]), rank, *lang)
-        matches = tuple(found.values()) if len(found) < 2 else tuple([found[i] for i in sorted(found)])
-        return MatchResult(tuple(tokens), matches)
+        if len(found) < 2:
+            return MatchResult(tuple(tokens), tuple(found.values()))
+        matches = tuple([found[i] for i in sorted(found)])
+        chosen = self.resolve(matches)
+        if chosen is None:
+            return MatchResult(tuple(tokens), matches)
+        return MatchResult(tuple(tokens), (chosen[0],), matches, chosen[1])
+
+    def resolve(self, matches: tuple[Match, ...]) -> tuple[Match, str] | None:
+        """(the class, the rule) where one of several candidates from the same words is
+        settled by its primary name or by sense frequency; None otherwise."""
+        if len({m.tokens for m in matches}) > 1:
+            return None  # different words of the name: two objects, not two senses
+        primary = [m for m in matches if m.label.casefold() == m.lemma.casefold()]
+        frequent = self._commonest_sense(matches)
+        if len(primary) == 1 and frequent in (None, primary[0]):
+            return primary[0], PRIMARY_NAME
+        return None if frequent is None else (frequent, SENSE_FREQUENCY)
+
+    @staticmethod
+    def _commonest_sense(matches: tuple[Match, ...]) -> Match | None:
+        """The candidate that is the lemma's clearly commonest WordNet noun sense, if one is.
+
+        The lead is over every other sense, candidate or not: "wagon" is mostly the
+        cart (24 tags), so police van's 1 against beach wagon's 0 decides nothing.
+        """
+        if any(m.lang != "eng" for m in matches) or len({m.lemma.casefold() for m in matches}) > 1:
+            return None
+        counts = sorted(sense_counts(matches[0].lemma).items(), key=lambda kv: -kv[1]) + [("", 0)]
+        (wnid, top), (_, after) = counts[:2]
+        if top >= SENSE_RATIO * after and top - after >= SENSE_MARGIN:
+            return next((m for m in matches if m.wnid == wnid), None)
+        return None
 
     def _modifies(self, word: str, following: str) -> bool:
         """Whether ``word`` reads as an adjective of the noun ``following`` (not as a class)."""

@@ -39,12 +39,15 @@ def select(
     """Filter manifest rows; return them with the subset's name.
 
     ``single_word`` also drops ambiguous images, as the thesis kept only unambiguous
-    ones; ``max_sense_rank`` drops rows whose class is a rarer WordNet sense of the
+    ones (an image the matcher settled among shared names is not ambiguous);
+    ``max_sense_rank`` drops rows whose class is a rarer WordNet sense of the
     matched word ("head" -> promontory is 15); ``min_images`` counts distinct images
-    per class after the other filters.
+    per class after the other filters. Unlabelled rows (``wnid`` null, from
+    ``--keep-unmatched``) are the open pool: every filter keeps them, and they count
+    toward no class.
     """
     name = "noisy"
-    keep = rows
+    keep = [r for r in rows if r["wnid"] is not None]
     if max_sense_rank is not None:
         keep = [r for r in keep if r.get("sense_rank") is not None and r["sense_rank"] <= max_sense_rank]
     if classes:
@@ -57,4 +60,5 @@ def select(
         counts = Counter(r["wnid"] for r in keep)
         keep = [r for r in keep if counts[r["wnid"]] >= min_images]
         name = f"{name}-{min_images}"
-    return keep, name
+    kept = {id(r) for r in keep}
+    return [r for r in rows if r["wnid"] is None or id(r) in kept], name

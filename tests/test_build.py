@@ -219,3 +219,29 @@ def test_real_openclipart_subset(tmp_path):
     assert (syringe["label"], syringe["lang"], syringe["lemma"]) == ("syringe", "ita", "siringa")
     assert summary["images"] == 7 and summary["files_rejected"] == 0
     assert summary["languages"] == {"eng": 6, "ita": 1}
+
+
+def test_settled_names_give_one_row(tmp_path):
+    root = tmp_path / "music"
+    make_image(root / "harp.png", 1)
+    make_image(root / "cranes.png", 2)
+    # byte-identical files named after both classes: the image keeps both, nothing settled
+    make_image(root / "harp_b.png", 3)
+    shutil.copy(root / "harp_b.png", root / "harmonica.png")
+    out = tmp_path / "out"
+    summary = run_build(root, out)
+    rows = read_manifest(out / "manifest.jsonl")
+    (harp,) = [r for r in rows if r["original_name"] == "harp.png"]
+    harp_wnid, harmonica_wnid = "n03495258", "n03494278"
+    assert (harp["label"], harp["wnid"], harp["ambiguous"]) == ("harp", harp_wnid, False)
+    assert harp["candidates"] == sorted([harp_wnid, harmonica_wnid]) and harp["resolved_by"] == "primary name"
+    cranes = [r for r in rows if r["original_name"] == "cranes.png"]
+    assert len(cranes) == 2 and all(r["ambiguous"] and r["resolved_by"] is None for r in cranes)
+    both = [r for r in rows if r["original_name"] == "harmonica.png" or r["original_name"] == "harp_b.png"]
+    assert {r["wnid"] for r in both} == {harp_wnid, harmonica_wnid}
+    assert all(r["ambiguous"] and r["resolved_by"] is None and len(r["candidates"]) == 2 for r in both)
+    assert summary["ambiguous_images"] == 2 and summary["resolved_images"] == {"primary name": 1}
+
+    # --single-word drops ambiguous images; a settled one is not ambiguous
+    summary = run_build(root, tmp_path / "one", single_word=True)
+    assert [(c["label"], c["total"]) for c in summary["per_class"]] == [("harp", 1)]

@@ -1,6 +1,9 @@
+from dataclasses import replace
+
 import pytest
 
-from datasets.match import Matcher, name_stem, split_words
+from datasets.match import Matcher, name_stem, sense_counts, split_words
+from datasets.vocabulary import Vocabulary
 from scraping.sources.folder import SCRAPED_NOISE
 
 HOTDOG, CRANE_BIRD, CRANE_MACHINE, TEAPOT, AMBULANCE = 934, 134, 517, 849, 407
@@ -74,9 +77,56 @@ def test_strict_longest_match_wins(strict, vocab):
 
 def test_crane_is_ambiguous_and_keeps_both(strict):
     result = strict.match("cranes")
-    assert result.ambiguous
-    assert indices(result) == [CRANE_BIRD, CRANE_MACHINE]
+    assert result.ambiguous and result.resolved_by is None
+    assert indices(result) == [CRANE_BIRD, CRANE_MACHINE] and result.candidates == result.matches
     assert all(m.tokens == ("cranes",) and m.lemma == "crane" for m in result.matches)
+    # neither rule settles it: both classes are named "crane", and WordNet tags neither sense
+    assert {m.label for m in result.matches} == {"crane"}
+    assert all(sense_counts("crane")[w] == 0 for w in ("n02012849", "n03126707"))
+    assert strict.match("gru").resolved_by is None  # nor the Italian name of both
+
+
+def test_primary_name_settles_a_shared_lemma(strict, vocab):
+    result = strict.match("harp_ganson_01")
+    assert not result.ambiguous and result.resolved_by == "primary name"
+    assert [m.label for m in result.matches] == ["harp"]
+    harmonica = vocab.find("harmonica")[0]
+    assert [m.label for m in result.candidates] == ["harmonica", "harp"]  # by class index
+    assert "harp" in harmonica.lemmas and harmonica.name == "harmonica"
+
+
+def test_sense_frequency_settles_a_shared_lemma(strict, vocab):
+    # "tub": the bathtub has 7 of WordNet's tags, the class named "tub" (a vat) 1:
+    # a clear count wins over the primary name where the two disagree
+    result = strict.match("icon-park:tub")
+    assert [m.label for m in result.matches] == ["bathtub"] and result.resolved_by == "sense frequency"
+    assert {m.label for m in result.candidates} == {"bathtub", "tub"} and not result.ambiguous
+    assert sense_counts("tub")["n02808440"] == 7
+    # without a primary name among the candidates, the count decides alone
+    bath, vat = vocab.by_wnid("n02808440"), vocab.by_wnid("n04493381")
+    two = Vocabulary([replace(bath, index=0), replace(vat, index=1, name="vat")])
+    result = Matcher(two, languages=()).match("tub")
+    assert [m.label for m in result.matches] == ["bathtub"] and result.resolved_by == "sense frequency"
+
+
+@pytest.mark.parametrize(
+    "name, labels",
+    [
+        ("panther", {"cougar", "jaguar"}),  # jaguar 2 tags, cougar 0: too few to tell
+        ("wagon", {"beach wagon", "police van"}),  # its commonest sense (24 tags, the cart) is no candidate
+        ("horn", {"cornet", "French horn"}),
+        ("Cardigan", {"Cardigan", "cardigan"}),  # the primary name of both: dog and sweater
+        ("harp_and_mouse", {"harp", "harmonica", "mouse"}),  # candidates from different words stay
+    ],
+)
+def test_unclear_shared_lemmas_stay_ambiguous(strict, name, labels):
+    result = strict.match(name)
+    assert result.ambiguous and result.resolved_by is None and {m.label for m in result.matches} == labels
+
+
+def test_thesis_mode_settles_nothing(thesis):
+    result = thesis.match("harp")
+    assert result.ambiguous and result.resolved_by is None and len(result.matches) == 2
 
 
 def test_two_objects_are_ambiguous(strict, vocab):
