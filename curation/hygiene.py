@@ -44,7 +44,6 @@ import io
 import logging
 import math
 import os
-import re
 import sys
 import time
 from collections import Counter
@@ -52,6 +51,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from evaluation.zeroshot import (
+    ClipConfig,
+    clip_similarities,
+    find_clip_weights,
+    label_prompts,
+    zero_shot,
+)
 
 from .database import fiftyone_module
 from .views import save_curation_views
@@ -63,7 +70,6 @@ TAGS = ("dup:exact", "dup:near", "leak", "tiny", "blank", "unreadable")
 MISTAKENNESS = "mistakenness"  # the "to review" view sorts by this field: keep the name
 PREDICTION = "cv_prediction"
 SPLITS = ("train", "val")
-WNID_SUFFIX = re.compile(r"^(.*) \((n\d{8})\)$")  # curation.load.class_label's "crane (n02012849)"
 LISTED = 25  # most image ids kept in one sample's list field: a group of hundreds would repeat them on every member
 
 
@@ -227,112 +233,6 @@ def duplicate_groups(image_ids: list[str], digests: list[str | None], splits: li
         **{f"near_pairs_{name}": len(np.asarray(p).reshape(-1, 2)) for name, p in near_pairs.items()},
     }
     return out
-
-
-def zero_shot(similarity: np.ndarray, given: np.ndarray, *,
-              logit_scale: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
-    """CLIP zero-shot: (probabilities (N, K), agreement (N,)) from cosine similarities (N, K) of images to prompts.
-
-    ``given`` holds each image's class as a column index (-1: none, agreement NaN); agreement is the
-    probability of that class. ``logit_scale`` is CLIP's learnt temperature (100 for the OpenAI models).
-    """
-    from scipy.special import softmax
-
-    probs = softmax(logit_scale * np.asarray(similarity, dtype=np.float64), axis=1)
-    given = np.asarray(given, dtype=np.int64)
-    agreement = np.full(len(given), np.nan)
-    ok = given >= 0
-    agreement[ok] = probs[np.flatnonzero(ok), given[ok]]
-    return probs, agreement
-
-
-def label_prompts(labels: list[str], template: str, vocab=None) -> list[str]:
-    """One prompt per ground-truth label; "crane (n02012849)", a name two ILSVRC classes share, gets the
-    first part of its WordNet gloss instead of the wnid."""
-    from datasets.vocabulary import load_vocabulary
-
-    vocab = vocab or load_vocabulary()
-    prompts = []
-    for label in labels:
-        shared = WNID_SUFFIX.match(label)
-        if shared:
-            cls = vocab.by_wnid(shared.group(2))
-            label = f"{shared.group(1)}, {cls.definition.split(';')[0]}"
-        prompts.append(template.format(label))
-    return prompts
-
-
-# ---------------------------------------------------------------- CLIP weights on disk
-
-
-def find_clip_weights(model: str, pretrained: str, weights: str | None = None) -> tuple[str | None, list[str]]:
-    """A weights file for ``model``/``pretrained`` already on disk, and every place looked at; never downloads."""
-    if weights:
-        return (weights if os.path.isfile(weights) else None), [weights]
-    try:
-        import open_clip
-    except ImportError:
-        return None, ["open_clip is not installed (pip install open_clip_torch)"]
-    cfg = open_clip.get_pretrained_cfg(model, pretrained)
-    if not cfg:
-        known = ", ".join(open_clip.list_pretrained_tags_by_model(model)) or "none"
-        return None, [f"open_clip has no pretrained tag {pretrained!r} for {model!r} (tags: {known})"]
-    looked = []
-    if cfg.get("file"):
-        looked.append(cfg["file"])
-        if os.path.isfile(cfg["file"]):
-            return cfg["file"], looked
-    if cfg.get("hf_hub"):
-        from huggingface_hub import constants, try_to_load_from_cache
-        from open_clip.constants import HF_WEIGHTS_NAME
-
-        # "org/repo/" names the default file, "org/repo/file.pt" another one; a .safetensors twin wins, as in open_clip
-        hub = cfg["hf_hub"]
-        repo, filename = (hub.rstrip("/"), HF_WEIGHTS_NAME) if hub.endswith("/") else os.path.split(hub)
-        for name in dict.fromkeys([str(Path(filename).with_suffix(".safetensors")), filename]):
-            looked.append(f"{constants.HF_HUB_CACHE} ({repo}/{name})")
-            found = try_to_load_from_cache(repo, name)
-            if isinstance(found, str) and os.path.isfile(found):
-                return found, looked
-    if cfg.get("url"):
-        path = os.path.join(os.path.expanduser("~/.cache/clip"), os.path.basename(cfg["url"]))
-        looked.append(path)
-        if os.path.isfile(path):
-            return path, looked
-    return None, looked
-
-
-def clip_similarities(filepaths: list[str], prompts: list[str], cfg: HygieneConfig,
-                      weights: str) -> tuple[np.ndarray, float]:
-    """Cosine similarities (N, K) of each image to each prompt, and the model's logit scale."""
-    import open_clip
-    import torch
-    from tqdm import tqdm
-
-    from training.images import load_rgb
-
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-    model, _, preprocess = open_clip.create_model_and_transforms(cfg.clip_model, pretrained=weights, device=device)
-    model.eval()
-    tokenizer = open_clip.get_tokenizer(cfg.clip_model)
-    with torch.inference_mode():
-        text = model.encode_text(tokenizer(prompts).to(device)).float()
-        text = torch.nn.functional.normalize(text, dim=-1)
-        sims = np.full((len(filepaths), len(prompts)), np.nan, dtype=np.float32)
-        for start in tqdm(range(0, len(filepaths), cfg.clip_batch_size), desc="clip", unit="batch"):
-            batch, rows = [], []
-            for i in range(start, min(start + cfg.clip_batch_size, len(filepaths))):
-                try:
-                    batch.append(preprocess(load_rgb(filepaths[i])))
-                    rows.append(i)
-                except Exception as err:  # unreadable files are reported by the file step
-                    logger.debug("clip: %s: %s", filepaths[i], err)
-            if batch:
-                image = model.encode_image(torch.stack(batch).to(device)).float()
-                image = torch.nn.functional.normalize(image, dim=-1)
-                sims[rows] = (image @ text.T).cpu().numpy()
-        scale = float(model.logit_scale.exp().item())
-    return sims, scale
 
 
 # ---------------------------------------------------------------- the dataset
@@ -540,6 +440,11 @@ def _cv_predictions(fo, rows: np.ndarray, features: np.ndarray, labels: list, re
     return predictions, info
 
 
+def clip_config(cfg: HygieneConfig) -> ClipConfig:
+    return ClipConfig(model=cfg.clip_model, pretrained=cfg.clip_pretrained, weights=cfg.clip_weights,
+                      template=cfg.clip_template, batch_size=cfg.clip_batch_size, device=cfg.device)
+
+
 def _clip(fo, filepaths: list[str], labels: list, cfg: HygieneConfig) -> tuple[dict, list, list]:
     """CLIP's prediction and agreement per sample, or a skip with where weights were looked for."""
     n = len(filepaths)
@@ -553,7 +458,7 @@ def _clip(fo, filepaths: list[str], labels: list, cfg: HygieneConfig) -> tuple[d
     classes = sorted({label for label in labels if label is not None})
     prompts = label_prompts(classes, cfg.clip_template)
     try:
-        sims, scale = clip_similarities(filepaths, prompts, cfg, weights)
+        sims, scale = clip_similarities(filepaths, prompts, clip_config(cfg), weights)
     except Exception as err:  # a corrupt or mismatched weights file: skip CLIP, keep the other findings
         reason = f"{weights}: could not load {cfg.clip_model} ({type(err).__name__}: {err})"[:500]
         return {"status": "skipped", "reason": reason, "looked": looked}, [None] * n, [None] * n

@@ -5,6 +5,7 @@
 ImageNet-1000-way softmax over the features file's logits: top-1, top-5 and the mean
 cross-entropy of the true class, globally, per class, per style and per source, for
 each split and for all rows. Per-sample predictions go to results/predictions.h5.
+Unlabelled rows (label -1, no class) are left out and counted (meta ``unlabelled_rows_ignored``).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import FeatureSet, read_features
+from .features import FeatureSet, ignored_unlabelled, labelled_rows, read_features
 from .metrics import cross_entropy, evaluate, format_global, log_softmax, topk, true_rank
 from .results import write_method
 
@@ -60,7 +61,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        fs = read_features(args.features)
+        fs, unlabelled = labelled_rows(read_features(args.features))
+        if unlabelled:
+            logger.info(ignored_unlabelled(unlabelled))
+        if not len(fs):
+            raise ValueError("no labelled rows (every row is unlabelled)")
         metrics, predictions = baseline(fs)
     except (ValueError, OSError) as err:
         print(f"evaluation.baseline: {args.features}: {err}" if str(args.features) not in str(err)
@@ -68,6 +73,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     meta = {"features": str(args.features), "backbone": fs.attrs.get("backbone"), "layer": fs.attrs.get("layer"),
             "subset": fs.subset_name}
+    if unlabelled:
+        meta["unlabelled_rows_ignored"] = unlabelled
     write_method(args.out, METHOD, metrics, predictions, meta)
     for split, m in metrics.items():
         g = m["global"]

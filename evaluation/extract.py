@@ -11,7 +11,9 @@ feeds the network another normalisation than its own (``imagenet`` mean/std, or 
 Each image is read once (an image in two classes gives two rows with the same
 features). Work goes into ``.<out>.partial`` as it is done, so an interrupted run
 resumes where it stopped; the final file appears whole, by rename. Images that
-cannot be decoded are skipped and listed in ``<out stem>.rejected.jsonl``.
+cannot be decoded are skipped and listed in ``<out stem>.rejected.jsonl``. Unlabelled rows
+(``datasets.build --keep-unmatched``: ``class_index`` null) are extracted like any other, with
+label ``evaluation.features.UNLABELLED`` (-1) and wnid and label name "".
 On a GPU it runs in bfloat16 autocast with channels_last.
 """
 from __future__ import annotations
@@ -37,7 +39,7 @@ from training.backbones import (DEFAULT_BACKBONE, DEFAULT_LAYERS, NORMALIZATIONS
 from training.images import ImageFiles, collate_skipping_bad
 from training.runtime import keep_freed_memory
 
-from .features import FeatureSet, write_features
+from .features import UNLABELLED, FeatureSet, write_features
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +249,8 @@ def extract(cfg: ExtractConfig) -> dict:
         "bad_images": int(bad_mask.sum()),
     }
     fs = FeatureSet(
-        features=feats, labels=np.asarray([r["class_index"] for r in keep], dtype=np.int64), ids=col("id"),
+        features=feats, labels=np.asarray([UNLABELLED if r.get("class_index") is None else r["class_index"]
+                                           for r in keep], dtype=np.int64), ids=col("id"),
         splits=col("split"), logits=logits, wnids=col("wnid"), label_names=col("label"), styles=col("style"),
         sources=col("source"), filepaths=col("filepath"), attrs=attrs,
     )

@@ -5,15 +5,19 @@ Layout (N = manifest rows; an image in two classes is two rows with the same fea
     features   float32 (N, D)     the backbone's layer output (fc7: 4096; efficientnet-lite0: 1280)
     logits     float32 (N, 1000)  the ImageNet head's output, when the backbone has one
     ids        str (N,)           image id (sha256 of the source file)
-    labels     int64 (N,)         ILSVRC-2012 class index of the row (0..999)
+    labels     int64 (N,)         ILSVRC-2012 class index of the row (0..999), or UNLABELLED (-1) for a
+                                  file whose name matched no class (datasets.build --keep-unmatched; its
+                                  wnids and label_names are "")
     wnids, label_names, splits, styles, sources, filepaths   str (N,)
 
 Attributes: backbone, layer, weights_sha256, preprocessing (JSON), manifest, subset,
 num_classes_head, head_classes (a fine-tuned head's ILSVRC indices, else
 empty), created, torch_version, and in newer files tta and normalize.
 
-``join_features`` puts several backbones' files of the same images side by side (one wider
-FeatureSet). Nothing here imports torch or FiftyOne.
+``labelled_rows`` drops the unlabelled rows (every metric needs a class); ``evaluation.suggest``
+proposes classes for them. ``join_features`` puts several backbones' files of the same images
+side by side (one wider FeatureSet); an unlabelled image is one row, keyed (id, -1). Nothing here
+imports torch or FiftyOne.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+UNLABELLED = -1  # the label of a row with no class (wnid and label_name "")
 STR_FIELDS = ("ids", "wnids", "label_names", "splits", "styles", "sources", "filepaths")
 
 
@@ -58,8 +63,25 @@ class FeatureSet:
         return self.subset(self.splits == name)
 
     @property
+    def labelled(self) -> np.ndarray:
+        """Boolean mask of the rows with a class (label >= 0)."""
+        return np.asarray(self.labels) >= 0
+
+    @property
     def subset_name(self) -> str:
         return str(self.attrs.get("subset") or Path(str(self.attrs.get("manifest", "dataset"))).parent.name)
+
+
+def labelled_rows(fs: FeatureSet) -> tuple[FeatureSet, int]:
+    """(the rows with a class, how many unlabelled rows were dropped); ``fs`` itself when none were."""
+    mask = fs.labelled
+    dropped = int((~mask).sum())
+    return (fs if dropped == 0 else fs.subset(mask)), dropped
+
+
+def ignored_unlabelled(n: int) -> str:
+    """The line a command logs when it leaves ``n`` unlabelled rows out of training and scoring."""
+    return f"ignored {n:,} unlabelled rows (no class; python -m evaluation.suggest proposes labels for them)"
 
 
 def _str(a) -> np.ndarray:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import FeatureSet, read_features
+from .features import FeatureSet, ignored_unlabelled, labelled_rows, read_features
 from .metrics import format_global, log_softmax
 from .results import write_method
 from .svm import class_names, scored_results
@@ -58,7 +58,11 @@ def head_method(fs: FeatureSet, path: Path | str = "features") -> tuple[dict, di
 
 def run_head(features: Path, out: Path, method: str = METHOD) -> dict:
     """Score the head on a features file and add it to ``out``; return its val (or train) figures."""
-    fs = read_features(features)
+    fs, unlabelled = labelled_rows(read_features(features))
+    if unlabelled:
+        logger.info(ignored_unlabelled(unlabelled))
+    if not len(fs):
+        raise ValueError(f"{features}: no labelled rows (every row is unlabelled)")
     metrics, predictions, unseen = head_method(fs, features)
     if unseen.get("val"):
         logger.warning("%d val rows are of classes the head was not trained on; they are left out", unseen["val"])

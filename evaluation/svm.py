@@ -48,6 +48,10 @@ same features and grid skips the styles already done:
 ``n`` counts the style's rows of classes the models were trained on; the others are counted
 in ``rows_unseen_class``. ``all`` takes every style with ``--holdout-min-rows`` rows or more
 and at least 2 classes.
+
+Unlabelled rows (label -1: files whose names matched no class) are left out of every run,
+training and scoring alike; the count is logged and kept in meta as ``unlabelled_rows_ignored``.
+``python -m evaluation.suggest`` proposes classes for them.
 """
 from __future__ import annotations
 
@@ -66,7 +70,7 @@ import numpy as np
 
 from datasets.manifest import atomic_write_text
 
-from .features import FeatureSet, join_features, read_features
+from .features import FeatureSet, ignored_unlabelled, join_features, labelled_rows, read_features
 from .metrics import evaluate, topk, true_rank
 from .results import write_method
 
@@ -258,6 +262,18 @@ def kernel_rows(kernel: str = "rbf"):
     return KernelRows(kernel)
 
 
+def precomputed_svm(kernel: str = "rbf", C: float = 1.0):
+    """:func:`svm_pipeline`'s model (standardised features, one-vs-rest SVC) with the kernel computed once per
+    fit (:func:`kernel_rows`)."""
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    return Pipeline([("scale", StandardScaler()), ("kernel", kernel_rows(kernel)),
+                     ("svm", OneVsRestClassifier(SVC(kernel="precomputed", C=C)))])
+
+
 def cross_validated_probabilities(features: np.ndarray, labels: np.ndarray, *, folds: int = 5, seed: int = 0,
                                   kernel: str = "rbf", C: float = 1.0,
                                   jobs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -287,10 +303,6 @@ def cross_validated_probabilities(features: np.ndarray, labels: np.ndarray, *, f
     from scipy.optimize import minimize_scalar
     from scipy.special import log_softmax, softmax
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.multiclass import OneVsRestClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
 
     X = np.asarray(features)
     y = np.asarray(labels)
@@ -304,8 +316,7 @@ def cross_validated_probabilities(features: np.ndarray, labels: np.ndarray, *, f
     target = np.searchsorted(classes, y[rows])
     n_splits = max(2, min(folds, int(counts.max())))
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    model = Pipeline([("scale", StandardScaler()), ("kernel", kernel_rows(kernel)),
-                      ("svm", OneVsRestClassifier(SVC(kernel="precomputed", C=C)))])
+    model = precomputed_svm(kernel, C)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         scores = cross_val_predict(model, X[rows], target, cv=cv, method="decision_function", n_jobs=jobs)
@@ -493,6 +504,18 @@ def load_inputs(features: Path | str | list) -> FeatureSet:
     return sets[0] if len(sets) == 1 else join_features(sets, [str(p) for p in paths])
 
 
+def labelled_inputs(features: Path | str | list) -> FeatureSet:
+    """:func:`load_inputs` without the unlabelled rows, logged and counted in ``attrs["unlabelled_rows_ignored"]``
+    (:func:`features_meta` records it); no labelled row at all is an error naming the file(s)."""
+    fs, dropped = labelled_rows(load_inputs(features))
+    if dropped:
+        logger.info(ignored_unlabelled(dropped))
+        fs.attrs["unlabelled_rows_ignored"] = dropped
+    if not len(fs):
+        raise ValueError(f"{paths_label(features)}: no labelled rows ({dropped} unlabelled)")
+    return fs
+
+
 def is_fine_tuned(attrs: dict) -> bool:
     """True when the features came from a fine-tuned checkpoint: ``head_classes`` is a non-empty JSON list."""
     raw = attrs.get("head_classes")
@@ -512,6 +535,8 @@ def features_meta(fs: FeatureSet, features: Path | str | list) -> dict:
             "fine_tuned": is_fine_tuned(fs.attrs), "tta": str(fs.attrs.get("tta") or "none")}
     if fs.attrs.get("normalize") is not None:
         meta["normalize"] = _plain(fs.attrs["normalize"])
+    if fs.attrs.get("unlabelled_rows_ignored"):  # only then: an older holdout.json's meta stays equal
+        meta["unlabelled_rows_ignored"] = int(fs.attrs["unlabelled_rows_ignored"])
     return meta
 
 
@@ -574,7 +599,7 @@ def train_and_evaluate(features_path: Path | list[Path], out: Path, cfg: SVMConf
 
     ``features_path`` is one features file or a list of them (joined by image id).
     """
-    fs = load_inputs(features_path)
+    fs = labelled_inputs(features_path)
     label = paths_label(features_path)
     present = set(fs.splits.tolist())
     for split in SPLIT_ORDER:
@@ -602,7 +627,7 @@ def apply_saved(model_path: Path, features_path: Path | list[Path], out: Path) -
     The model file is a pickle: load only ones you wrote.
     """
     bundle = load_model(model_path)
-    fs = load_inputs(features_path)
+    fs = labelled_inputs(features_path)
     check_compatible(bundle, fs, model_path, paths_label(features_path))
     classes = np.asarray(bundle["classes"], dtype=np.int64)
     names = class_names(fs, classes, fallback=bundle.get("names"))
@@ -723,7 +748,7 @@ def run_holdout(features_path: Path | list[Path], out: Path, cfg: SVMConfig, spe
     """Hold out each chosen style in turn, writing OUT/holdout.json after each; styles already there are kept."""
     from tqdm import tqdm
 
-    fs = load_inputs(features_path)
+    fs = labelled_inputs(features_path)
     label = paths_label(features_path)
     try:
         styles, skipped = holdout_styles(fs, spec, min_rows)

@@ -219,3 +219,37 @@ def test_extract_lists_every_kind_of_bad_image(tmp_path):
     assert set(rejected) == set(bad) and all(rejected.values())
     assert "No such file" in rejected["missing.png"] or "FileNotFoundError" in rejected["missing.png"]
     assert len(read_features(out)) == 4  # 3 images, one of them in two classes
+
+
+def test_unlabelled_rows_are_extracted_and_the_baseline_ignores_them(tmp_path, caplog):
+    from evaluation.features import UNLABELLED, join_features, labelled_rows
+
+    m = manifest(tmp_path, n=6, bad=False)
+    rows = [json.loads(line) for line in m.read_text().splitlines()]
+    for k in range(2):  # datasets.build --keep-unmatched: a file whose name matched no class
+        path = make_image(tmp_path / "img" / f"mystery{k}.png", seed=50 + k)
+        rows.append({"id": f"{k + 1:x}" * 64, "filepath": str(path), "original_name": path.name, "label": None,
+                     "wnid": None, "class_index": None, "matched_words": [], "ambiguous": False, "candidates": [],
+                     "split": ("train", "val")[k], "source": "dir", "style": "s0"})
+    write_jsonl(m, rows)
+    out = tmp_path / "feats.h5"
+    assert extract(ExtractConfig(manifest=m, out=out, backbone="tiny", batch_size=4, workers=0))["rows"] == 9
+    fs = read_features(out)
+    assert fs.labels.tolist()[-2:] == [UNLABELLED, UNLABELLED] and fs.labelled.tolist() == [True] * 7 + [False] * 2
+    assert fs.wnids.tolist()[-2:] == ["", ""] and fs.label_names.tolist()[-2:] == ["", ""]
+    assert fs.splits.tolist()[-2:] == ["train", "val"] and fs.filepaths[-1].endswith("mystery1.png")
+    known, dropped = labelled_rows(fs)
+    assert dropped == 2 and len(known) == 7 and (known.labels >= 0).all()
+    assert labelled_rows(known) == (known, 0)
+    reordered = fs.subset(np.arange(len(fs))[::-1])
+    joined = join_features([fs, reordered], ["a", "b"])  # rows keyed (id, -1) match like any other
+    assert joined.features.shape == (9, 64) and np.array_equal(joined.features[:, 32:], fs.features)
+
+    with caplog.at_level("INFO", logger="evaluation.baseline"):
+        assert baseline_cli.main(baseline_cli.get_args_parser().parse_args(
+            ["--features", str(out), "--out", str(tmp_path / "res")])) == 0
+    assert "ignored 2 unlabelled rows (no class; python -m evaluation.suggest proposes labels for them)" in caplog.text
+    stored = read_metrics(tmp_path / "res")
+    assert stored["meta"]["unlabelled_rows_ignored"] == 2
+    assert stored["methods"]["baseline"]["all"]["global"]["n"] == 7
+    assert len(read_predictions(tmp_path / "res", "baseline")["ids"]) == 7

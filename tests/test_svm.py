@@ -227,6 +227,57 @@ def test_saved_model_round_trip(trained, tmp_path):
     assert not (again / "svm.joblib").exists()  # applying never writes a model
 
 
+def with_unlabelled(fs: FeatureSet, n: int = 6, seed: int = 3) -> FeatureSet:
+    """``fs`` and ``n`` unlabelled rows (label -1, no wnid: datasets.build --keep-unmatched), train and val alike."""
+    rng = np.random.default_rng(seed)
+
+    def cat(a, b):
+        return None if a is None else np.concatenate([a, np.asarray(b, dtype=a.dtype)])
+
+    return FeatureSet(
+        features=cat(fs.features, rng.uniform(-20, 20, size=(n, fs.features.shape[1]))),
+        labels=cat(fs.labels, [-1] * n), ids=cat(fs.ids, [f"{9000 + i:064x}" for i in range(n)]),
+        splits=cat(fs.splits, ["train", "val"] * (n // 2)), wnids=cat(fs.wnids, [""] * n),
+        label_names=cat(fs.label_names, [""] * n), styles=cat(fs.styles, [STYLES[i % 3] for i in range(n)]),
+        sources=cat(fs.sources, ["openclipart"] * n), attrs=dict(fs.attrs))
+
+
+def test_unlabelled_rows_are_ignored_and_counted(trained, tmp_path, caplog):
+    plain, out = trained
+    feats = tmp_path / "with-unlabelled.h5"
+    write_features(feats, with_unlabelled(feature_set()))
+    note = "ignored 6 unlabelled rows (no class; python -m evaluation.suggest proposes labels for them)"
+    runs = {"fit": ("--features", feats, "--out", tmp_path / "fit", *SMALL_GRID),
+            "model": ("--features", feats, "--out", tmp_path / "model", "--model", out / "svm.joblib"),
+            "holdout": ("--features", feats, "--out", tmp_path / "holdout", "--holdout-style", "colour", *SMALL_GRID)}
+    for name, argv in runs.items():
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="evaluation.svm"):
+            assert run(*argv) == 0, name
+        assert note in caplog.text, name
+    fitted, applied = read_metrics(tmp_path / "fit"), read_metrics(tmp_path / "model")
+    assert fitted["meta"]["unlabelled_rows_ignored"] == applied["meta"]["unlabelled_rows_ignored"] == 6
+    for metrics in (fitted, applied):
+        svm_metrics = metrics["methods"]["svm"]
+        assert svm_metrics["val"]["global"]["n"] == 15 and svm_metrics["train"]["global"]["n"] == 45
+        assert svm_metrics["_info"]["classes"] == list(CLASSES) and svm_metrics["_info"]["val_rows_unseen_class"] == 0
+    assert len(read_predictions(tmp_path / "fit", "svm")["ids"]) == 60
+    assert -1 not in read_predictions(tmp_path / "model", "svm")["labels"].tolist()
+    held = json.loads((tmp_path / "holdout" / "holdout.json").read_text())
+    assert held["meta"]["unlabelled_rows_ignored"] == 6
+    colour = feature_set().styles == "colour"
+    assert held["styles"]["colour"]["rows"] == int(colour.sum()) and held["styles"]["colour"]["rows_unseen_class"] == 0
+    assert "unlabelled_rows_ignored" not in read_metrics(out)["meta"]  # none in the plain file: no entry
+
+
+def test_only_unlabelled_rows_is_an_error(tmp_path, capsys):
+    fs = with_unlabelled(feature_set())
+    feats = tmp_path / "none.h5"
+    write_features(feats, fs.subset(fs.labels < 0))
+    assert run("--features", feats, "--out", tmp_path / "r", *SMALL_GRID) == 2
+    assert f"{feats}: no labelled rows (6 unlabelled)" in capsys.readouterr().err
+
+
 def test_feature_dim_mismatch(trained, tmp_path, capsys):
     _, out = trained
     narrow = write(tmp_path, dim=6)
