@@ -21,7 +21,10 @@ export PYTHONUNBUFFERED := 1
 # rule (25 images a class, one-word names, common senses) and OpenClipart alone.
 SUBSETS := thesis openclipart
 SUBSET_ARGS_thesis := --source embedded --min-images 25 --single-word --max-sense-rank 1
-SUBSET_ARGS_openclipart := --source openclipart --min-images 8 --single-word
+# OpenClipart's curated subset also keeps a fixed sample of the files whose names match no class (the open
+# pool): evaluation.suggest proposes classes for them, reviewed in the App's "suggestions to review"
+OPEN_POOL ?= 1000
+SUBSET_ARGS_openclipart := --source openclipart --min-images 8 --single-word --keep-unmatched --unmatched-limit $(OPEN_POOL)
 # the best backbone whose ImageNet weights ship offline (training/backbones.py DEFAULT_BACKBONE)
 BACKBONE ?= efficientnet-lite1
 # The curation chain runs on the OpenClipart subset, in FiftyOne's own database (or
@@ -50,11 +53,13 @@ demo: setup
 	  $(PY) -m evaluation.svm --features $(OUT)-$$s/features-$(BACKBONE).h5 --out $(OUT)-$$s/results; \
 	done
 	$(PY) -m evaluation.report $(foreach s,$(SUBSETS),--results $(OUT)-$(s)/results)
+	$(PY) -m evaluation.suggest --features $(FEATURES) --out $(CURATED)/suggest
 	$(PY) -m curation.load --manifest $(CURATED)/manifest.jsonl --dataset $(DATASET)
 	$(PY) -m evaluation.writeback --dataset $(DATASET) --results $(CURATED)/results --method baseline \
 	  --name baseline_$(SHORT)
 	$(PY) -m evaluation.writeback --dataset $(DATASET) --results $(CURATED)/results --method svm \
 	  --name svm_$(SHORT) --compare baseline_$(SHORT)
+	$(PY) -m evaluation.writeback --dataset $(DATASET) --results $(CURATED)/suggest --method suggest
 	$(PY) -m curation.embed --dataset $(DATASET) --features $(FEATURES)
 	$(PY) -m curation.hygiene --dataset $(DATASET) --features $(FEATURES)
 	@# the user's step 2 as typed, in this workspace: the curated dataset, evaluated and written back;
@@ -65,6 +70,7 @@ demo: setup
 	  --batch-size 32 --device cpu; fi
 	@printf '%s\n' "" "Your day, from here (in this folder, the workspace):" \
 	  "  1. curate in the App:        .venv/bin/python -m curation.app" \
+	  "                               (saved views: \"to review\", and \"suggestions to review\" for unnamed drawings)" \
 	  "  2. train on the curation:    .venv/bin/python -m training.finetune --epochs 239" \
 	  "                               (VGG-19, the thesis's model; offline weights: --backbone $(BACKBONE) --recipe $(FT_RECIPE))" \
 	  "  3. browse per-class failures: .venv/bin/python -m curation.app  (Model Evaluation panel, failures grid)" ""

@@ -1,9 +1,13 @@
-"""Curation actions on samples: accept, reject, move to a class, mark ambiguous, and undo.
+"""Curation actions on samples: accept, reject, move to a class, mark ambiguous, and undo; and the review of
+``evaluation.suggest``'s suggestions: accept a suggestion, refuse one ("not this class").
 
 A sample's curation state is its ``review`` (unset, "accepted", "rejected" or
-"ambiguous") and its class (``ground_truth.label``, ``wnid``, ``class_index``).
+"ambiguous") and its class (``ground_truth.label``, ``wnid``, ``class_index``); see ``curation.state``.
 Each action changes that state for a set of samples in one bulk write and is logged
 (``curation.log``) with the state it replaced, so that ``undo`` and ``replay`` are exact.
+Accepting a suggestion is a ``move`` to the suggested class (one record per class, marked
+``"via": "suggestion"``); refusing one is a ``refuse`` record that adds the suggested wnid to
+the sample's ``refused_suggestions``, which later write-backs never propose again.
 The plugin's operators and the tests call these functions; nothing else writes curation.
 """
 from __future__ import annotations
@@ -14,37 +18,20 @@ from datetime import datetime, timezone
 
 from datasets.vocabulary import Vocabulary, load_vocabulary
 
-from .load import KEY, class_label
 from .log import CurationLog
+from .state import (
+    KEY,
+    REVIEW,
+    apply_record,
+    class_label,
+    read_refused,
+    read_states,
+    target_state,
+    write_states,
+)
 
-ACTIONS = ("accept", "reject", "move", "ambiguous", "undo")
-REVIEW = {"accept": "accepted", "reject": "rejected", "move": "accepted", "ambiguous": "ambiguous"}
-STATE = ("review", "wnid", "class_index", "ground_truth.label")  # a state is these, in this order
-
-
-def read_states(dataset, image_ids: list[str]) -> dict[str, list]:
-    """The current state of each listed sample that exists, by image id."""
-    from fiftyone import ViewField as F
-
-    view = dataset.match(F(KEY).is_in(list(image_ids)))
-    ids, *columns = view.values([KEY, *STATE])
-    return {i: list(state) for i, state in zip(ids, zip(*columns))}
-
-
-def write_states(dataset, states: dict[str, list]) -> None:
-    """Set each sample's state, one bulk write per field."""
-    if not states:
-        return
-    for j, field in enumerate(STATE):
-        dataset.set_values(field, {i: s[j] for i, s in states.items()}, key_field=KEY)
-
-
-def target_state(action: str, state: list, to: dict | None) -> list:
-    """The state an action leaves a sample in (``to``: the class of a move)."""
-    review, wnid, index, label = state
-    if action == "move":
-        wnid, index, label = to["wnid"], to["class_index"], to["label"]
-    return [REVIEW[action], wnid, index, label]
+ACTIONS = ("accept", "reject", "move", "ambiguous", "refuse", "undo")
+SUGGESTION = "suggestion"  # evaluation.suggest's Classification, with its ``wnid`` attribute
 
 
 def class_target(key: str, vocab: Vocabulary | None = None) -> dict:
@@ -64,7 +51,7 @@ def _record(action: str, image_ids: list[str], before: dict, **extra) -> dict:
 
 
 def curate(dataset, action: str, image_ids: list[str], *, to: str | None = None, log: CurationLog | None = None,
-           vocab: Vocabulary | None = None) -> dict:
+           vocab: Vocabulary | None = None, **extra) -> dict:
     """Apply ``action`` ("accept", "reject", "move" with ``to``, "ambiguous") to samples; return its log record."""
     if action not in REVIEW:
         raise ValueError(f"unknown action {action!r}; one of {', '.join(REVIEW)} (or undo())")
@@ -75,7 +62,8 @@ def curate(dataset, action: str, image_ids: list[str], *, to: str | None = None,
     if not before:
         raise ValueError("none of the given samples is in the dataset")
     write_states(dataset, {i: target_state(action, s, target) for i, s in before.items()})
-    extra = {"to": target} if target else {}
+    if target:
+        extra["to"] = target
     log = log or CurationLog(dataset)
     return log.append(_record(action, list(before), before, dataset=dataset.name, **extra))
 
@@ -89,18 +77,47 @@ def undo(dataset, *, log: CurationLog | None = None) -> dict | None:
     if last is None:
         return None
     now = read_states(dataset, list(last["before"]))
-    write_states(dataset, {i: s for i, s in last["before"].items() if i in now})
+    if last["action"] == "refuse":
+        apply_record(dataset, {"action": "undo", "undone": last})
+    else:
+        write_states(dataset, {i: s for i, s in last["before"].items() if i in now})
     return log.append(_record("undo", list(now), now, dataset=dataset.name, undoes=last["id"],
                               undoes_action=last["action"], undone=last))
 
 
-def apply_record(dataset, record: dict) -> int:
-    """Redo a logged action on ``dataset`` (replay); return how many of its samples are not there."""
-    if record["action"] == "undo":
-        restore = record["undone"]["before"]
-    else:
-        target = record.get("to")
-        restore = {i: target_state(record["action"], s, target) for i, s in record["before"].items()}
-    present = read_states(dataset, list(restore))
-    write_states(dataset, {i: s for i, s in restore.items() if i in present})
-    return len(restore) - len(present)
+def suggestions(dataset, image_ids: list[str]) -> dict[str, str]:
+    """The suggested wnid of each listed sample that is unlabelled and has a suggestion not refused yet."""
+    from fiftyone import ViewField as F
+
+    if SUGGESTION not in dataset.get_field_schema():
+        return {}
+    view = dataset.match(F(KEY).is_in(list(image_ids)) & (F("ground_truth") == None)  # noqa: E711
+                         & (F(f"{SUGGESTION}.wnid") != None))  # noqa: E711
+    ids, wnids = view.values([KEY, f"{SUGGESTION}.wnid"])
+    refused = read_refused(dataset, ids)
+    return {i: w for i, w in zip(ids, wnids) if w not in refused.get(i, [])}
+
+
+def accept_suggestions(dataset, image_ids: list[str], *, log: CurationLog | None = None,
+                       vocab: Vocabulary | None = None) -> list[dict]:
+    """Give each sample its suggested class: one logged ``move`` per class; return the records."""
+    by_class: dict[str, list[str]] = {}
+    for i, wnid in suggestions(dataset, image_ids).items():
+        by_class.setdefault(wnid, []).append(i)
+    if not by_class:
+        raise ValueError("none of the given samples has a suggestion to accept (unlabelled, suggested, not refused)")
+    log = log or CurationLog(dataset)
+    vocab = vocab or load_vocabulary()
+    return [curate(dataset, "move", ids, to=wnid, log=log, vocab=vocab, via=SUGGESTION)
+            for wnid, ids in sorted(by_class.items())]
+
+
+def refuse_suggestions(dataset, image_ids: list[str], *, log: CurationLog | None = None) -> dict:
+    """"Not this class": each sample stays unlabelled and its suggestion is refused for good; return the record."""
+    refused = suggestions(dataset, image_ids)
+    if not refused:
+        raise ValueError("none of the given samples has a suggestion to refuse (unlabelled, suggested, not refused)")
+    before = read_states(dataset, list(refused))
+    apply_record(dataset, {"action": "refuse", "refused": refused})
+    log = log or CurationLog(dataset)
+    return log.append(_record("refuse", list(refused), before, dataset=dataset.name, refused=refused))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .database import fiftyone_module
+from .database import app_url, fiftyone_module
 
 WORKSPACE = "curation"
 # FiftyOne's own Model Evaluation panel, as curation/plugin adapts it: it opens on the selected evaluation, and a
@@ -61,13 +61,6 @@ def curation_space(fo, brain_key: str | None, eval_state: dict | None = None):
         panels.append(fo.Panel(type="Embeddings", state={"brainResult": brain_key,
                                                          "colorByField": "ground_truth.label"}))
     return fo.Space(children=panels, orientation="horizontal") if len(panels) > 1 else fo.Space(children=panels)
-
-
-def app_url(address: str, port: int, dataset: str) -> str:
-    from urllib.parse import quote
-
-    host = "127.0.0.1" if address in ("0.0.0.0", "") else address
-    return f"http://{host}:{port}/datasets/{quote(dataset)}"
 
 
 def opening_view(dataset, view: str | None, latest: str | None) -> str | None:

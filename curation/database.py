@@ -59,3 +59,11 @@ def throwaway_mongod(folder: str | os.PathLike):
         yield f"mongodb://127.0.0.1:{port}"
     finally:
         subprocess.run([str(mongod), "--dbpath", str(folder), "--shutdown"], stdout=subprocess.DEVNULL, check=False)
+
+
+def app_url(address: str, port: int, dataset: str) -> str:
+    """The App's address of a dataset (what ``python -m curation.app`` serves)."""
+    from urllib.parse import quote
+
+    host = "127.0.0.1" if address in ("0.0.0.0", "") else address
+    return f"http://{host}:{port}/datasets/{quote(dataset)}"

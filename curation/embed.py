@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from .database import fiftyone_module
-from .load import KEY
+from .state import KEY
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@
 
 Writes ``OUT/manifest.jsonl`` (one row per sample, with its curated class; rejected
 samples left out), ``OUT/classes.json``, ``OUT/summary.json`` and ``OUT/{train,val}/<class>/``
-links. A row keeps every field of its manifest row (licence, author...) and adds
+links; unlabelled samples (no class yet, ``datasets.build --keep-unmatched``) are left out
+and counted. A row keeps every field of its manifest row (licence, author...) and adds
 ``review``; a moved sample also records ``original_wnid``. The manifest is what
 ``evaluation.extract`` and training read.
 """
@@ -22,7 +23,7 @@ from datasets.manifest import ManifestError, read_manifest, relative_filepath, w
 from datasets.vocabulary import Vocabulary, load_vocabulary
 
 from .database import fiftyone_module
-from .load import KEY
+from .state import KEY
 
 logger = logging.getLogger(__name__)
 FIELDS = (KEY, "filepath", "wnid", "class_index", "split", "review", "ambiguous", "candidates", "original_name",
@@ -35,6 +36,9 @@ def curated_rows(samples: list[dict], manifest_rows: dict[str, dict], vocab: Voc
     rows, left_out = [], Counter()
     for s in samples:
         review = s.get("review")
+        if s.get("wnid") is None:
+            left_out["unlabelled"] += 1  # no class yet: accept a suggestion or move it to one first
+            continue
         if review == "rejected":
             left_out["rejected"] += 1
             continue

@@ -8,7 +8,10 @@ Each sample has a ``ground_truth`` Classification, the ILSVRC ``wnid`` and
 ``class_index``, ``split`` (also as a tag), where it came from (``source``, ``style``,
 ``collection``, ``license``, ``original_name``), how the name matched (``matched_words``,
 ``lemma``, ``lang``, ``sense_rank``) and, for an image that matched several classes,
-``ambiguous`` with every ``candidates`` wnid and label. Samples are keyed by
+``ambiguous`` with every ``candidates`` wnid and label (and ``resolved_by`` where the
+matcher chose one of several). A file whose name matched no class (``datasets.build
+--keep-unmatched``) is a sample without ``ground_truth``, ``wnid`` or ``class_index``, in the
+saved view "unlabelled"; ``evaluation.suggest`` proposes classes for it. Samples are keyed by
 ``image_id``, the file's sha256: loading again adds only new images and never
 touches a sample that is already there, so curation done in the App survives.
 It also saves the curation views (``curation.views``) and records where the
@@ -33,15 +36,10 @@ from datasets.workspace import WorkspaceError, record_dataset
 
 from .database import fiftyone_module
 from .log import default_log_path
+from .state import KEY, REFUSED, class_label
 
 logger = logging.getLogger(__name__)
-KEY = "image_id"
-
-
-def class_label(vocab: Vocabulary, wnid: str) -> str:
-    """The class's name, with its wnid where two classes share it ("crane (n03126707)")."""
-    cls = vocab.by_wnid(wnid)
-    return cls.name if vocab.is_unique_name(cls) else f"{cls.name} ({wnid})"
+__all__ = ["KEY", "class_label", "load", "sample_document", "sample_fields"]
 
 
 def group_rows(rows: list[dict]) -> dict[str, list[dict]]:
@@ -55,7 +53,7 @@ def group_rows(rows: list[dict]) -> dict[str, list[dict]]:
 def sample_fields(rows: list[dict], vocab: Vocabulary) -> dict:
     """The fields of one sample, from its manifest rows (the first row is its ground truth)."""
     first = rows[0]
-    wnids = list(dict.fromkeys([r["wnid"] for r in rows] + list(first.get("candidates") or [])))
+    wnids = [w for w in dict.fromkeys([r["wnid"] for r in rows] + list(first.get("candidates") or [])) if w]
     return {
         KEY: first["id"],
         "wnid": first["wnid"],
@@ -70,9 +68,11 @@ def sample_fields(rows: list[dict], vocab: Vocabulary) -> dict:
         "lemma": first.get("lemma"),
         "lang": first.get("lang"),
         "sense_rank": first.get("sense_rank"),
-        "ambiguous": bool(first.get("ambiguous")) or len(wnids) > 1,
+        # a name the matcher resolved keeps its other candidates, but is not ambiguous (datasets.match)
+        "ambiguous": bool(first.get("ambiguous")) or len({r["wnid"] for r in rows}) > 1,
         "candidates": wnids,
         "candidate_labels": [class_label(vocab, w) for w in wnids],
+        "resolved_by": first.get("resolved_by"),
     }
 
 
@@ -84,8 +84,13 @@ def field_types(fo) -> dict:
         "style": string, "collection": string, "license": string, "original_name": string,
         "matched_words": strings, "lemma": string, "lang": string, "sense_rank": fo.IntField,
         "ambiguous": fo.BooleanField, "candidates": strings, "candidate_labels": strings,
+        "resolved_by": string,  # datasets.match: why one of several candidate classes was chosen
         "review": string,  # set by curation.actions: accepted, rejected or ambiguous
+        REFUSED: strings,  # suggestions a curator refused (curation.actions.refuse_suggestions)
         "ground_truth": (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Classification}),
+        # evaluation.suggest's class for an unlabelled sample (curation.suggestions); declared here so that
+        # the saved view "suggestions to review" is valid before the first suggestions
+        "suggestion": (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Classification}),
     }
 
 
@@ -97,8 +102,9 @@ def sample_document(rows: list[dict], vocab: Vocabulary) -> dict:
     path = str(first["filepath"])
     doc = {"filepath": path, "tags": [first["split"]]}
     doc.update((k, v) for k, v in sample_fields(rows, vocab).items() if v is not None)
-    doc["ground_truth"] = {"_id": ObjectId(), "_cls": "Classification", "tags": [],
-                           "label": class_label(vocab, first["wnid"])}
+    if first["wnid"]:  # an unlabelled file (datasets.build --keep-unmatched) has no ground truth
+        doc["ground_truth"] = {"_id": ObjectId(), "_cls": "Classification", "tags": [],
+                               "label": class_label(vocab, first["wnid"])}
     if first.get("width") and first.get("height"):
         try:
             size = os.path.getsize(path)

@@ -3,7 +3,7 @@
     python -m curation.log export --dataset drawnet [--out curation.jsonl]
     python -m curation.log replay --dataset drawnet-fresh --log out/embedded/curation/drawnet.jsonl
 
-Every curation action (accept, reject, move, ambiguous, undo; see ``curation.actions``)
+Every curation action (accept, reject, move, ambiguous, refuse, undo; see ``curation.actions``)
 is one record, written twice: into the dataset's own execution store, which goes with
 the dataset, and appended as one line to a JSON Lines file on disk, which survives
 losing the database. A record names its samples by ``image_id`` (the file's sha256),
@@ -22,6 +22,7 @@ from pathlib import Path
 from datasets.manifest import write_jsonl
 
 from .database import fiftyone_module
+from .state import apply_record
 
 logger = logging.getLogger(__name__)
 STORE = "drawnet_curation_log"
@@ -116,8 +117,6 @@ def export(dataset_name: str, out: Path | None = None, *, database_uri: str | No
 
 def replay(dataset_name: str, log_file: Path, *, database_uri: str | None = None) -> dict:
     """Apply a log file's records that the dataset has not seen yet, in order; return counts."""
-    from .actions import apply_record
-
     records = read_jsonl_log(log_file)
     fo = fiftyone_module(database_uri)
     dataset = fo.load_dataset(dataset_name)

@@ -1,6 +1,8 @@
 """The App readable at first sight: grouped sidebar fields, and tiles that show two labels.
 
-Tiles show the ground truth and the latest written-back method only (``active_fields``).
+Tiles show the ground truth and the latest written-back method only (``active_fields``), and
+``evaluation.suggest``'s ``suggestion`` once there are suggestions: a sample has either a
+ground truth or a suggestion, so a tile still shows two labels at most.
 The sidebar groups fields: the essentials open (tags, the two labels, split, style,
 source, review), and collapsed below them "curation", "hygiene", one group per written-back
 method (its label, rank, cross-entropy, per-class figures, eval and comparison fields),
@@ -10,7 +12,8 @@ from __future__ import annotations
 
 ESSENTIAL = ("split", "style", "source", "review")
 CURATION = ("wnid", "class_index", "ambiguous", "candidates", "candidate_labels", "matched_words", "lemma", "lang",
-            "sense_rank", "original_name", "collection", "license", "image_id")
+            "sense_rank", "resolved_by", "refused_suggestions", "original_name", "collection", "license", "image_id")
+SUGGESTION = "suggestion"  # curation.suggestions' field
 
 
 def registry(dataset) -> dict:
@@ -46,6 +49,12 @@ def hygiene_fields(dataset) -> list[str]:
     return [f for f in [*field_types(fiftyone_module()), MISTAKENNESS] if f in schema]
 
 
+def shown_labels(dataset, latest: str | None) -> list[str]:
+    """The label fields on the tiles: the ground truth, suggestions once written, the latest method."""
+    suggested = SUGGESTION if (dataset.info or {}).get("suggestions") else None
+    return [f for f in ("ground_truth", suggested, latest) if f]
+
+
 def sidebar_groups(dataset, latest: str | None) -> list[tuple[str, list[str], bool]]:
     """(group name, paths, expanded) for every field of the dataset, each in exactly one group."""
     schema = dataset.get_field_schema()
@@ -56,7 +65,7 @@ def sidebar_groups(dataset, latest: str | None) -> list[tuple[str, list[str], bo
         placed.update(out)
         return out
 
-    groups = [("labels", take(["ground_truth", *([latest] if latest else [])]), True),
+    groups = [("labels", take(shown_labels(dataset, latest)), True),
               ("sample", take(ESSENTIAL), True),
               ("curation", take(CURATION), False),
               ("hygiene", take(hygiene_fields(dataset)), False)]
@@ -77,5 +86,5 @@ def configure_app(fo, dataset, latest: str | None) -> None:
     groups.append(fo.SidebarGroupDocument(name="metadata", paths=["metadata"] if "metadata" in
                                           dataset.get_field_schema() else [], expanded=False))
     dataset.app_config.sidebar_groups = groups
-    dataset.app_config.active_fields = fo.ActiveFields(paths=["ground_truth", *([latest] if latest else [])])
+    dataset.app_config.active_fields = fo.ActiveFields(paths=shown_labels(dataset, latest))
     dataset.save()

@@ -1,7 +1,13 @@
-"""The curation's saved views: "to review", "rejected" and "ambiguous"; a fixed few, whatever the class count.
+"""The curation's saved views, a fixed few whatever the class count: "to review", "rejected", "ambiguous",
+"unlabelled" and "suggestions to review".
 
-"to review" is the unreviewed samples, likeliest mislabels first once ``curation.hygiene``
-has scored them (``mistakenness``), rarer word senses first before that. Saved views
+"to review" is the unreviewed labelled samples, likeliest mislabels first once ``curation.hygiene``
+has scored them (``mistakenness``), rarer word senses first before that. "unlabelled" is the
+samples without a class (files whose names matched none, ``datasets.build --keep-unmatched``),
+rejected ones left out. "suggestions to review" is those of them with a ``suggestion`` from
+``evaluation.suggest`` that no curator refused, grouped by suggested class (the class with the
+most confident suggestion first) and most confident first within a class (``suggestion.order``,
+written with the suggestions). Saved views
 store their stages, not their samples, so they follow the curation as it goes on.
 A class is browsed with the sidebar's ``ground_truth`` filter or the Model Evaluation
 panel, not with a saved view per class: at 1,000 classes such a list is unusable.
@@ -16,6 +22,8 @@ logger = logging.getLogger(__name__)
 TO_REVIEW = "to review"
 REJECTED = "rejected"
 AMBIGUOUS = "ambiguous"
+UNLABELLED = "unlabelled"
+SUGGESTIONS = "suggestions to review"
 
 
 OLD_CLASS_VIEW = "class: "  # the per-class views that earlier versions saved; removed on the next load
@@ -25,13 +33,19 @@ def curation_views(dataset) -> dict:
     """The fixed views by name (``dataset`` is a FiftyOne dataset)."""
     from fiftyone import ViewField as F
 
-    unreviewed = dataset.match(F("review") == None)  # noqa: E711 (a MongoDB null test, not Python's)
+    unreviewed = dataset.match((F("review") == None) & (F("ground_truth") != None))  # noqa: E711 (MongoDB null tests)
     schema = dataset.get_field_schema()
     order = "mistakenness" if "mistakenness" in schema else "sense_rank"
+    unlabelled = dataset.match((F("ground_truth") == None) & (F("review") != "rejected"))  # noqa: E711
+    suggested = unlabelled.match((F("suggestion.wnid") != None)  # noqa: E711
+                                 & ~F("refused_suggestions").contains([F("suggestion.wnid")]))
     return {
         TO_REVIEW: unreviewed.sort_by(order, reverse=True),
         REJECTED: dataset.match(F("review") == "rejected"),
         AMBIGUOUS: dataset.match((F("review") == "ambiguous") | ((F("review") == None) & (F("ambiguous") == True))),  # noqa: E711,E712
+        UNLABELLED: unlabelled,
+        # an expression, not a field name: the field appears only with the first suggestions
+        SUGGESTIONS: suggested.sort_by(F("suggestion.order")),
     }
 
 

@@ -1,4 +1,4 @@
-"""A training.finetune run's evaluation and write-back: how the user's step 2 ends.
+"""A training.finetune run's evaluation, and its state for the write-back: how the user's step 2 ends.
 
     python -m evaluation.writeback --run RUN_DIR      # where the dataset lives, for a run trained elsewhere
 
@@ -11,7 +11,7 @@ repeated call does only what is left (and all of it again once ``best.pt`` chang
     writeback   both onto the run's dataset, as ``runNNN_head`` and ``runNNN_svm``, each compared
                 with the name that had the best val top-1 before the run
 
-The first three need no FiftyOne; the write-back imports it (through evaluation.writeback).
+The first three need no FiftyOne and are here; the write-back is ``evaluation.writeback.write_back_run``.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def read_state(run: Path) -> dict:
     return read_json_object(Path(run) / STATE, "evaluation state", "delete it to evaluate the run again")
 
 
-def _save_state(run: Path, state: dict) -> None:
+def save_state(run: Path, state: dict) -> None:
     atomic_write_text(Path(run) / STATE, json.dumps(state, indent=2, default=str) + "\n")
 
 
@@ -89,7 +89,7 @@ def evaluate_run(run: Path, *, manifest: str | Path, backbone: str, device: str 
         logger.info("evaluation: %s", step)
         outcome = do()
         state[step] = _brief(step, outcome)
-        _save_state(run, state)
+        save_state(run, state)
     return state
 
 
@@ -99,50 +99,3 @@ def _brief(step: str, outcome) -> dict:
     if step == "head":
         return {"val": outcome.get("val")}
     return {m["method"]: {"val": m.get("val"), "best_params": m.get("best_params")} for m in outcome}
-
-
-def best_before(registry: dict, exclude: set[str], schema: set[str]) -> str | None:
-    """The written-back name with the highest val top-1 (then top-5), among those still on the dataset."""
-    def score(name):
-        val = (registry[name].get("accuracy") or {}).get("val") or {}
-        return (val.get("top1") if val.get("top1") is not None else -1.0,
-                val.get("top5") if val.get("top5") is not None else -1.0)
-
-    candidates = [n for n in registry if n not in exclude and f"{n}_rank" in schema and score(n)[0] >= 0]
-    return max(candidates, key=score, default=None)
-
-
-def write_back_run(run: Path, *, dataset: str | None = None, database_uri: str | None = None) -> list[dict]:
-    """Write the run's two methods back onto its dataset; return the write-back summaries."""
-    from curation.database import fiftyone_module
-    from training.plan import read_source
-
-    from .writeback import WritebackConfig, write_back
-
-    run = Path(run)
-    state = read_state(run)
-    missing = [s for s in ("extract", "head", "svm") if s not in state]
-    if missing:
-        raise ValueError(f"{run}: not evaluated yet ({', '.join(missing)} missing): run "
-                         f"python -m training.finetune --resume {run}")
-    source = read_source(run)
-    dataset = dataset or source.get("dataset")
-    if not dataset:
-        raise ValueError(f"{run}: trained on a manifest of its own, not on a workspace's dataset: give --dataset NAME")
-    uri = database_uri or source.get("database_uri")
-    fo = fiftyone_module(uri)
-    if not fo.dataset_exists(dataset):
-        raise ValueError(f"no FiftyOne dataset {dataset!r} here (the run was trained on it): load it with "
-                         "python -m curation.load, or give --dataset NAME")
-    names = method_names(run)
-    ds = fo.load_dataset(dataset)
-    other = best_before(ds.info.get("writeback", {}), set(names.values()), set(ds.get_field_schema()))
-    summaries = []
-    for method in METHODS:
-        summaries.append(write_back(WritebackConfig(dataset=dataset, results=run / "results", method=method,
-                                                    name=names[method], compare=other, database_uri=uri)))
-    state = read_state(run)
-    state["writeback"] = {"dataset": dataset, "compared_with": other, "names": names,
-                          "val": {s["name"]: s["accuracy"].get("val") for s in summaries}}
-    _save_state(run, state)
-    return summaries

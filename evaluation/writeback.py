@@ -41,6 +41,11 @@ the size of the rank change. One class's failures are the Model Evaluation panel
 class, or a cell of its confusion-matrix row) or the failures view filtered by ``ground_truth``
 in the sidebar; earlier versions' per-class views ("<label> failures (N)") are removed.
 
+``--method suggest`` writes ``evaluation.suggest``'s folder (``--results DIR``: suggestions.jsonl
+and suggest.json) onto the unlabelled samples as a ``suggestion`` Classification, for the
+saved view "suggestions to review" (``curation.suggestions``); suggestions a curator refused
+are never written again.
+
 ``--run RUN_DIR`` writes back a ``training.finetune`` run (``evaluation.runs``): its own head
 and the SVM on its features, onto the dataset it was trained from, each compared with the name
 that had the best val top-1 before.
@@ -64,7 +69,7 @@ import numpy as np
 from tqdm import tqdm
 
 from curation.database import fiftyone_module
-from curation.load import class_label
+from curation.state import class_label
 from curation.views import delete_views, save_views
 from datasets.vocabulary import Vocabulary, load_vocabulary
 
@@ -534,7 +539,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--workspace", type=Path, default=None,
                    help="workspace folder (default: $DRAWNET_WORKSPACE, else the current folder)")
     p.add_argument("--results", type=Path, default=None, help="results folder (metrics.json, predictions.h5)")
-    p.add_argument("--method", default=None, help="method in the results (default: the only one)")
+    p.add_argument("--method", default=None,
+                   help="method in the results (default: the only one); 'suggest' for an evaluation.suggest folder")
     p.add_argument("--name", default=None,
                    help="field / eval-key prefix (default <method>_<backbone>); letters, digits, '_'")
     p.add_argument("--split", default="val",
@@ -547,9 +553,72 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def app_hint(dataset: str) -> str:
-    from curation.app import app_url
+    from curation.database import app_url
 
     return f"see it in the App: python -m curation.app  ({app_url('127.0.0.1', 5151, dataset)})"
+
+
+# ---------------------------------------------------------------- a training.finetune run
+
+
+def best_before(registry: dict, exclude: set[str], schema: set[str]) -> str | None:
+    """The written-back name with the highest val top-1 (then top-5), among those still on the dataset."""
+    def score(name):
+        val = (registry[name].get("accuracy") or {}).get("val") or {}
+        return (val.get("top1") if val.get("top1") is not None else -1.0,
+                val.get("top5") if val.get("top5") is not None else -1.0)
+
+    candidates = [n for n in registry if n not in exclude and f"{n}_rank" in schema and score(n)[0] >= 0]
+    return max(candidates, key=score, default=None)
+
+
+def write_back_run(run: Path, *, dataset: str | None = None, database_uri: str | None = None) -> list[dict]:
+    """Write the run's two methods back onto its dataset; return the write-back summaries."""
+    from training.plan import read_source
+
+    from .runs import METHODS, method_names, read_state, save_state
+
+    run = Path(run)
+    state = read_state(run)
+    missing = [s for s in ("extract", "head", "svm") if s not in state]
+    if missing:
+        raise ValueError(f"{run}: not evaluated yet ({', '.join(missing)} missing): run "
+                         f"python -m training.finetune --resume {run}")
+    source = read_source(run)
+    dataset = dataset or source.get("dataset")
+    if not dataset:
+        raise ValueError(f"{run}: trained on a manifest of its own, not on a workspace's dataset: give --dataset NAME")
+    uri = database_uri or source.get("database_uri")
+    fo = fiftyone_module(uri)
+    if not fo.dataset_exists(dataset):
+        raise ValueError(f"no FiftyOne dataset {dataset!r} here (the run was trained on it): load it with "
+                         "python -m curation.load, or give --dataset NAME")
+    names = method_names(run)
+    ds = fo.load_dataset(dataset)
+    other = best_before(ds.info.get("writeback", {}), set(names.values()), set(ds.get_field_schema()))
+    summaries = []
+    for method in METHODS:
+        summaries.append(write_back(WritebackConfig(dataset=dataset, results=run / "results", method=method,
+                                                    name=names[method], compare=other, database_uri=uri)))
+    state = read_state(run)
+    state["writeback"] = {"dataset": dataset, "compared_with": other, "names": names,
+                          "val": {s["name"]: s["accuracy"].get("val") for s in summaries}}
+    save_state(run, state)
+    return summaries
+
+
+def write_back_suggestions(dataset_name: str, folder: Path, database_uri: str | None = None) -> int:
+    """--method suggest: evaluation.suggest's folder onto the dataset's unlabelled samples (curation.suggestions)."""
+    from curation.suggestions import format_summary as format_suggestions
+    from curation.suggestions import write_suggestions
+
+    fo = fiftyone_module(database_uri)
+    if not fo.dataset_exists(dataset_name):
+        raise ValueError(f"no FiftyOne dataset named {dataset_name!r} (load it with python -m curation.load)")
+    summary = write_suggestions(fo.load_dataset(dataset_name), folder)
+    print(format_suggestions(summary))
+    print(app_hint(dataset_name))
+    return 0
 
 
 def main(args: argparse.Namespace) -> int:
@@ -558,13 +627,13 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         if args.run is not None:
-            from .runs import write_back_run
-
             summaries = write_back_run(args.run, dataset=args.dataset, database_uri=args.database_uri)
         else:
             if args.results is None:
                 raise ValueError("give --results RESULTS_DIR (with --method), or --run RUN_DIR")
             dataset = args.dataset or open_workspace(args.workspace, option_hint="--dataset NAME").dataset
+            if args.method == "suggest":
+                return write_back_suggestions(dataset, args.results, args.database_uri)
             cfg = WritebackConfig(dataset=dataset, results=args.results, method=args.method, name=args.name,
                                   split=args.split, compare=args.compare, database_uri=args.database_uri)
             summaries = [write_back(cfg)]

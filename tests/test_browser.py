@@ -176,3 +176,66 @@ def test_curate_in_the_app(app):
     record = read_jsonl_log(ds.info["curation_log"])[-1]
     assert record["action"] == "move" and record["to"]["wnid"] == "n03481172"
     assert record["image_ids"] == moved.values("image_id")
+
+
+@pytest.fixture
+def suggestions_app(fiftyone, tmp_path):
+    """Unlabelled samples with suggestions written back, the App opened on "suggestions to review"."""
+    from evaluation.writeback import get_args_parser, main
+    from tests.test_suggestions import LINES, manifest_with_unlabelled, write_suggest_folder
+
+    require_browser()
+    load(manifest_with_unlabelled(tmp_path), "browser-suggest")
+    folder = write_suggest_folder(tmp_path / "suggest", LINES)
+    assert main(get_args_parser().parse_args(["--dataset", "browser-suggest", "--results", str(folder),
+                                              "--method", "suggest"])) == 0
+    args = ["--dataset", "browser-suggest", "--view", "suggestions to review"]
+    with ServedApp(args, os.environ.copy(), tmp_path / "app.log") as served:
+        yield fiftyone.load_dataset("browser-suggest"), f"http://127.0.0.1:{served.port}/datasets/browser-suggest"
+
+
+def test_review_suggestions_in_the_app(suggestions_app, tmp_path):
+    """The whole loop: unlabelled samples, their suggestions, one accepted in the App; its label, log and export."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from curation.export import export
+    from datasets.manifest import read_manifest
+    from tests.test_suggestions import FREE, UMBRELLA
+
+    ds, url = suggestions_app
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector("text=3 samples", timeout=90_000)  # the three suggestions, umbrella (0.97) first
+        page.wait_for_selector("canvas[canvas-loaded=true]", timeout=60_000)
+        if page.get_by_role("button", name="Dismiss").count():  # the "Explore Enterprise" popup
+            page.get_by_role("button", name="Dismiss").click()
+        page.keyboard.press("Escape")
+        time.sleep(1)
+        page.wait_for_selector("text=umbrella", timeout=30_000)  # the tiles show the suggested class
+        page.screenshot(path=str(ARTIFACTS / "app-suggestions-to-review.png"))
+        select_first_tile(page)
+        page.keyboard.press("`")  # the operator palette
+        page.keyboard.type("Accept suggestion")
+        time.sleep(1)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("button", name="Execute")).to_be_enabled(timeout=10_000)
+        page.get_by_role("button", name="Execute").click()
+        page.wait_for_selector("text=2 samples", timeout=30_000)  # accepted: it has left the review view
+        time.sleep(1)
+        page.screenshot(path=str(ARTIFACTS / "app-after-accept-suggestion.png"))
+        browser.close()
+
+    ds.reload()
+    s = ds.match({"image_id": FREE[1]}).first()
+    assert (s.ground_truth.label, s.wnid, s.review) == ("umbrella", UMBRELLA, "accepted")
+    record = read_jsonl_log(ds.info["curation_log"])[-1]
+    assert (record["action"], record["via"], record["to"]["wnid"], record["image_ids"]) == (
+        "move", "suggestion", UMBRELLA, [FREE[1]])
+    assert record["before"] == {FREE[1]: [None, None, None, None]}
+    export("browser-suggest", tmp_path / "exported")
+    rows = {r["id"]: r for r in read_manifest(tmp_path / "exported" / "manifest.jsonl")}
+    assert rows[FREE[1]]["label"] == "umbrella" and rows[FREE[1]]["review"] == "accepted"
+    assert not set(FREE) - {FREE[1]} & set(rows)  # the others are still unlabelled: not exported

@@ -94,6 +94,18 @@ class Data:
     val: LabelledImages | None
 
 
+def labelled_manifest_rows(rows: list[dict], data) -> list[dict]:
+    """The rows with a class: those of ``datasets.build --keep-unmatched`` with ``wnid`` null are left out, and
+    counted in a logged line; none left is an error naming the manifest."""
+    kept = [r for r in rows if r.get("wnid") is not None]
+    if len(kept) < len(rows):
+        logger.info("%s: skipped %s unlabelled rows (no class; python -m evaluation.suggest proposes labels for "
+                    "them)", data, f"{len(rows) - len(kept):,}")
+    if not kept:
+        raise ValueError(f"{data}: no rows" + (f" with a class ({len(rows)} unlabelled)" if rows else ""))
+    return kept
+
+
 def class_list(rows: list[dict]) -> list[dict]:
     """The manifest's classes in ILSVRC order: the new head's order."""
     classes = {}
@@ -336,9 +348,7 @@ def run(cfg: FinetuneConfig, resume: dict | None = None) -> dict:
     if ctx.device.type == "cpu":
         keep_freed_memory()
 
-    rows = read_manifest(cfg.data)
-    if not rows:
-        raise ValueError(f"{cfg.data}: no rows")
+    rows = labelled_manifest_rows(read_manifest(cfg.data), cfg.data)
     classes = class_list(rows)
     if resume is not None and [c["wnid"] for c in classes] != [c["wnid"] for c in resume["classes"]]:
         raise ValueError(f"{cfg.data}: its classes differ from the checkpoint's; a resumed run needs the same data")
@@ -695,7 +705,7 @@ def evaluate_and_write_back(cfg: FinetuneConfig) -> None:
     """The run's evaluation (what is not done yet), then its write-back where FiftyOne and a dataset are."""
     import gc
 
-    from evaluation.runs import evaluate_run, write_back_run
+    from evaluation.runs import evaluate_run
 
     from .plan import fiftyone_available, read_source
 
@@ -712,7 +722,7 @@ def evaluate_and_write_back(cfg: FinetuneConfig) -> None:
         print(f"FiftyOne is not installed here: the results stay in {out}. Where the dataset lives, run:\n"
               f"  python -m evaluation.writeback --run {out}")
         return
-    from evaluation.writeback import app_hint, format_summary
+    from evaluation.writeback import app_hint, format_summary, write_back_run
 
     for summary in write_back_run(out):
         print(format_summary(summary))

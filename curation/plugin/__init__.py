@@ -1,5 +1,9 @@
 """The FiftyOne App's curation actions (thin operators over ``curation.actions``), and the Model Evaluation panel.
 
+Accept, Reject, Move to class, Mark ambiguous and Undo curate labelled samples; Accept suggestion
+and Not this class review ``evaluation.suggest``'s suggestions on unlabelled ones (the saved view
+"suggestions to review").
+
 Each acts on the selected samples or, with none selected, on the whole current view
 (the form says how many), logs the action, and reloads the App. FiftyOne finds this
 plugin through ``FIFTYONE_PLUGINS_DIR``, which ``curation.database`` sets.
@@ -8,7 +12,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from curation import actions
-from curation.load import KEY
+from curation.state import KEY
 
 
 def _targets(ctx) -> list:
@@ -62,7 +66,7 @@ class MoveToClass(_Curate):
     op_name, action, verb, icon = "move_to_class", "move", "Move to class", "drive_file_move"
 
     def resolve_input(self, ctx):
-        from curation.load import class_label
+        from curation.state import class_label
         from datasets.vocabulary import load_vocabulary
 
         inputs = types.Object()
@@ -74,6 +78,29 @@ class MoveToClass(_Curate):
         inputs.enum("wnid", choices.values(), required=True, label="Class",
                     description="one of the 1000 ILSVRC classes (type to search)", view=choices)
         return types.Property(inputs, view=types.View(label="Curation: move to class"))
+
+
+class AcceptSuggestion(_Curate):
+    """The suggested class (evaluation.suggest) becomes the sample's: a logged move per class."""
+    op_name, verb, icon = "accept_suggestion", "Accept suggestion", "task_alt"
+
+    def execute(self, ctx):
+        records = actions.accept_suggestions(ctx.dataset, _targets(ctx))
+        ctx.ops.clear_selected_samples()
+        ctx.ops.reload_dataset()
+        return {"action": "move", "samples": sum(len(r["image_ids"]) for r in records),
+                "records": [r["id"] for r in records]}
+
+
+class RefuseSuggestion(_Curate):
+    """"Not this class": the sample stays unlabelled and its suggestion is never proposed again."""
+    op_name, verb, icon = "refuse_suggestion", "Not this class", "do_not_disturb_on"
+
+    def execute(self, ctx):
+        record = actions.refuse_suggestions(ctx.dataset, _targets(ctx))
+        ctx.ops.clear_selected_samples()
+        ctx.ops.reload_dataset()
+        return {"action": "refuse", "samples": len(record["image_ids"]), "record": record["id"]}
 
 
 class Undo(foo.Operator):
@@ -167,7 +194,7 @@ if EvaluationPanel is not None:
 
 
 def register(p):
-    for op in (Accept, Reject, MoveToClass, MarkAmbiguous, Undo):
+    for op in (Accept, Reject, MoveToClass, MarkAmbiguous, AcceptSuggestion, RefuseSuggestion, Undo):
         p.register(op)
     if EvaluationPanel is not None:
         p.register(RunEvaluationPanel)
