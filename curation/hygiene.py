@@ -54,6 +54,7 @@ import numpy as np
 
 from evaluation.zeroshot import (
     ClipConfig,
+    add_clip_arguments,
     clip_similarities,
     find_clip_weights,
     label_prompts,
@@ -558,14 +559,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--C", dest="C", type=float, default=d.C, help="SVM C (default %(default)s)")
     g.add_argument("--jobs", type=int, default=d.jobs, help="parallel folds (default -1: all cores)")
     g = p.add_argument_group("CLIP zero-shot agreement (only with weights already on disk)")
-    g.add_argument("--no-clip", action="store_true", help="skip CLIP")
-    g.add_argument("--clip-model", default=d.clip_model, help="open_clip model name (default %(default)s)")
-    g.add_argument("--clip-pretrained", default=d.clip_pretrained,
-                   help="open_clip pretrained tag whose cached weights are used (default %(default)s)")
-    g.add_argument("--clip-weights", default=None, help="a weights file for --clip-model (instead of the caches)")
-    g.add_argument("--clip-template", default=d.clip_template, help="prompt, {} = class name (default %(default)r)")
-    g.add_argument("--batch-size", type=int, default=d.clip_batch_size, help="CLIP batch size (default %(default)s)")
-    g.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N (default %(default)s)")
+    add_clip_arguments(g, batch_flag="--batch-size")
     return p
 
 

@@ -106,6 +106,7 @@ import numpy as np
 from datasets.manifest import iter_jsonl, write_json, write_jsonl
 
 from .features import UNLABELLED, FeatureSet
+from .zeroshot import add_clip_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -895,14 +896,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--score", choices=SCORES, default=d.score,
                    help="thresholded confidence: msp (top probability, default) or max-logit")
     g = p.add_argument_group("CLIP zero-shot (only with weights already on disk)")
-    g.add_argument("--no-clip", action="store_true", help="skip CLIP")
-    g.add_argument("--clip-model", default="ViT-B-32", help="open_clip model name (default %(default)s)")
-    g.add_argument("--clip-pretrained", default="openai",
-                   help="open_clip pretrained tag whose cached weights are used (default %(default)s)")
-    g.add_argument("--clip-weights", default=None, help="a weights file for --clip-model (instead of the caches)")
-    g.add_argument("--clip-template", default="a drawing of a {}", help="prompt, {} = class name (default %(default)r)")
-    g.add_argument("--clip-batch-size", type=int, default=64, help="CLIP batch size (default %(default)s)")
-    g.add_argument("--device", default="auto", help="CLIP's device: auto, cpu, cuda (default %(default)s)")
+    add_clip_arguments(g)
     return p
 
 

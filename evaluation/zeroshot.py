@@ -31,6 +31,20 @@ class ClipConfig:
     device: str = "auto"  # "auto": cuda when available, else cpu
 
 
+def add_clip_arguments(group, *, batch_flag: str = "--clip-batch-size") -> None:
+    """The CLIP options of a command (``--no-clip``, ``--clip-model``, ``--clip-pretrained``, ``--clip-weights``,
+    ``--clip-template``, the batch size under ``batch_flag``, ``--device``), defaults from :class:`ClipConfig`."""
+    d = ClipConfig()
+    group.add_argument("--no-clip", action="store_true", help="skip CLIP")
+    group.add_argument("--clip-model", default=d.model, help="open_clip model name (default %(default)s)")
+    group.add_argument("--clip-pretrained", default=d.pretrained,
+                       help="open_clip pretrained tag whose cached weights are used (default %(default)s)")
+    group.add_argument("--clip-weights", default=None, help="a weights file for --clip-model (instead of the caches)")
+    group.add_argument("--clip-template", default=d.template, help="prompt, {} = class name (default %(default)r)")
+    group.add_argument(batch_flag, type=int, default=d.batch_size, help="CLIP batch size (default %(default)s)")
+    group.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N (default %(default)s)")
+
+
 def zero_shot(similarity: np.ndarray, given: np.ndarray, *,
               logit_scale: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
     """CLIP zero-shot: (probabilities (N, K), agreement (N,)) from cosine similarities (N, K) of images to prompts.

@@ -106,3 +106,24 @@ def fiftyone(tmp_path_factory):
         pytest.fail("fiftyone was imported before the test database was set up: it would use the user's database")
     with throwaway_mongod(tmp_path_factory.mktemp("mongodb")) as uri:
         yield fiftyone_module(uri)
+
+
+def tiny_clip_weights(tmp_path: Path, name: str) -> Path:
+    """A tiny open_clip model registered as ``name``, its random weights (seeded) saved to a file: the CLIP
+    code path end to end, without real weights (none ship offline)."""
+    import json
+
+    import open_clip
+    import torch
+
+    configs = tmp_path / "configs"
+    configs.mkdir(exist_ok=True)
+    tiny = {"embed_dim": 16,
+            "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    (configs / f"{name}.json").write_text(json.dumps(tiny))
+    open_clip.add_model_config(configs)
+    torch.manual_seed(0)
+    weights = tmp_path / f"{name}.pt"
+    torch.save(open_clip.create_model(name).state_dict(), weights)
+    return weights

@@ -22,6 +22,7 @@ from curation.hygiene import (
 from datasets.manifest import write_jsonl
 from evaluation.features import FeatureSet, write_features
 from evaluation.svm import cross_validated_probabilities
+from tests.conftest import tiny_clip_weights
 
 pytestmark = pytest.mark.fiftyone
 
@@ -319,21 +320,7 @@ def test_cli_skips_clip_without_weights_and_rejects_bad_input(fiftyone, tmp_path
 @pytest.mark.slow
 def test_clip_agreement_with_weights_on_disk(fiftyone, tmp_path):
     """A tiny open_clip model (random weights, saved to a file) takes the CLIP path end to end."""
-    import json
-
-    import open_clip
-    import torch
-
-    configs = tmp_path / "configs"
-    configs.mkdir()
-    tiny = {"embed_dim": 16,
-            "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
-    (configs / "hygiene-tiny.json").write_text(json.dumps(tiny))
-    open_clip.add_model_config(configs)
-    torch.manual_seed(0)
-    weights = tmp_path / "tiny.pt"
-    torch.save(open_clip.create_model("hygiene-tiny").state_dict(), weights)
+    weights = tiny_clip_weights(tmp_path, "hygiene-tiny")
     ds, features, role = build(tmp_path, "hyg-clip", fiftyone)
     summary = run("hyg-clip", features, HygieneConfig(jobs=1, mislabels=False, clip_model="hygiene-tiny",
                                                       clip_weights=str(weights), device="cpu"))

@@ -18,6 +18,7 @@ from evaluation.suggest import (
     reliability,
     suggest,
 )
+from tests.conftest import tiny_clip_weights
 
 # ILSVRC classes (index, wnid, name); crane's name is shared with another class
 CLASSES = [(1, "n01443537", "goldfish"), (134, "n02012849", "crane"), (207, "n02099601", "golden retriever"),
@@ -330,20 +331,9 @@ def test_cli_without_clip_weights_says_where_it_looked(tmp_path, capsys, monkeyp
 
 @pytest.mark.slow  # importing open_clip (torch, timm) takes seconds
 def test_clip_zero_shot_joins_with_a_tiny_random_model(tmp_path, capsys):
-    import open_clip
-    import torch
     from PIL import Image
 
-    configs = tmp_path / "configs"
-    configs.mkdir()
-    tiny = {"embed_dim": 16,
-            "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
-    (configs / "suggest-tiny.json").write_text(json.dumps(tiny))
-    open_clip.add_model_config(configs)
-    torch.manual_seed(0)
-    weights = tmp_path / "tiny.pt"
-    torch.save(open_clip.create_model("suggest-tiny").state_dict(), weights)
+    weights = tiny_clip_weights(tmp_path, "suggest-tiny")
     fs, _ = feature_set(per_class=12, n_new=6, known=3)
     paths = []
     for i in range(len(fs)):

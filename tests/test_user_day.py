@@ -37,6 +37,22 @@ def open_page(browser, url: str):
     return page
 
 
+def goto_view(page, url: str, shown: str, tries: int = 3) -> None:
+    """Open a saved view's URL until the grid shows ``shown`` ("1 sample"): the App's Python session, when it
+    connects late ("Could not connect session, trying again in 10 seconds", seen once in a fresh-clone CI run),
+    pushes its own view over the one the URL asked for."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        page.goto(url)
+        try:
+            page.wait_for_selector(f"text={shown}", timeout=40_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+
+
 def move_view(page, to_label: str, wnid: str) -> None:
     """Move the samples of the current view with the curation plugin's operator (nothing selected: the view).
 
@@ -78,8 +94,7 @@ def test_the_users_day(fiftyone, tmp_path):
         with ServedApp([], env, tmp_path / "app1.log") as app:
             page = open_page(browser, f"http://127.0.0.1:{app.port}/datasets/day")
             page.screenshot(path=str(ARTIFACTS / "user-day-1-before.png"))
-            page.goto(f"http://127.0.0.1:{app.port}/datasets/day?view=one-teapot")  # a view of one drawing
-            page.wait_for_selector("text=1 sample", timeout=60_000)
+            goto_view(page, f"http://127.0.0.1:{app.port}/datasets/day?view=one-teapot", "1 sample")  # one drawing
             page.wait_for_selector("canvas[canvas-loaded=true]", timeout=60_000)
             move_view(page, "umbrella", "n04507155")
             page.screenshot(path=str(ARTIFACTS / "user-day-2-moved.png"))

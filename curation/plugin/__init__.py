@@ -44,10 +44,15 @@ class _Curate(foo.Operator):
         return types.Property(inputs, view=types.View(label=f"Curation: {self.verb}"))
 
     def execute(self, ctx):
-        record = actions.curate(ctx.dataset, self.action, _targets(ctx), to=ctx.params.get("wnid"))
+        records = self.apply(ctx.dataset, _targets(ctx), ctx.params)
         ctx.ops.clear_selected_samples()  # a moved sample may have left the view
         ctx.ops.reload_dataset()
-        return {"action": record["action"], "samples": len(record["image_ids"]), "record": record["id"]}
+        return {"action": records[0]["action"], "samples": sum(len(r["image_ids"]) for r in records),
+                "record": records[-1]["id"], **({"records": [r["id"] for r in records]} if len(records) > 1 else {})}
+
+    def apply(self, dataset, image_ids: list, params: dict) -> list[dict]:
+        """The action on the samples; its log records."""
+        return [actions.curate(dataset, self.action, image_ids, to=params.get("wnid"))]
 
 
 class Accept(_Curate):
@@ -84,23 +89,16 @@ class AcceptSuggestion(_Curate):
     """The suggested class (evaluation.suggest) becomes the sample's: a logged move per class."""
     op_name, verb, icon = "accept_suggestion", "Accept suggestion", "task_alt"
 
-    def execute(self, ctx):
-        records = actions.accept_suggestions(ctx.dataset, _targets(ctx))
-        ctx.ops.clear_selected_samples()
-        ctx.ops.reload_dataset()
-        return {"action": "move", "samples": sum(len(r["image_ids"]) for r in records),
-                "records": [r["id"] for r in records]}
+    def apply(self, dataset, image_ids: list, params: dict) -> list[dict]:
+        return actions.accept_suggestions(dataset, image_ids)
 
 
 class RefuseSuggestion(_Curate):
     """"Not this class": the sample stays unlabelled and its suggestion is never proposed again."""
     op_name, verb, icon = "refuse_suggestion", "Not this class", "do_not_disturb_on"
 
-    def execute(self, ctx):
-        record = actions.refuse_suggestions(ctx.dataset, _targets(ctx))
-        ctx.ops.clear_selected_samples()
-        ctx.ops.reload_dataset()
-        return {"action": "refuse", "samples": len(record["image_ids"]), "record": record["id"]}
+    def apply(self, dataset, image_ids: list, params: dict) -> list[dict]:
+        return [actions.refuse_suggestions(dataset, image_ids)]
 
 
 class Undo(foo.Operator):
