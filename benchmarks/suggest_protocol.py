@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from evaluation.features import UNLABELLED, read_features, write_features  # noqa: E402
+from evaluation.metrics import percent as pct  # noqa: E402
 
 
 def hide_val(path: Path, out: Path) -> tuple[Path, dict[str, str], set[str]]:
@@ -127,10 +128,6 @@ def run_one(files: list[Path], method: str, args) -> dict:
     return {"run": name, "seconds": round(time.time() - start, 1), "threshold": summary["threshold"],
             "estimated": summary["estimated"], "heldout": summary["heldout"],
             "ece": summary["calibration"]["ece"], **score(lines, truth, pool), "printed": done.stdout.strip()}
-
-
-def pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def main() -> int:

@@ -21,10 +21,10 @@ from datasets.vocabulary import Vocabulary, load_vocabulary
 from .log import CurationLog
 from .state import (
     KEY,
+    REFUSED,
     REVIEW,
     apply_record,
     class_label,
-    read_refused,
     read_states,
     target_state,
     write_states,
@@ -93,9 +93,8 @@ def suggestions(dataset, image_ids: list[str]) -> dict[str, str]:
         return {}
     view = dataset.match(F(KEY).is_in(list(image_ids)) & (F("ground_truth") == None)  # noqa: E711
                          & (F(f"{SUGGESTION}.wnid") != None))  # noqa: E711
-    ids, wnids = view.values([KEY, f"{SUGGESTION}.wnid"])
-    refused = read_refused(dataset, ids)
-    return {i: w for i, w in zip(ids, wnids) if w not in refused.get(i, [])}
+    ids, wnids, refused = view.values([KEY, f"{SUGGESTION}.wnid", REFUSED])
+    return {i: w for i, w, no in zip(ids, wnids, refused) if w not in (no or [])}
 
 
 def accept_suggestions(dataset, image_ids: list[str], *, log: CurationLog | None = None,

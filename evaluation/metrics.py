@@ -8,6 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def percent(x: float | None) -> str:
+    """A share as the commands print it: "77.1%", or "n/a" for None."""
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
 def true_rank(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """0 when the true class scores highest; the number of classes scoring strictly above it.
 

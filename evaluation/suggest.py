@@ -106,6 +106,7 @@ import numpy as np
 from datasets.manifest import iter_jsonl, write_json, write_jsonl
 
 from .features import UNLABELLED, FeatureSet
+from .metrics import percent
 from .zeroshot import add_clip_arguments
 
 logger = logging.getLogger(__name__)
@@ -710,7 +711,7 @@ def class_table(fs: FeatureSet, classes: np.ndarray) -> list[dict]:
     table = []
     for c in classes:
         row = int(np.flatnonzero(fs.labels == c)[0])
-        table.append({"class_index": int(c), "wnid": str(fs.wnids[row]) if fs.wnids is not None else str(int(c)),
+        table.append({"class_index": int(c), "wnid": str(fs.wnids[row]) if fs.wnids is not None else "",
                       "label": str(fs.label_names[row]) if fs.label_names is not None else ""})
     return table
 
@@ -806,28 +807,24 @@ def run(features: Path | list[Path], out: Path, cfg: SuggestConfig, args: argpar
     return summary
 
 
-def _pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
 def format_summary(summary: dict, out: Path) -> str:
     est, held, cal, c = summary["estimated"], summary["heldout"], summary["calibration"], summary["counts"]
-    ece = f"ECE {_pct(cal['ece'])} ({_pct(cal['ece_before_scaling'])} before scaling)"
+    ece = f"ECE {percent(cal['ece'])} ({percent(cal['ece_before_scaling'])} before scaling)"
     t = summary["threshold"]
     if t is None:
-        lines = [f"no threshold reaches {_pct(summary['params']['precision'])} estimated precision: abstaining on "
+        lines = [f"no threshold reaches {percent(summary['params']['precision'])} estimated precision: abstaining on "
                  f"every row; {ece}"]
     else:
         shown = f"{t:.3f}" if summary["params"]["score"] == "msp" else f"{t:.3f} (max logit)"
-        lines = [f"threshold {shown}: estimated precision {_pct(est['precision'])}, coverage {_pct(est['coverage'])} "
-                 f"of known-class drawings, {_pct(est['other_suggested'])} of other drawings given a class "
-                 f"(held out: {_pct(held['precision'])} / {_pct(held['coverage'])} / {_pct(held['other_suggested'])}); "
+        lines = [f"threshold {shown}: estimated precision {percent(est['precision'])}, coverage {percent(est['coverage'])} "
+                 f"of known-class drawings, {percent(est['other_suggested'])} of other drawings given a class "
+                 f"(held out: {percent(held['precision'])} / {percent(held['coverage'])} / {percent(held['other_suggested'])}); "
                  f"{ece}"]
     pool = summary.get("pool") or {}
     if pool.get("estimated_open_share") is not None:
-        lines.append(f"these unlabelled drawings: about {_pct(pool['estimated_open_share'])} look like none of the "
+        lines.append(f"these unlabelled drawings: about {percent(pool['estimated_open_share'])} look like none of the "
                      f"known classes (estimated from their confidences); at that share expect "
-                     f"{_pct(pool['expected_precision'])} of the suggestions to be right (--open-share sets the share "
+                     f"{percent(pool['expected_precision'])} of the suggestions to be right (--open-share sets the share "
                      f"the threshold assumes)")
     clip = summary["meta"]["clip"]
     if clip["status"] == "done":

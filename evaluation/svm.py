@@ -71,7 +71,7 @@ import numpy as np
 from datasets.manifest import atomic_write_text
 
 from .features import FeatureSet, ignored_unlabelled, join_features, labelled_rows, read_features
-from .metrics import evaluate, topk, true_rank
+from .metrics import evaluate, percent, topk, true_rank
 from .results import write_method
 
 logger = logging.getLogger(__name__)
@@ -773,12 +773,9 @@ def run_holdout(features_path: Path | list[Path], out: Path, cfg: SVMConfig, spe
 
 
 def format_holdout(summary: dict, out: Path) -> str:
-    def pct(x):
-        return "n/a" if x is None else f"{100 * x:.1f}%"
-
     lines = []
     for style, r in summary["styles"].items():
-        cells = [f"{m} top-1 {pct(r[m]['top1'])} top-5 {pct(r[m]['top5'])} (n={r[m]['n']})"
+        cells = [f"{m} top-1 {percent(r[m]['top1'])} top-5 {percent(r[m]['top5'])} (n={r[m]['n']})"
                  for m in ("svm", "logistic") if m in r]
         lines.append(f"{style:16} " + "  ".join(cells) + f"  trained on {r['train_rows']} rows")
     lines += [f"skipped {note}" for note in summary["skipped"]]
@@ -787,15 +784,12 @@ def format_holdout(summary: dict, out: Path) -> str:
 
 
 def format_summary(summary: list[dict], out: Path) -> str:
-    def pct(x):
-        return "n/a" if x is None else f"{100 * x:.1f}%"
-
     lines = []
     for s in summary:
         params = ", ".join(f"{k}={v}" for k, v in (s["best_params"] or {}).items())
         val = s["val"] or {}
         cv = "n/a" if s["cv_best_score"] is None else f"{100 * s['cv_best_score']:.1f}%"
-        lines.append(f"{s['method']:9} val top-1 {pct(val.get('top1'))}  top-5 {pct(val.get('top5'))}  "
+        lines.append(f"{s['method']:9} val top-1 {percent(val.get('top1'))}  top-5 {percent(val.get('top5'))}  "
                      f"(n={val.get('n', 0)})  CV {cv}  best: {params}")
     lines.append(f"  results in {out}")
     return "\n".join(lines)

@@ -73,7 +73,7 @@ from curation.state import class_label
 from curation.views import delete_views, save_views
 from datasets.vocabulary import Vocabulary, load_vocabulary
 
-from .metrics import log_softmax
+from .metrics import log_softmax, percent
 from .results import METRICS, PREDICTIONS, read_metrics, read_predictions
 
 logger = logging.getLogger(__name__)
@@ -506,9 +506,6 @@ def write_back(cfg: WritebackConfig, vocab: Vocabulary | None = None) -> dict:
 
 
 def format_summary(s: dict) -> str:
-    def pct(x):
-        return "n/a" if x is None else f"{100 * x:.1f}%"
-
     lines = [(f"{s['name']} ({s['method']}, {s['classes']} classes) -> dataset {s['dataset']}: "
               f"{s['written']} samples written, {s['without_prediction']} without a prediction row, "
               f"{s['ids_not_in_dataset']} prediction ids not in the dataset")]
@@ -516,7 +513,7 @@ def format_summary(s: dict) -> str:
         lines.append(f"  {s['unpredictable']} samples have a label outside the method's classes: not evaluated")
     for split, a in s["accuracy"].items():
         stored = " (eval keys " + ", ".join(s["eval_keys"]) + ")" if s["split"] in (ALL, split) else ""
-        lines.append(f"  {split:5s} top-1 {pct(a['top1'])}  top-{TOPK} {pct(a[f'top{TOPK}'])}{stored}")
+        lines.append(f"  {split:5s} top-1 {percent(a['top1'])}  top-{TOPK} {percent(a[f'top{TOPK}'])}{stored}")
     if s["compare"]:
         c = s["compare"]
         lines.append(f"  vs {c['other']}: {c['improved']} improved, {c['worsened']} worsened of {c['samples']} "
