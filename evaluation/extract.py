@@ -3,18 +3,40 @@
     python -m evaluation.extract --manifest out/embedded/manifest.jsonl --backbone efficientnet-lite1 --out feats.h5
     python -m evaluation.extract --manifest M --backbone vgg19 --layer fc7 --weights vgg19.pth --out fc7.h5
     python -m evaluation.extract --manifest M --backbone efficientnet-lite2 --tta flip --out lite2-flip.h5
+    torchrun --nproc-per-node 8 -m evaluation.extract --manifest M --backbone efficientnet-lite1 --out feats.h5
+    torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 -m evaluation.extract ...
 
 ``--tta flip`` averages each image's features (and logits) with its mirror's. ``--normalize``
 feeds the network another normalisation than its own (``imagenet`` mean/std, or ``lite``:
 (x - 127) / 128), to check which one a model was trained with; the file's attrs record both.
 
 Each image is read once (an image in two classes gives two rows with the same
-features). Work goes into ``.<out>.partial`` as it is done, so an interrupted run
-resumes where it stopped; the final file appears whole, by rename. Images that
-cannot be decoded are skipped and listed in ``<out stem>.rejected.jsonl``. Unlabelled rows
-(``datasets.build --keep-unmatched``: ``class_index`` null) are extracted like any other, with
-label ``evaluation.features.UNLABELLED`` (-1) and wnid and label name "".
+features). Images that cannot be decoded are skipped and listed in ``<out stem>.rejected.jsonl``.
+Unlabelled rows (``datasets.build --keep-unmatched``: ``class_index`` null) are extracted like any
+other, with label ``evaluation.features.UNLABELLED`` (-1) and wnid and label name "".
 On a GPU it runs in bfloat16 autocast with channels_last.
+
+Resuming, and what a kill loses: the manifest's images (in order, each once) are cut into fixed
+blocks of ``--shard-size`` images (default 8 batches' worth), and each block is computed in
+batches that start at the block's first image. A finished block is written to
+``.<out>.parts/<job>/shard-<start>-<stop>.npz`` (features, logits, done/bad flags, errors) under
+a temporary name, fsync'ed, then renamed, so a shard on disk is always whole. Running the same
+command again (same backbone, layer, weights, ``--tta``, normalisation, images and shard size:
+the ``<job>`` folder's name) keeps every shard that reads back whole, logs how many images were
+already done, and computes only the missing blocks: a kill, even SIGKILL or a power cut, loses at
+most the one unfinished block of each process, and the result is bit for bit an uninterrupted
+run's with the same batch size (a block is always the same batches). A shard that does not read
+back (truncated, damaged) is logged by name and only its block is redone; another job's shards
+are removed with a warning. When every block is done they are merged into ``--out`` (written
+whole under a temporary name, then renamed), the rejected list is written and the shards removed.
+
+Under torchrun (RANK, WORLD_SIZE, LOCAL_RANK in the environment; env:// rendezvous) process r
+computes the blocks b with b % WORLD_SIZE == r, on cuda:LOCAL_RANK (nccl) or on the CPU (gloo),
+writing its own shards; after a barrier rank 0 merges them into one file whose rows are a
+single process's (same order, same values for the same batch size and device kind), and every
+process exits 0 once that file exists. Several nodes need ``--out`` on a filesystem they all share.
+A killed torchrun job resumes the same way, with any number of processes (the blocks do not
+depend on it). Called as a function (``extract``) it is one process, whatever the environment.
 """
 from __future__ import annotations
 
@@ -23,13 +45,17 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+import zipfile
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -43,6 +69,11 @@ from .features import UNLABELLED, FeatureSet, write_features
 
 logger = logging.getLogger(__name__)
 
+SHARD_BATCHES = 8  # the default shard: this many batches' worth of images
+IMAGENET_CLASSES = 1000  # the logits' width (forward_batch returns ImageNet order)
+# a rank waits at the barriers for the slowest one and for rank 0's merge; torchrun stops them all if one dies
+DIST_TIMEOUT = timedelta(hours=24)
+
 
 @dataclass
 class ExtractConfig:
@@ -52,17 +83,18 @@ class ExtractConfig:
     layer: str | None = None  # the backbone's default when None
     weights: str | None = None  # a path, "random", or None for the pretrained default
     batch_size: int | None = None  # None: 256 on a GPU, 64 on CPU
-    workers: int | None = None  # None: all cores but one on a GPU, 1 on CPU (the network needs the cores)
+    workers: int | None = None  # None: all cores but one on a GPU (shared by a node's ranks), 1 on CPU
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"...
     amp: bool = True  # bfloat16 autocast, on CUDA only
     tta: str = "none"  # "flip": the mean of the image's and its mirror's features and logits
     normalize: str | None = None  # "lite" or "imagenet"; None: the backbone's own
-    flush_every: int = 20  # batches between flushes of the partial file
-    stop_after: int | None = None  # stop after this many batches, leaving the partial file (tests, timing)
+    shard_size: int | None = None  # images per shard (a block of the image list); None: SHARD_BATCHES batches
+    stop_after: int | None = None  # stop after this many batches, leaving the shards (tests, timing)
 
 
 def partial_path(out: Path) -> Path:
-    return out.with_name(f".{out.name}.partial")
+    """The folder of finished shards, ``.<out>.parts``: one subfolder per job."""
+    return out.with_name(f".{out.name}.parts")
 
 
 def rejected_path(out: Path) -> Path:
@@ -74,29 +106,186 @@ def _fingerprint(describe: dict, preprocessing: dict, ids: list[str]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def _open_partial(path: Path, fingerprint: str, n: int, dim: int, logits: int):
-    """The partial file for this exact job, created or reopened; one for another job is replaced."""
-    import h5py
+def job_folder(out: Path, fingerprint: str, shard_size: int) -> Path:
+    """Where this job's shards go: named by the job and the partition, so another job's are told apart."""
+    return partial_path(out) / f"{fingerprint[:16]}-s{shard_size}"
 
-    if path.exists():
-        try:
-            f = h5py.File(path, "a")
-            if f.attrs.get("fingerprint") == fingerprint:
-                return f
-            f.close()
-            logger.warning("%s belongs to another extraction (backbone, weights or images differ): starting over", path)
-        except OSError:
-            logger.warning("%s is unreadable (killed mid-write?): starting over", path)
-        path.unlink()
-    f = h5py.File(path, "w")
-    f.attrs["fingerprint"] = fingerprint
-    chunk = (min(n, 256), dim)
-    f.create_dataset("features", (n, dim), dtype="f4", chunks=chunk)
-    f.create_dataset("logits", (n, logits), dtype="f4", chunks=(min(n, 256), logits))
-    f.create_dataset("done", (n,), dtype=bool)
-    f.create_dataset("bad", (n,), dtype=bool)
-    f.create_dataset("errors", (n,), dtype=h5py.string_dtype())
-    return f
+
+# the partition: fixed blocks of the image list, each computed in batches aligned to its start
+
+
+def image_blocks(n: int, shard_size: int) -> list[tuple[int, int]]:
+    """[start, stop) of each block of ``shard_size`` images (the last may be shorter)."""
+    if shard_size < 1:
+        raise ValueError(f"--shard-size must be at least 1, got {shard_size}")
+    return [(a, min(a + shard_size, n)) for a in range(0, n, shard_size)]
+
+
+def block_batches(start: int, stop: int, batch_size: int) -> list[list[int]]:
+    """The image indices of each batch of a block: the same batches on every run, resumed or not."""
+    return [list(range(a, min(a + batch_size, stop))) for a in range(start, stop, batch_size)]
+
+
+# shards: one finished block each, written whole or not at all
+
+
+class ShardError(ValueError):
+    """A shard file that does not read back whole; the message names the file."""
+
+
+@dataclass
+class Shard:
+    start: int
+    stop: int
+    done: np.ndarray  # (n,) bool: computed
+    bad: np.ndarray  # (n,) bool: could not be decoded (features and logits zero)
+    errors: list[str]  # why, "" for the others
+    features: np.ndarray | None = None  # (n, D) float32
+    logits: np.ndarray | None = None  # (n, 1000) float32
+
+    @classmethod
+    def empty(cls, start: int, stop: int, dim: int) -> Shard:
+        n = stop - start
+        return cls(start, stop, np.zeros(n, bool), np.zeros(n, bool), [""] * n,
+                   np.zeros((n, dim), np.float32), np.zeros((n, IMAGENET_CLASSES), np.float32))
+
+    @property
+    def finished(self) -> bool:
+        return bool((self.done | self.bad).all())
+
+    def put(self, images: np.ndarray, features: np.ndarray, logits: np.ndarray) -> None:
+        local = images - self.start
+        self.features[local], self.logits[local], self.done[local] = features, logits, True
+
+    def reject(self, image: int, error: str) -> None:
+        self.bad[image - self.start], self.errors[image - self.start] = True, error
+
+
+def shard_path(folder: Path, start: int, stop: int) -> Path:
+    return folder / f"shard-{start:09d}-{stop:09d}.npz"
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # no directory handles (Windows): the rename is as durable as the platform makes it
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_shard(folder: Path, shard: Shard, fingerprint: str) -> Path:
+    """The shard under a temporary name, fsync'ed, renamed into place, the folder fsync'ed: whole or absent."""
+    path = shard_path(folder, shard.start, shard.stop)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, fingerprint=np.asarray(fingerprint), start=np.int64(shard.start), stop=np.int64(shard.stop),
+                 done=shard.done, bad=shard.bad, errors=np.asarray(shard.errors, dtype=str),
+                 features=shard.features, logits=shard.logits)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(folder)
+    return path
+
+
+FLAGS = ("fingerprint", "start", "stop", "done", "bad", "errors")
+
+
+def read_shard(path: Path, fingerprint: str, start: int, stop: int, dim: int, flags_only: bool = False) -> Shard:
+    """A shard of this job's block [start, stop), checked whole (zip CRCs, shapes); ShardError names the file."""
+    names = FLAGS if flags_only else (*FLAGS, "features", "logits")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            got = {k: z[k] for k in names}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise ShardError(f"{path}: unreadable shard ({type(err).__name__}: {err})") from None
+    n = stop - start
+    expected = {"done": (n,), "bad": (n,), "errors": (n,), "features": (n, dim), "logits": (n, IMAGENET_CLASSES)}
+    wrong = [k for k in names if k in expected and got[k].shape != expected[k]]
+    if str(got["fingerprint"]) != fingerprint or (int(got["start"]), int(got["stop"])) != (start, stop):
+        wrong.append("fingerprint/block")
+    if not wrong and not (got["done"] ^ got["bad"]).all():
+        wrong.append("done/bad")
+    if wrong:
+        raise ShardError(f"{path}: not this job's shard of images {start}..{stop - 1} (wrong {', '.join(wrong)})")
+    return Shard(start, stop, got["done"].astype(bool), got["bad"].astype(bool), got["errors"].tolist(),
+                 got.get("features"), got.get("logits"))
+
+
+# torchrun
+
+
+@dataclass
+class Ranks:
+    """This process's place among torchrun's processes; rank 0 of 1 without torchrun."""
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    local_world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier(device_ids=[self.local_rank] if self.device.type == "cuda" else None)
+
+    def total(self, *counts: int) -> list[int]:
+        """Each count summed over the processes (a barrier too)."""
+        if self.world == 1:
+            return list(counts)
+        t = torch.tensor(counts, dtype=torch.int64, device=self.device)
+        dist.all_reduce(t)
+        return [int(c) for c in t.tolist()]
+
+    def check_same(self, value: str, what: str) -> None:
+        """Every process must see the same job (manifest, images, weights)."""
+        if self.world > 1:
+            seen: list = [None] * self.world
+            dist.all_gather_object(seen, value)
+            if len(set(seen)) > 1:
+                raise ValueError(f"the {self.world} processes see different {what}: each needs the same files")
+
+    def from_main(self, obj):
+        """Rank 0's ``obj`` on every process (the others wait here until rank 0 has it)."""
+        if self.world == 1:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def init_distributed(device: str) -> Ranks:
+    """torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK: env:// rendezvous), or one process.
+
+    training.finetune.init_distributed's pattern (which this module cannot import: training.finetune
+    imports evaluation.extract), with a long timeout for the barriers and the node's process count.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Ranks(resolve_device(device))
+    cuda = torch.cuda.is_available() and not device.startswith("cpu")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:
+        torch.cuda.set_device(local)
+    dist.init_process_group("nccl" if cuda else "gloo", timeout=DIST_TIMEOUT)
+    return Ranks(torch.device("cuda", local) if cuda else torch.device("cpu"), dist.get_rank(), world, local,
+                 int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
 TTA = ("none", "flip")
@@ -132,137 +321,286 @@ def trained_without_style(weights: str | None) -> str:
     return str((args or {}).get("holdout_style") or "")
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+# one job: the images, the network, the partition
 
 
-def extract(cfg: ExtractConfig) -> dict:
-    """Run (or resume) one extraction; return a summary. Raises ValueError on bad input."""
-    rows = read_manifest(cfg.manifest)
+@dataclass
+class Job:
+    rows: list[dict]
+    ids: list[str]  # each image once, in manifest order
+    paths: list[str]
+    batch_size: int = 64
+    shard_size: int = 512
+    workers: int = 1
+    fingerprint: str = ""
+    folder: Path = field(default_factory=Path)
+
+    @property
+    def blocks(self) -> list[tuple[int, int]]:
+        return image_blocks(len(self.ids), self.shard_size)
+
+    def shard(self, block: tuple[int, int]) -> Path:
+        return shard_path(self.folder, *block)
+
+
+def read_job(manifest: Path) -> Job:
+    rows = read_manifest(manifest)
     if not rows:
-        raise ValueError(f"{cfg.manifest}: no rows")
-    image_ids = list(dict.fromkeys(r["id"] for r in rows))
-    first = {}
+        raise ValueError(f"{manifest}: no rows")
+    first: dict[str, dict] = {}
     for r in rows:
         first.setdefault(r["id"], r)
-    paths = [str(first[i]["filepath"]) for i in image_ids]
+    ids = list(first)
+    return Job(rows, ids, [str(first[i]["filepath"]) for i in ids])
 
-    device = resolve_device(cfg.device)
-    cuda = device.type == "cuda"
-    batch_size = cfg.batch_size or (256 if cuda else 64)
-    workers = cfg.workers if cfg.workers is not None else (max(1, (os.cpu_count() or 2) - 1) if cuda else 1)
-    if not cuda:
-        keep_freed_memory()
+
+def load_backbone(cfg: ExtractConfig, device: torch.device):
     check_tta(cfg.tta)  # before the network loads
     backbone = create_backbone(cfg.backbone, cfg.layer, cfg.weights).to(device)
     backbone = backbone.to(memory_format=torch.channels_last)  # faster convolutions on CPU too
     backbone.preprocessing = renormalized(backbone.preprocessing, cfg.normalize)
+    return backbone
+
+
+def plan_job(cfg: ExtractConfig, ranks: Ranks, backbone) -> Job:
+    """The images and how they are cut: batch, shard size, workers, the job's fingerprint and folder."""
+    job = read_job(cfg.manifest)
+    cuda = ranks.device.type == "cuda"
+    job.batch_size = cfg.batch_size or (256 if cuda else 64)
+    job.shard_size = cfg.shard_size or SHARD_BATCHES * job.batch_size
+    image_blocks(len(job.ids), job.shard_size)  # a bad --shard-size fails here, before any work
+    cores = max(1, (os.cpu_count() or 2) - 1)
+    job.workers = cfg.workers if cfg.workers is not None else (max(1, cores // ranks.local_world) if cuda else 1)
     prep = asdict(backbone.preprocessing)
-    fingerprint = _fingerprint({**backbone.describe(), "tta": cfg.tta}, prep, image_ids)
-    cfg.out.parent.mkdir(parents=True, exist_ok=True)
-    part = partial_path(cfg.out)
-    f = _open_partial(part, fingerprint, len(image_ids), backbone.feature_dim, 1000)
-    start = time.perf_counter()
-    try:
-        done = f["done"][...] | f["bad"][...]
-        todo = np.flatnonzero(~done)
-        if len(todo) < len(image_ids):
-            logger.info("resuming: %d of %d images already done", len(image_ids) - len(todo), len(image_ids))
-        loader = DataLoader(
-            # workers stop at uint8; normalising on the device moves a quarter of the bytes
-            ImageFiles([paths[i] for i in todo], backbone.preprocessing, normalize=False),
-            batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skipping_bad,
-            pin_memory=cuda, persistent_workers=False,
-        )
-        processed = 0
-        bar = tqdm(loader, desc=f"extract {backbone.name}/{backbone.layer}", unit=" batch", disable=None)
-        for step, (local, x, bad) in enumerate(bar):
-            for j, err in bad:
-                k = int(todo[j])
-                f["bad"][k], f["errors"][k] = True, err
-                logger.warning("skipped %s: %s", paths[k], err)
-            if x is not None:
-                idx = todo[local.numpy()]  # ascending: the loader keeps order
-                x = backbone.preprocessing.normalize(x.to(device, non_blocking=True))
-                x = x.contiguous(memory_format=torch.channels_last)
-                with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and cfg.amp):
-                    feats, logits = forward_batch(backbone, x, cfg.tta)
-                # a run of consecutive images is one slice write; h5py's point selection is slow
-                where = slice(int(idx[0]), int(idx[-1]) + 1) if idx[-1] - idx[0] + 1 == len(idx) else idx
-                f["features"][where] = feats.float().cpu().numpy()
-                f["logits"][where] = logits.float().cpu().numpy()
-                f["done"][where] = True
-                processed += len(idx)
-            if (step + 1) % cfg.flush_every == 0:
-                f.flush()
-            if cfg.stop_after is not None and step + 1 >= cfg.stop_after:
-                f.flush()
-                return {"complete": False, "processed": processed, "partial": str(part)}
-        elapsed = time.perf_counter() - start
+    job.fingerprint = _fingerprint({**backbone.describe(), "tta": cfg.tta}, prep, job.ids)
+    job.folder = job_folder(cfg.out, job.fingerprint, job.shard_size)
+    return job
 
-        ok = f["done"][...]
-        bad_mask = f["bad"][...]
-        errors = f["errors"][...]
-        row_image = {iid: k for k, iid in enumerate(image_ids)}
-        keep = [r for r in rows if ok[row_image[r["id"]]]]
-        take = np.asarray([row_image[r["id"]] for r in keep], dtype=np.int64)
-        order = np.argsort(take, kind="stable")  # h5py reads need ascending indices
-        feats = np.empty((len(take), backbone.feature_dim), dtype=np.float32)
-        logits = np.empty((len(take), 1000), dtype=np.float32)
-        if len(take):
-            uniq, inverse = np.unique(take[order], return_inverse=True)
-            feats[order] = f["features"][uniq][inverse]
-            logits[order] = f["logits"][uniq][inverse]
-    finally:
-        f.close()
 
-    def col(key, default=""):
-        return np.asarray([str(r.get(key) if r.get(key) is not None else default) for r in keep], dtype=object)
+def prepare_folder(out: Path, folder: Path) -> None:
+    """This job's shard folder; another job's (or an older version's partial file) removed with a warning."""
+    legacy = out.with_name(f".{out.name}.partial")
+    if legacy.exists():
+        logger.warning("%s is an older version's partial file: starting over", legacy)
+        legacy.unlink()
+    parts = folder.parent
+    if parts.exists() and not parts.is_dir():
+        parts.unlink()
+    for other in sorted(parts.iterdir()) if parts.is_dir() else ():
+        if other != folder:
+            logger.warning("%s belongs to another extraction (backbone, weights, images or shard size differ): "
+                           "starting over", other)
+            if other.is_dir():
+                shutil.rmtree(other)
+            else:
+                other.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    for tmp in folder.glob(".*.tmp"):  # a shard being written when the run was killed
+        tmp.unlink()
 
-    summary_file = cfg.manifest.with_name("summary.json")
+
+def finished_blocks(job: Job, mine: list[tuple[int, int]], dim: int) -> set[tuple[int, int]]:
+    """The blocks of ``mine`` whose shard reads back whole; a damaged one is logged by name, removed and redone."""
+    present = set(os.listdir(job.folder))
+    done = set()
+    for block in mine:
+        path = job.shard(block)
+        if path.name not in present:
+            continue
+        try:
+            read_shard(path, job.fingerprint, *block, dim)
+        except ShardError as err:
+            logger.warning("%s: redoing its %d images", err, block[1] - block[0])
+            path.unlink(missing_ok=True)
+            continue
+        done.add(block)
+    return done
+
+
+# computing the missing blocks
+
+
+def _forward(backbone, x: torch.Tensor, device: torch.device, cfg: ExtractConfig) -> tuple[np.ndarray, np.ndarray]:
+    cuda = device.type == "cuda"
+    # workers stop at uint8; normalising on the device moves a quarter of the bytes
+    x = backbone.preprocessing.normalize(x.to(device, non_blocking=True))
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and cfg.amp):
+        feats, logits = forward_batch(backbone, x, cfg.tta)
+    return feats.float().cpu().numpy(), logits.float().cpu().numpy()
+
+
+def compute_blocks(cfg: ExtractConfig, job: Job, backbone, todo: list[tuple[int, int]],
+                   ranks: Ranks) -> tuple[int, bool]:
+    """Compute the blocks ``todo``, each one's shard written as soon as it is whole; (images computed, stopped)."""
+    batches = [b for block in todo for b in block_batches(*block, job.batch_size)]
+    loader = DataLoader(
+        ImageFiles(job.paths, backbone.preprocessing, normalize=False), batch_sampler=batches,
+        num_workers=job.workers, collate_fn=collate_skipping_bad, pin_memory=ranks.device.type == "cuda",
+    )
+    blocks = iter(todo)
+    shard = None
+    processed = 0
+    bar = tqdm(loader, total=len(batches), desc=f"extract {backbone.name}/{backbone.layer}", unit=" batch",
+               disable=None if ranks.main else True)
+    for step, (images, x, bad) in enumerate(bar):
+        if shard is None:
+            shard = Shard.empty(*next(blocks), backbone.feature_dim)
+        for k, err in bad:
+            shard.reject(k, err)
+            logger.warning("skipped %s: %s", job.paths[k], err)
+        if x is not None:
+            feats, logits = _forward(backbone, x, ranks.device, cfg)
+            shard.put(images.numpy(), feats, logits)
+            processed += len(images)
+        if shard.finished:
+            write_shard(job.folder, shard, job.fingerprint)
+            shard = None
+        if cfg.stop_after is not None and step + 1 >= cfg.stop_after and step + 1 < len(batches):
+            return processed, True
+    return processed, False
+
+
+# merging the shards into the features file (rank 0)
+
+
+def _merge_error(err: ShardError, path: Path) -> ValueError:
+    path.unlink(missing_ok=True)
+    return ValueError(f"{err}; removed it: run the same command again to redo its images")
+
+
+def read_flags(job: Job, dim: int) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """(done, bad, {image: error}) of every image, from the shards' small arrays."""
+    done, bad = np.zeros(len(job.ids), bool), np.zeros(len(job.ids), bool)
+    errors = {}
+    for a, z in job.blocks:
+        try:
+            shard = read_shard(job.shard((a, z)), job.fingerprint, a, z, dim, flags_only=True)
+        except ShardError as err:
+            raise _merge_error(err, job.shard((a, z))) from None
+        done[a:z], bad[a:z] = shard.done, shard.bad
+        errors.update({a + int(j): shard.errors[j] for j in np.flatnonzero(shard.bad)})
+    return done, bad, errors
+
+
+def gather_rows(job: Job, take: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features and logits of each row (``take``: its image), filled one shard at a time (bounded memory)."""
+    feats = np.empty((len(take), dim), np.float32)
+    logits = np.empty((len(take), IMAGENET_CLASSES), np.float32)
+    order = np.argsort(take, kind="stable")
+    ordered = take[order]
+    for a, z in job.blocks:
+        lo, hi = np.searchsorted(ordered, [a, z])
+        if lo == hi:
+            continue
+        try:
+            shard = read_shard(job.shard((a, z)), job.fingerprint, a, z, dim)
+        except ShardError as err:
+            raise _merge_error(err, job.shard((a, z))) from None
+        rows, local = order[lo:hi], ordered[lo:hi] - a
+        feats[rows], logits[rows] = shard.features[local], shard.logits[local]
+    return feats, logits
+
+
+def _subset_name(manifest: Path) -> str:
+    summary_file = manifest.with_name("summary.json")
     subset = None
     if summary_file.exists():
         try:
             subset = json.loads(summary_file.read_text()).get("subset")
         except ValueError:
             subset = None
-    attrs = {
+    return f"{manifest.parent.name} ({subset})" if subset else manifest.parent.name
+
+
+def file_attrs(cfg: ExtractConfig, backbone, ranks: Ranks, done: np.ndarray, bad: np.ndarray) -> dict:
+    return {
         **backbone.describe(),
-        "preprocessing": prep,
+        "preprocessing": asdict(backbone.preprocessing),
         "normalize": normalization_name(backbone.preprocessing),
         # evaluation.svm --holdout-style may hold out only this style of a fine-tuned net's features
         "trained_without_style": trained_without_style(cfg.weights),
         "tta": cfg.tta,
         "manifest": str(cfg.manifest),
         # the report's column title: which build, and which subset of it
-        "subset": f"{cfg.manifest.parent.name} ({subset})" if subset else cfg.manifest.parent.name,
+        "subset": _subset_name(cfg.manifest),
         "num_classes_head": backbone.num_classes,
         # a fine-tuned head's classes (ILSVRC indices, in head order); evaluation.head scores them
         "head_classes": json.dumps([] if getattr(backbone, "imagenet_index", None) is None
                                    else backbone.imagenet_index.cpu().tolist()),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "torch_version": torch.__version__,
-        "device": str(device),
-        "images": int(ok.sum()),
-        "bad_images": int(bad_mask.sum()),
+        "device": str(ranks.device),
+        "processes": ranks.world,
+        "images": int(done.sum()),
+        "bad_images": int(bad.sum()),
     }
+
+
+def merge(cfg: ExtractConfig, job: Job, backbone, ranks: Ranks) -> dict:
+    """Every shard into ``cfg.out`` (atomic), the rejected list beside it, the shards removed; the counts."""
+    dim = backbone.feature_dim
+    done, bad, errors = read_flags(job, dim)
+    row_image = {iid: k for k, iid in enumerate(job.ids)}
+    keep = [r for r in job.rows if done[row_image[r["id"]]]]
+    feats, logits = gather_rows(job, np.asarray([row_image[r["id"]] for r in keep], dtype=np.int64), dim)
+
+    def col(key, default=""):
+        return np.asarray([str(r.get(key) if r.get(key) is not None else default) for r in keep], dtype=object)
+
     fs = FeatureSet(
         features=feats, labels=np.asarray([UNLABELLED if r.get("class_index") is None else r["class_index"]
                                            for r in keep], dtype=np.int64), ids=col("id"),
         splits=col("split"), logits=logits, wnids=col("wnid"), label_names=col("label"), styles=col("style"),
-        sources=col("source"), filepaths=col("filepath"), attrs=attrs,
+        sources=col("source"), filepaths=col("filepath"), attrs=file_attrs(cfg, backbone, ranks, done, bad),
     )
     write_features(cfg.out, fs)
-    rejected = [{"id": image_ids[k], "filepath": paths[k], "reason": errors[k].decode() if isinstance(errors[k], bytes)
-                 else str(errors[k])} for k in np.flatnonzero(bad_mask)]
+    rejected = [{"id": job.ids[k], "filepath": job.paths[k], "reason": errors[k]} for k in np.flatnonzero(bad)]
     write_jsonl(rejected_path(cfg.out), rejected)
-    part.unlink()
-    return {"complete": True, "rows": len(keep), "images": int(ok.sum()), "bad_images": len(rejected),
-            "processed_now": processed, "seconds": round(elapsed, 2),
+    shutil.rmtree(partial_path(cfg.out))
+    return {"rows": len(keep), "images": int(done.sum()), "bad_images": len(rejected)}
+
+
+# the run
+
+
+def _resume(cfg: ExtractConfig, job: Job, ranks: Ranks, dim: int) -> list[tuple[int, int]]:
+    """This process's blocks still to compute; rank 0 logs how many images all the processes had done."""
+    if ranks.main:
+        prepare_folder(cfg.out, job.folder)
+    ranks.barrier()
+    job.folder.mkdir(parents=True, exist_ok=True)
+    mine = job.blocks[ranks.rank::ranks.world]
+    finished = finished_blocks(job, mine, dim)
+    images, shards = ranks.total(sum(z - a for a, z in finished), len(finished))
+    if images and ranks.main:
+        logger.info("resuming: %d of %d images already done (%d shards)", images, len(job.ids), shards)
+    return [b for b in mine if b not in finished]
+
+
+def extract(cfg: ExtractConfig, ranks: Ranks | None = None) -> dict:
+    """Run (or resume) one extraction; return a summary. Raises ValueError on bad input.
+
+    ``ranks`` (``init_distributed`` under torchrun) shares the blocks out between the processes; rank 0
+    merges, and every process returns rank 0's summary (``processed_now`` summed over them)."""
+    ranks = ranks or Ranks(resolve_device(cfg.device))
+    if ranks.device.type == "cpu":
+        keep_freed_memory()
+    backbone = load_backbone(cfg, ranks.device)
+    job = plan_job(cfg, ranks, backbone)
+    ranks.check_same(job.fingerprint, "images or network")
+    todo = _resume(cfg, job, ranks, backbone.feature_dim)
+    start = time.perf_counter()
+    processed, stopped = compute_blocks(cfg, job, backbone, todo, ranks)
+    elapsed = time.perf_counter() - start
+    if stopped:
+        return {"complete": False, "processed": processed, "partial": str(partial_path(cfg.out))}
+    (processed,) = ranks.total(processed)  # every shard is on disk past this point
+    counts = merge(cfg, job, backbone, ranks) if ranks.main else None
+    counts = ranks.from_main(counts)  # no process returns before the file exists
+    return {"complete": True, **counts, "processed_now": processed, "seconds": round(elapsed, 2),
             "images_per_s": round(processed / elapsed, 1) if processed and elapsed > 0 else None,
-            "out": str(cfg.out), **backbone.describe()}
+            "out": str(cfg.out), "shards": len(job.blocks), "processes": ranks.world, **backbone.describe()}
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -275,10 +613,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="state dict or checkpoint to load; 'random' for an untrained net (default: pretrained)")
     p.add_argument("--out", type=Path, required=True, help="output .h5 file")
     p.add_argument("--batch-size", type=int, default=None, help="default 64 on CPU, 256 on GPU")
+    p.add_argument("--shard-size", type=int, default=None,
+                   help=f"images per shard of finished work, the most a kill loses per process (default "
+                   f"{SHARD_BATCHES} batches; a resume needs the same value to reuse the shards)")
     p.add_argument("--workers", type=int, default=None,
                    help="image-decoding processes (default: 1 on CPU, where the network needs the cores; "
-                   "all cores but one on a GPU)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+                   "on a GPU all cores but one, shared by the node's processes)")
+    p.add_argument("--device", default="auto",
+                   help="auto, cpu, cuda or cuda:N (under torchrun: cuda:LOCAL_RANK unless cpu)")
     p.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on GPU")
     p.add_argument("--tta", choices=TTA, default="none",
                    help="test-time augmentation: flip averages the image's and its mirror's features (2x the cost)")
@@ -292,13 +634,21 @@ def main(args: argparse.Namespace) -> int:
     cfg = ExtractConfig(
         manifest=args.manifest, out=args.out, backbone=args.backbone, layer=args.layer, weights=args.weights,
         batch_size=args.batch_size, workers=args.workers, device=args.device, amp=not args.no_amp,
-        tta=args.tta, normalize=args.normalize,
+        tta=args.tta, normalize=args.normalize, shard_size=args.shard_size,
     )
+    ranks = init_distributed(cfg.device)
+    if not ranks.main:
+        logging.getLogger().setLevel(logging.WARNING)
     try:
-        summary = extract(cfg)
+        summary = extract(cfg, ranks)
     except (ValueError, OSError, WeightsUnavailable) as err:
-        print(f"evaluation.extract: {err}", file=sys.stderr)
+        where = f" (rank {ranks.rank})" if ranks.world > 1 else ""
+        print(f"evaluation.extract{where}: {err}", file=sys.stderr)
         return 2
+    finally:
+        ranks.close()
+    if not ranks.main:
+        return 0
     rate = f", {summary['images_per_s']} img/s" if summary["images_per_s"] else ""
     print(f"{summary['out']}: {summary['rows']} rows, {summary['images']} images, {summary['bad_images']} skipped "
           f"({summary['backbone']}/{summary['layer']}, {summary['seconds']} s{rate})")

@@ -2,7 +2,6 @@
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -129,16 +128,24 @@ def test_extract_round_trip_skips_bad_images(tmp_path):
 def test_extract_resumes_after_an_interruption(tmp_path):
     m = manifest(tmp_path, bad=False)
     out = tmp_path / "feats.h5"
-    first = extract(ExtractConfig(manifest=m, out=out, backbone="tiny", batch_size=2, workers=0, stop_after=2))
-    assert not first["complete"] and first["processed"] == 4
+    # shards of 4 images, 2 batches each: stopping after 3 batches leaves one shard, the half-done one is lost
+    first = extract(ExtractConfig(manifest=m, out=out, backbone="tiny", batch_size=2, shard_size=4, workers=0,
+                                  stop_after=3))
+    assert not first["complete"] and first["processed"] == 6
     assert partial_path(out).exists() and not out.exists()  # nothing half-written where the result goes
-    with h5py.File(partial_path(out), "r") as f:
-        assert f["done"][...].sum() == 4
-    second = extract(ExtractConfig(manifest=m, out=out, backbone="tiny", batch_size=2, workers=0))
+    (shard,) = partial_path(out).glob("*/shard-*.npz")
+    with np.load(shard) as z:
+        assert z["done"].sum() == 4 and (int(z["start"]), int(z["stop"])) == (0, 4)
+    second = extract(ExtractConfig(manifest=m, out=out, backbone="tiny", batch_size=2, shard_size=4, workers=0))
     assert second["complete"] and second["processed_now"] == 5  # only what was left
+    assert not partial_path(out).exists()
     oneshot = tmp_path / "oneshot.h5"
-    extract(ExtractConfig(manifest=m, out=oneshot, backbone="tiny", batch_size=3, workers=0))
-    assert np.allclose(read_features(out).features, read_features(oneshot).features, atol=1e-6)
+    extract(ExtractConfig(manifest=m, out=oneshot, backbone="tiny", batch_size=2, shard_size=4, workers=0))
+    assert np.array_equal(read_features(out).features, read_features(oneshot).features)
+    assert np.array_equal(read_features(out).logits, read_features(oneshot).logits)
+    other = tmp_path / "other-batches.h5"  # other batches: the same up to float rounding
+    extract(ExtractConfig(manifest=m, out=other, backbone="tiny", batch_size=3, workers=0))
+    assert np.allclose(read_features(out).features, read_features(other).features, atol=1e-6)
     # a partial file of another job (other weights) is not reused
     extract(ExtractConfig(manifest=m, out=out, backbone="tiny", batch_size=2, workers=0, stop_after=1))
     torch.save(create_backbone("tiny").state_dict(), tmp_path / "w.pth")
