@@ -35,8 +35,10 @@ at 20k points the brain's t-SNE took 321 s and this one 90 s (3.6x), UMAP 93 s a
 200k x 4096 (1000 classes, MongoDB on the same two cores, both busy with other work): 14.3
 min with a peak RSS of 5.4 GB, of which kNN 207 s, t-SNE 251 s, UMAP 202 s and attaching
 the features 153 s (float16: ~1.0 GB in MongoDB; float32 would be 1.8 GB and ~4 min, and
-float16's largest error is 2e-4 of a vector's norm). Memory: the features are read whole
-(3.2 GB at 200k x 4096 float32), plus the PCA fit sample (<= 50k rows) and one chunk in writing.
+float16's largest error is 2e-4 of a vector's norm). Memory: the features stay in the file
+(3.2 GB at 200k x 4096 float32): the PCA's fit sample (<= 50k rows, 0.8 GB at 4096 dims) and
+one chunk of ``chunk_rows`` rows at a time are read from it (``evaluation.features.read_rows``),
+so beyond the fit sample memory grows with N x 50 (the PCA rows), not N x D.
 """
 from __future__ import annotations
 
@@ -133,22 +135,26 @@ def pca_reduce(X: np.ndarray, n_components: int = 50, *, rows: np.ndarray | None
 
     Fitted (randomized SVD, as fiftyone-brain) on at most ``fit_rows`` rows drawn with ``seed``,
     then applied in chunks, so the extra memory is one fit sample, not a centred copy of X.
+    ``X`` is an array or the file's h5py dataset, read ``chunk_rows`` rows at a time
+    (``evaluation.features.read_rows``): the (N, D) features are never in memory at once.
     With no more dimensions (or rows) than components, the rows are returned as they are.
     """
     from sklearn.decomposition import PCA
     from tqdm import tqdm
 
+    from evaluation.features import read_rows
+
     rows = np.arange(len(X)) if rows is None else np.asarray(rows)
     n, d = len(rows), X.shape[1]
     if d <= n_components or n <= n_components:
-        return np.asarray(X[rows], dtype=np.float32)
+        return read_rows(X, rows, chunk=chunk_rows)
     rng = np.random.default_rng(seed)
     fit = rows if n <= fit_rows else np.sort(rng.choice(rows, fit_rows, replace=False))
     pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed)
-    pca.fit(np.asarray(X[fit], dtype=np.float32))
+    pca.fit(read_rows(X, fit, chunk=chunk_rows))
     out = np.empty((n, n_components), dtype=np.float32)
     for i in tqdm(range(0, n, chunk_rows), desc="pca", unit=" chunk", disable=None, leave=False):
-        out[i : i + chunk_rows] = pca.transform(np.asarray(X[rows[i : i + chunk_rows]], dtype=np.float32))
+        out[i : i + chunk_rows] = pca.transform(read_rows(X, rows[i : i + chunk_rows], chunk=chunk_rows))
     return out
 
 
@@ -304,16 +310,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def read_inputs(path: Path):
-    """The features file, its key stem, and the first row of each image; errors name the file."""
-    from evaluation.features import read_features
+    """The features file's columns but its features and logits (``FeatureSet.features`` is (N, 0): they are read
+    in chunks from the file), its key stem, and the first row of each image; errors name the file."""
+    from evaluation.features import open_features, read_features
 
-    fs = read_features(path)
+    fs = read_features(path, features=False, logits=False)
     missing = [name for name in ("backbone", "layer") if not fs.attrs.get(name)]
     if missing:
         raise ValueError(f"{path}: no {' or '.join(missing)} attribute; was it written by evaluation.extract?")
-    if fs.features.ndim != 2 or len(fs.features) != len(fs.ids):
-        raise ValueError(f"{path}: 'features' has shape {fs.features.shape} for {len(fs.ids)} ids")
-    fs.logits = None  # (N, 1000) unused here: free it early
+    with open_features(path) as f:
+        shape = f["features"].shape
+    if len(shape) != 2 or shape[0] != len(fs.ids):
+        raise ValueError(f"{path}: 'features' has shape {shape} for {len(fs.ids)} ids")
     return fs, key_stem(str(fs.attrs["backbone"]), str(fs.attrs["layer"])), first_rows(fs.ids)
 
 
@@ -322,14 +330,17 @@ def attach_features(fo, dataset, field_name: str, X: np.ndarray, rows: np.ndarra
     """Write ``X[rows]`` to ``field_name`` of the samples ``sample_ids``, one bulk write per chunk.
 
     One write of 200k x 4096 values would build every vector's document in memory at
-    once; chunks keep that to ``chunk_rows`` vectors.
+    once; chunks keep that to ``chunk_rows`` vectors, read a chunk at a time from ``X``
+    (an array or the file's h5py dataset).
     """
     from tqdm import tqdm
+
+    from evaluation.features import read_rows
 
     if field_name not in dataset.get_field_schema():
         dataset.add_sample_field(field_name, fo.VectorField)
     for i in tqdm(range(0, len(rows), chunk_rows), desc=f"attach {field_name}", unit=" chunk", disable=None):
-        block = np.asarray(X[rows[i : i + chunk_rows]], dtype=dtype)
+        block = read_rows(X, rows[i : i + chunk_rows], dtype=dtype, chunk=chunk_rows)
         dataset.set_values(field_name, dict(zip(sample_ids[i : i + chunk_rows], block)), key_field="id",
                            validate=False)
 
@@ -343,8 +354,8 @@ def store_run(fob, dataset, key: str, points: np.ndarray, sample_ids: list[str],
                               create_index=spatial_index, progress=False, **provenance)
 
 
-def embed(cfg: EmbedConfig) -> dict:
-    """Attach the features, compute the views and the plot; return a summary. Inputs are checked before any write."""
+def _checked_config(cfg: EmbedConfig) -> tuple[Path, str, Path]:
+    """(features path, the method the plot shows, the plot's path) once the settings are valid."""
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown or not cfg.methods:
         raise ValueError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(METHODS)}")
@@ -354,43 +365,39 @@ def embed(cfg: EmbedConfig) -> dict:
         raise ValueError(f"--dtype: unknown {cfg.dtype!r}; choose from {', '.join(DTYPES)}")
     if cfg.perplexity <= 0 or cfg.umap_neighbors < 2:
         raise ValueError("--perplexity must be positive and --umap-neighbors at least 2")
-    start = time.perf_counter()
     path = Path(cfg.features)
     shown = next(m for m in METHODS if m in cfg.methods)  # the plot shows the t-SNE when there is one
     plot = Path(cfg.plot or path.with_name(f"{path.stem}.{shown}.png"))
     plot.parent.mkdir(parents=True, exist_ok=True)
     if not os.access(plot.parent, os.W_OK):
         raise ValueError(f"{plot}: its folder is not writable")
-    with timed(f"read {path}"):
-        fs, stem, first = read_inputs(path)
-    fo = fiftyone_module(cfg.database_uri)
-    import fiftyone.brain as fob
+    return path, shown, plot
 
-    if not fo.dataset_exists(cfg.dataset):
-        raise ValueError(f"--dataset: no FiftyOne dataset named {cfg.dataset!r} (curation.load creates it)")
-    dataset = fo.load_dataset(cfg.dataset)
-    with timed(f"read ids and labels of {cfg.dataset}"):
+
+def _matched(dataset, fs, first: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
+    """(feature rows, their samples' positions, sample ids, the summary's counts): rows matched to samples by id."""
+    with timed(f"read ids and labels of {dataset.name}"):
         sample_ids, image_ids, labels = dataset.values(["id", KEY, "ground_truth.label"])
     rows_in_first, pos, unknown_rows = match_rows(fs.ids[first], np.asarray(image_ids, dtype=object))
     if not len(pos):
-        raise ValueError(f"{path}: none of its {len(first)} image ids is in dataset {cfg.dataset!r}")
+        raise ValueError(f"{path}: none of its {len(first)} image ids is in dataset {dataset.name!r}")
     if len(pos) < 4:
-        raise ValueError(f"{path}: only {len(pos)} of its images are in {cfg.dataset!r}; a 2-D view needs at least 4")
-    rows = first[rows_in_first]
+        raise ValueError(f"{path}: only {len(pos)} of its images are in {dataset.name!r}; a 2-D view needs at least 4")
     ids = [sample_ids[i] for i in pos]
-    summary = {"dataset": cfg.dataset, "features": str(path), "samples": len(sample_ids), "with_features": len(ids),
+    summary = {"dataset": dataset.name, "features": str(path), "samples": len(sample_ids), "with_features": len(ids),
                "without_features": len(sample_ids) - len(ids), "unknown_rows": unknown_rows,
-               "duplicate_rows": len(fs.ids) - len(first), "field": None, "brain_keys": [], "plot": None}
+               "duplicate_rows": len(fs.ids) - len(first), "field": None, "brain_keys": [], "plot": None,
+               "labels": [labels[i] for i in pos]}
     if summary["without_features"]:
         logger.info("%d of %d samples have no row in %s: left out of the runs", summary["without_features"],
                     len(sample_ids), path)
     if unknown_rows:
-        logger.info("%d images of %s are not in %s: skipped", unknown_rows, path, cfg.dataset)
+        logger.info("%d images of %s are not in %s: skipped", unknown_rows, path, dataset.name)
+    return first[rows_in_first], pos, ids, summary
 
-    # compute everything first, write afterwards: a failure on the way leaves the dataset as it was
-    with timed(f"PCA to {cfg.pca_dims} dims"):
-        Z = pca_reduce(fs.features, cfg.pca_dims, rows=rows, fit_rows=cfg.pca_fit_rows, seed=cfg.seed,
-                       chunk_rows=cfg.chunk_rows)
+
+def _views(Z: np.ndarray, cfg: EmbedConfig, path: Path, stem: str) -> tuple[dict, dict]:
+    """({method: 2-D points}, {method: the brain run's provenance}) of the PCA rows ``Z``."""
     knn = None
     if "umap" in cfg.methods or cfg.tsne_backend == "opentsne":
         k = max(int(3 * cfg.perplexity) if cfg.tsne_backend == "opentsne" and "tsne" in cfg.methods else 0,
@@ -411,13 +418,40 @@ def embed(cfg: EmbedConfig) -> dict:
                 impl, params = "umap-learn", {"num_neighbors": cfg.umap_neighbors, "min_dist": cfg.umap_min_dist}
         provenance[method] = {"reducer": method, "implementation": impl, "pca_dims": Z.shape[1], "seed": cfg.seed,
                               "features_file": str(path), "embeddings_stem": stem, **params}
+    return points, provenance
 
-    if cfg.attach:
-        with timed(f"attach {len(ids)} x {fs.features.shape[1]} {cfg.dtype} features as {stem!r}"):
-            attach_features(fo, dataset, stem, fs.features, rows, ids, cfg.dtype, cfg.chunk_rows)
-        summary["field"] = stem
-    source = f"{fs.attrs['backbone']}/{fs.attrs['layer']}"
-    del fs  # the (N, D) features are no longer needed
+
+def embed(cfg: EmbedConfig) -> dict:
+    """Attach the features, compute the views and the plot; return a summary. Inputs are checked before any write.
+
+    The (N, D) features stay in the file: the PCA's fit sample and one chunk at a time are read
+    from it, for the PCA and for the attached field alike.
+    """
+    from evaluation.features import open_features
+
+    start = time.perf_counter()
+    path, shown, plot = _checked_config(cfg)
+    with timed(f"read {path}"):
+        fs, stem, first = read_inputs(path)
+    fo = fiftyone_module(cfg.database_uri)
+    import fiftyone.brain as fob
+
+    if not fo.dataset_exists(cfg.dataset):
+        raise ValueError(f"--dataset: no FiftyOne dataset named {cfg.dataset!r} (curation.load creates it)")
+    dataset = fo.load_dataset(cfg.dataset)
+    rows, _, ids, summary = _matched(dataset, fs, first, path)
+    label_of = summary.pop("labels")
+    with open_features(path) as f:
+        X = f["features"]
+        # compute everything first, write afterwards: a failure on the way leaves the dataset as it was
+        with timed(f"PCA to {cfg.pca_dims} dims"):
+            Z = pca_reduce(X, cfg.pca_dims, rows=rows, fit_rows=cfg.pca_fit_rows, seed=cfg.seed,
+                           chunk_rows=cfg.chunk_rows)
+        points, provenance = _views(Z, cfg, path, stem)
+        if cfg.attach:
+            with timed(f"attach {len(ids)} x {X.shape[1]} {cfg.dtype} features as {stem!r}"):
+                attach_features(fo, dataset, stem, X, rows, ids, cfg.dtype, cfg.chunk_rows)
+            summary["field"] = stem
     for method in cfg.methods:
         key = f"{stem}_{method}"
         with timed(f"store brain run {key!r}"):
@@ -426,9 +460,9 @@ def embed(cfg: EmbedConfig) -> dict:
         summary["brain_keys"].append(key)
 
     with timed(f"plot {plot}"):
-        label_of = [labels[i] for i in pos]
         name = {"tsne": "t-SNE", "umap": "UMAP"}[shown]
-        title = f"{name} of {source} features: {len(ids)} images, {len(set(label_of))} classes"
+        title = (f"{name} of {fs.attrs['backbone']}/{fs.attrs['layer']} features: {len(ids)} images, "
+                 f"{len(set(label_of))} classes")
         atomic_write_bytes(plot, embedding_png(points[shown], label_of, title=title, legend_max=cfg.legend_max))
     summary.update(plot=str(plot), seconds=round(time.perf_counter() - start, 1))
     return summary

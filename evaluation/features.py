@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 UNLABELLED = -1  # the label of a row with no class (wnid and label_name "")
+ROW_CHUNK = 8192  # rows per contiguous read of row_blocks / read_rows
 STR_FIELDS = ("ids", "wnids", "label_names", "splits", "styles", "sources", "filepaths")
 
 
@@ -94,8 +95,9 @@ def _attr(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def read_features(path: str | Path) -> FeatureSet:
-    """Load a features file whole; a missing dataset or attribute is an error naming the file."""
+def open_features(path: str | Path):
+    """The features file opened with h5py (close it, or use it in a ``with``); an unreadable, incomplete or
+    foreign file is an error naming it."""
     import h5py
 
     path = Path(path)
@@ -103,25 +105,70 @@ def read_features(path: str | Path) -> FeatureSet:
         f = h5py.File(path, "r")
     except OSError as err:
         raise ValueError(f"{path}: not a readable HDF5 features file ({err})") from None
-    with f:
+    try:
         if not bool(f.attrs.get("complete", True)) or "features" not in f:
             raise ValueError(f"{path}: incomplete features file (an interrupted extract? run it again to resume)")
         for name in ("features", "labels", "ids", "splits"):
             if name not in f:
                 raise ValueError(f"{path}: no '{name}' dataset; was it written by evaluation.extract?")
+    except ValueError:
+        f.close()
+        raise
+    return f
+
+
+def read_features(path: str | Path, *, features: bool = True, logits: bool = True) -> FeatureSet:
+    """Load a features file whole; a missing dataset or attribute is an error naming the file.
+
+    ``features=False`` leaves the (N, D) features in the file (``FeatureSet.features`` is then (N, 0):
+    read them with :func:`read_rows` or :func:`row_blocks`), ``logits=False`` the (N, 1000) logits
+    (``logits`` is None): a command that needs only the rest reads a fraction of the file.
+    """
+    path = Path(path)
+    with open_features(path) as f:
         attrs = {k: _attr(v) for k, v in f.attrs.items()}
         if isinstance(attrs.get("preprocessing"), str):
             attrs["preprocessing"] = json.loads(attrs["preprocessing"])
         opt = {k: (_str(f[k][...]) if k in f else None) for k in STR_FIELDS if k not in ("ids", "splits")}
         return FeatureSet(
-            features=f["features"][...].astype(np.float32, copy=False),
+            features=(f["features"][...].astype(np.float32, copy=False) if features
+                      else np.empty((len(f["features"]), 0), dtype=np.float32)),
             labels=f["labels"][...].astype(np.int64),
             ids=_str(f["ids"][...]),
             splits=_str(f["splits"][...]),
-            logits=f["logits"][...].astype(np.float32, copy=False) if "logits" in f else None,
+            logits=f["logits"][...].astype(np.float32, copy=False) if logits and "logits" in f else None,
             attrs=attrs,
             **opt,
         )
+
+
+def row_blocks(data, rows, chunk: int | None = None):
+    """Yield ``(positions, values)``: ``data[rows[positions]]`` for the positions whose row lies in the next
+    block of at most ``chunk`` (default ``ROW_CHUNK``) consecutive rows of ``data``, an h5py dataset (or an
+    array). Each block is one contiguous read, in the file's order, gaps skipped; every position comes once.
+    Memory is one block, whatever the number of rows: h5py's own fancy indexing wants sorted, distinct rows
+    and reads them one by one.
+    """
+    chunk = chunk or ROW_CHUNK
+    rows = np.asarray(rows, dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    start = 0
+    while start < len(order):
+        lo = int(ordered[start])
+        end = int(np.searchsorted(ordered, lo + chunk, side="left"))
+        block = np.asarray(data[lo:int(ordered[end - 1]) + 1])
+        yield order[start:end], block[ordered[start:end] - lo]
+        start = end
+
+
+def read_rows(data, rows, *, dtype=np.float32, chunk: int | None = None) -> np.ndarray:
+    """``data[rows]`` as ``dtype`` (rows in any order, repeats allowed), read by :func:`row_blocks`."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty((len(rows), *data.shape[1:]), dtype=dtype)
+    for positions, values in row_blocks(data, rows, chunk):
+        out[positions] = values
+    return out
 
 
 def write_features(path: str | Path, fs: FeatureSet) -> None:

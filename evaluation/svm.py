@@ -24,6 +24,18 @@ core, so 4000 train rows take ~70 min with --jobs 1 and ~35 min with --jobs 2 on
 (over 50 candidates: budget ~10x the default, or use --protocol thesis, one fit per candidate
 instead of five; --multiclass ovo fitted the same 3200 rows in 8 s instead of ~190 s).
 
+Many rows (``--solver``, default ``auto``): the exact SVC's cost grows with train rows^2 x
+classes (8,000 rows x 1280 dims x 1000 classes: ~1 h per fit, ~30 fits), so above
+``--exact-max-rows`` train rows (default 5,000) the run switches to ``approx`` and says so (a
+printed line, ``meta["solver"]`` and each method's ``_info["solver"]``/``["solver_note"]``):
+the SVM becomes a one-vs-rest least-squares SVM (:class:`LeastSquaresSVM`: ridge regression on
++1/-1 class targets, all classes in one solve) on the standardised features ("linear") or on a
+``--components``-landmark Nystroem map (rbf, poly, sigmoid), the same grid of kernels, C and
+gamma chosen by the same cross-validation from one pass of statistics per kernel, and the
+logistic regression's C is chosen on a stratified sample of ``--exact-max-rows`` rows, then
+refitted on every train row. Cost and memory grow linearly with the rows (100,000 rows x 1280
+dims x 1000 classes: ~5 min and ~2 GB on 2 cores); ``--solver exact`` forces the thesis's SVC.
+
 Writes into OUT: metrics.json and predictions.h5 (methods "svm" and "logistic", see
 evaluation.results), svm.joblib / logistic.joblib (the refitted pipeline and its classes;
 ``--model`` re-applies one to another features file) and svm_cv.csv / logistic_cv.csv
@@ -63,7 +75,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +94,10 @@ HOLDOUT_FRACTION = 0.2  # thesis protocol: share of train held out to choose par
 SPLIT_ORDER = ("train", "val")
 HOLDOUT_FILE = "holdout.json"
 HOLDOUT_MIN_ROWS = 20  # --holdout-style all: smaller styles are skipped
+SOLVERS = ("auto", "exact", "approx")
+EXACT_MAX_ROWS = 5_000  # --solver auto: more train rows than this get the approximate SVM (see svm_solver)
+APPROX_COMPONENTS = 1024  # Nystroem landmarks of the approximate SVM's rbf, poly and sigmoid kernels
+APPROX_CHUNK = 4096  # rows mapped and scored at a time by the approximate SVM: bounds its memory
 
 
 @dataclass
@@ -98,6 +114,9 @@ class SVMConfig:
     logistic: bool = True  # also fit the logistic-regression baseline
     logistic_C: tuple[float, ...] = (0.01, 0.1, 1.0)
     holdout: float = HOLDOUT_FRACTION
+    solver: str = "auto"  # "exact": SVC; "approx": LeastSquaresSVM; "auto": exact up to exact_max_rows train rows
+    exact_max_rows: int = EXACT_MAX_ROWS  # also the logistic regression's sample in the approximate run
+    components: int = APPROX_COMPONENTS  # Nystroem landmarks of the approximate kernels
 
 
 # ---------------------------------------------------------------- models and grids
@@ -199,16 +218,16 @@ def make_cv(y: np.ndarray, cfg: SVMConfig):
     raise ValueError(f"protocol must be 'cv' or 'thesis', got {cfg.protocol!r}")
 
 
-def grid_search(estimator, grid: list[dict], X: np.ndarray, y: np.ndarray, cfg: SVMConfig):
-    """Fit GridSearchCV (accuracy, refit on all of X) and return it."""
+def grid_search(estimator, grid: list[dict], X: np.ndarray, y: np.ndarray, cfg: SVMConfig, refit: bool = True):
+    """Fit GridSearchCV (accuracy, refit on all of X unless ``refit`` is False) and return it."""
     from sklearn.model_selection import GridSearchCV
 
     cv = make_cv(y, cfg)
     n_candidates = sum(int(np.prod([len(v) for v in sub.values()])) for sub in grid)
-    logger.info("%s: %d candidates x %d split(s) = %d fits, then a refit on all %d train rows",
-                estimator.steps[-1][0], n_candidates, cv.get_n_splits(),
-                n_candidates * cv.get_n_splits(), len(y))
-    search = GridSearchCV(estimator, grid, scoring="accuracy", cv=cv, refit=True, n_jobs=cfg.jobs)
+    logger.info("%s: %d candidates x %d split(s) = %d fits%s", estimator.steps[-1][0], n_candidates,
+                cv.get_n_splits(), n_candidates * cv.get_n_splits(),
+                f", then a refit on all {len(y)} train rows" if refit else f" on {len(y)} rows")
+    search = GridSearchCV(estimator, grid, scoring="accuracy", cv=cv, refit=refit, n_jobs=cfg.jobs)
     search.fit(X, y)
     return search
 
@@ -333,6 +352,193 @@ def cross_validated_probabilities(features: np.ndarray, labels: np.ndarray, *, f
     return probs, classes
 
 
+# ---------------------------------------------------------------- out-of-fold linear scores, for many rows
+
+LINEAR_CHUNK = 4096  # rows standardised at a time (float64): memory stays bounded whatever the row count
+TEMPERATURE_ROWS = 20_000  # out-of-fold rows the temperature is fitted on (a seeded sample when there are more)
+
+
+def fit_temperature(scores: np.ndarray, target: np.ndarray) -> float:
+    """``beta`` minimising the mean log loss of ``softmax(beta * scores)`` at ``target`` (temperature scaling,
+    as :func:`cross_validated_probabilities` does)."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    picked = (np.arange(len(target)), target)
+
+    def log_loss(log_beta: float) -> float:
+        return -float(log_softmax(np.exp(log_beta) * scores, axis=1)[picked].mean())
+
+    return float(np.exp(minimize_scalar(log_loss, bounds=(-10.0, 10.0), method="bounded").x))
+
+
+def softmax_summary(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(argmax, its softmax probability, the softmax's entropy in nats) of each row of ``logits`` (N, K)."""
+    z = np.asarray(logits, dtype=np.float64)
+    best = np.argmax(z, axis=1)
+    z = z - z[np.arange(len(z)), best][:, None]
+    e = np.exp(z)
+    total = e.sum(axis=1)
+    entropy = np.log(total) - (e * z).sum(axis=1) / total
+    return best, 1.0 / total, np.maximum(entropy, 0.0)
+
+
+def linear_folds(labels: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(classes with 2+ rows, column of each row or -1, fold of each row or -1): the split of
+    :func:`cross_validated_probabilities` (stratified, shuffled, ``folds`` shrunk to the largest class)."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(labels)
+    values, counts = np.unique(y, return_counts=True)
+    classes = values[counts >= 2]
+    if len(classes) < 2:
+        raise ValueError(f"need at least 2 classes with 2+ rows to cross-validate, got {len(classes)}")
+    rows = np.flatnonzero(np.isin(y, classes))
+    target = np.full(len(y), -1, dtype=np.int64)
+    target[rows] = np.searchsorted(classes, y[rows])
+    fold = np.full(len(y), -1, dtype=np.int64)
+    splitter = StratifiedKFold(n_splits=max(2, min(folds, int(counts.max()))), shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for f, (_, held) in enumerate(splitter.split(np.zeros((len(rows), 1)), target[rows])):
+            fold[rows[held]] = f
+    return classes, target, fold
+
+
+def _chunks(rows: np.ndarray, size: int = LINEAR_CHUNK):
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _standardised(X: np.ndarray, rows: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return (np.asarray(X[rows], dtype=np.float64) - mean) / scale
+
+
+def fold_statistics(X: np.ndarray, target: np.ndarray, fold: np.ndarray, n_classes: int) -> dict:
+    """One pass over the scored rows (``fold >= 0``), chunk by chunk: the standardisation (mean, scale), and per
+    fold the Gram matrix ``X'X``, the class sums and counts of the standardised rows, all float64."""
+    from scipy.sparse import csr_matrix
+
+    rows = np.flatnonzero(fold >= 0)
+    n_folds, dims = int(fold.max()) + 1, X.shape[1]
+    total, squares = np.zeros(dims), np.zeros(dims)
+    for chunk in _chunks(rows):
+        x = np.asarray(X[chunk], dtype=np.float64)
+        total += x.sum(axis=0)
+        squares += (x * x).sum(axis=0)
+    mean = total / len(rows)
+    std = np.sqrt(np.maximum(squares / len(rows) - mean * mean, 0.0))
+    scale = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+    gram = np.zeros((n_folds, dims, dims))
+    sums = np.zeros((n_folds, n_classes, dims))
+    counts = np.zeros((n_folds, n_classes))
+    for f in range(n_folds):
+        for chunk in _chunks(np.flatnonzero(fold == f)):
+            x = _standardised(X, chunk, mean, scale)
+            gram[f] += x.T @ x
+            onehot = csr_matrix((np.ones(len(chunk)), (target[chunk], np.arange(len(chunk)))),
+                                shape=(n_classes, len(chunk)))
+            sums[f] += onehot @ x
+            counts[f] += np.bincount(target[chunk], minlength=n_classes)
+    return {"mean": mean, "scale": scale, "gram": gram, "sums": sums, "counts": counts}
+
+
+def within_class_shrinkage(X: np.ndarray, target: np.ndarray, fold: np.ndarray, stats: dict) -> float:
+    """Ledoit-Wolf shrinkage (``sklearn.covariance.ledoit_wolf_shrinkage``) of the rows centred on their class
+    means, over all scored rows; a second pass, for the sum of the rows' fourth powers."""
+    counts = stats["counts"].sum(axis=0)
+    sums = stats["sums"].sum(axis=0)
+    means = sums / np.maximum(counts, 1)[:, None]
+    scatter = stats["gram"].sum(axis=0) - sums.T @ means  # sum over rows of c c', c = row - its class mean
+    n, dims = int(counts.sum()), scatter.shape[0]
+    if dims == 1:
+        return 0.0
+    fourth = 0.0
+    for chunk in _chunks(np.flatnonzero(fold >= 0)):
+        c = _standardised(X, chunk, stats["mean"], stats["scale"]) - means[target[chunk]]
+        fourth += float(((c * c).sum(axis=1) ** 2).sum())
+    trace = float(np.trace(scatter)) / n  # of the empirical covariance
+    mu = trace / dims
+    delta_ = float((scatter ** 2).sum()) / n ** 2
+    delta = (delta_ - 2.0 * mu * trace + dims * mu ** 2) / dims
+    beta = min((fourth / n - delta_) / (dims * n), delta)
+    return 0.0 if beta <= 0 else float(beta / delta)
+
+
+def shrunk_lda(gram: np.ndarray, sums: np.ndarray, counts: np.ndarray,
+               shrinkage: float) -> tuple[np.ndarray, np.ndarray]:
+    """Linear discriminant analysis from the sufficient statistics of its training rows: the Gram matrix
+    ``X'X`` (D, D), class sums (K, D) and counts (K,). The pooled within-class covariance ``S`` is shrunk to
+    ``(1 - shrinkage) S + shrinkage (trace(S) / D) I``; returns ``(W (D, K), b (K,))``, scores ``X W + b``:
+    ``mean_k' S^-1 x - mean_k' S^-1 mean_k / 2 + log prior_k``."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    n = float(counts.sum())
+    means = sums / np.maximum(counts, 1)[:, None]
+    cov = (gram - sums.T @ means) / n
+    dims = cov.shape[0]
+    level = float(np.trace(cov)) / dims
+    shrinkage = max(float(shrinkage), 1e-6)
+    cov = (1.0 - shrinkage) * cov + shrinkage * (level if level > 0 else 1.0) * np.eye(dims)
+    W = cho_solve(cho_factor(cov), means.T)
+    with np.errstate(divide="ignore"):
+        b = -0.5 * np.einsum("kd,dk->k", means, W) + np.log(counts / n)
+    return W, b
+
+
+def cross_validated_linear(features: np.ndarray, labels: np.ndarray, *, folds: int = 5,
+                           seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Out-of-fold top-1 predictions of a linear model, for more rows than :func:`cross_validated_probabilities`
+    can take (its kernel is rows^2 floats per fold).
+
+    The model is a shrunk linear discriminant analysis (:func:`shrunk_lda`) on standardised features: one
+    pass over the rows gives every fold's sufficient statistics, a fold's model is the totals less that fold's
+    (the same split as :func:`cross_validated_probabilities`), so the cost is ``rows x dims^2 + rows x dims x
+    classes`` and memory ``folds x classes x dims`` floats plus a chunk of rows, whatever the row count.
+    One-vs-rest linear SVMs or multinomial logistic regression would need a thousand fits, or a thousand-column
+    iterative fit, per fold at 1,000 classes. Scores become probabilities by temperature scaling, as there,
+    ``beta`` fitted on at most ``TEMPERATURE_ROWS`` out-of-fold rows (a seeded sample).
+
+    Returns ``(best, confidence, entropy, classes, info)``: per row the column of ``classes`` (sorted labels
+    with 2+ rows) it is predicted as, that probability and the entropy of its probabilities; rows of a
+    single-member class get -1, NaN, NaN. ``info`` has the shrinkage, ``beta`` and the folds.
+    """
+    X = np.asarray(features)
+    y = np.asarray(labels)
+    if X.ndim != 2 or len(X) != len(y):
+        raise ValueError(f"features must be (N, D) with one label per row; got {X.shape} and {y.shape}")
+    classes, target, fold = linear_folds(y, folds, seed)
+    stats = fold_statistics(X, target, fold, len(classes))
+    shrinkage = within_class_shrinkage(X, target, fold, stats)
+    totals = {k: stats[k].sum(axis=0) for k in ("gram", "sums", "counts")}
+    models = [shrunk_lda(totals["gram"] - stats["gram"][f], totals["sums"] - stats["sums"][f],
+                         totals["counts"] - stats["counts"][f], shrinkage) for f in range(len(stats["gram"]))]
+    rows = np.flatnonzero(fold >= 0)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(rows, size=min(len(rows), TEMPERATURE_ROWS), replace=False))
+    beta = fit_temperature(_oof_scores(X, sample, fold, models, stats), target[sample])
+    best = np.full(len(y), -1, dtype=np.int64)
+    confidence = np.full(len(y), np.nan)
+    entropy = np.full(len(y), np.nan)
+    for chunk in _chunks(rows):
+        best[chunk], confidence[chunk], entropy[chunk] = softmax_summary(
+            beta * _oof_scores(X, chunk, fold, models, stats))
+    info = {"shrinkage": round(shrinkage, 6), "beta": round(beta, 6), "folds": len(models)}
+    return best, confidence, entropy, classes, info
+
+
+def _oof_scores(X: np.ndarray, rows: np.ndarray, fold: np.ndarray, models: list, stats: dict) -> np.ndarray:
+    """Scores (len(rows), K) of ``rows``, each by the model of the folds it was not in."""
+    out = np.empty((len(rows), models[0][1].shape[0]))
+    for f, (W, b) in enumerate(models):
+        take = np.flatnonzero(fold[rows] == f)
+        for part in _chunks(take):
+            out[part] = _standardised(X, rows[part], stats["mean"], stats["scale"]) @ W + b
+    return out
+
+
 # ---------------------------------------------------------------- scoring
 
 
@@ -345,6 +551,18 @@ def class_scores(model, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if scores.ndim == 1:  # two classes: sklearn gives the score of classes_[1] only
         scores = np.stack([-scores, scores], axis=1)
     return scores, None
+
+
+def chunked_scores(model, X: np.ndarray, chunk: int = APPROX_CHUNK) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`class_scores` of ``X`` a chunk of rows at a time: the model's temporaries stay a chunk's size."""
+    scores, logp = None, None
+    for start in range(0, len(X), chunk):
+        s, lp = class_scores(model, X[start : start + chunk])
+        if scores is None:
+            scores = np.empty((len(X), s.shape[1]), dtype=s.dtype)
+            logp = scores if lp is not None else None
+        scores[start : start + len(s)] = s
+    return scores, logp
 
 
 def method_kind(model) -> str:
@@ -379,7 +597,7 @@ def evaluate_model(model, fs: FeatureSet, classes: np.ndarray, names: list[str])
     classes = np.asarray(classes, dtype=np.int64)
     known = np.flatnonzero(np.isin(fs.labels, classes))
     if len(known):
-        scores, logp = class_scores(model, fs.features[known])
+        scores, logp = chunked_scores(model, fs.features if len(known) == len(fs) else fs.features[known])
     else:
         scores, logp = np.zeros((0, len(classes))), None
     return scored_results(fs, known, scores, logp, classes, names)
@@ -398,14 +616,16 @@ def scored_results(fs: FeatureSet, rows: np.ndarray, scores: np.ndarray, logp: n
     known = np.zeros(len(fs.labels), dtype=bool)
     known[rows] = True
     unseen = {s: int(((fs.splits == s) & ~known).sum()) for s in split_names(fs)}
-    sub = fs.subset(rows)
+    sub = replace(fs, features=np.empty((len(fs), 0), np.float32), logits=None).subset(rows)  # no feature copy
     k = len(classes)
     targets = np.searchsorted(classes, sub.labels)
-    ranks = true_rank(scores, targets)
     ce = None if logp is None else -logp[np.arange(len(targets)), targets]
-    best = topk(scores, 5) if len(rows) else np.zeros((0, min(5, k)), dtype=np.int64)
+    ranks = np.zeros(len(rows), dtype=np.int64)
     top5 = np.full((len(rows), 5), -1, dtype=np.int64)
-    top5[:, : best.shape[1]] = classes[best]
+    for start in range(0, len(rows), APPROX_CHUNK):  # ranks and top-5 a chunk at a time: (N, K) temporaries
+        part = slice(start, start + APPROX_CHUNK)
+        ranks[part] = true_rank(scores[part], targets[part])
+        top5[part, : min(5, k)] = classes[topk(scores[part], 5)]
     pred = top5[:, 0]
 
     metrics = {}
@@ -430,6 +650,288 @@ def scored_results(fs: FeatureSet, rows: np.ndarray, scores: np.ndarray, logp: n
         "classes": classes,
     }
     return metrics, predictions, unseen
+
+
+# ---------------------------------------------------------------- many rows: the approximate SVM
+
+
+def svm_solver(cfg: SVMConfig, train_rows: int) -> str:
+    """"exact" (scikit-learn's SVC, whose cost grows with rows^2 x classes) or "approx" (:class:`LeastSquaresSVM`,
+    rows x features^2): ``cfg.solver``, where "auto" is exact up to ``cfg.exact_max_rows`` train rows."""
+    if cfg.solver not in SOLVERS:
+        raise ValueError(f"--solver must be one of {', '.join(SOLVERS)}, got {cfg.solver!r}")
+    if cfg.solver != "auto":
+        return cfg.solver
+    return "exact" if train_rows <= cfg.exact_max_rows else "approx"
+
+
+def solver_note(method: str, solver: str, train_rows: int, cfg: SVMConfig, cv_rows: int | None = None) -> str:
+    """The line that says how a method was fitted, printed and kept in metrics.json (``_info["solver_note"]``)."""
+    if solver == "exact":
+        return f"{method}: exact ({train_rows:,} train rows)"
+    why = (f"{train_rows:,} train rows > --exact-max-rows {cfg.exact_max_rows:,}" if cfg.solver == "auto"
+           else "--solver approx")
+    if method == "svm":
+        return (f"svm: approximate ({why}): one-vs-rest least-squares SVM, kernels other than linear through a "
+                f"{cfg.components}-landmark Nystroem map, C/kernel chosen by the same cross-validation")
+    return (f"logistic: C chosen on a stratified sample of {cv_rows:,} of the {train_rows:,} train rows ({why}), "
+            "then refitted on all of them")
+
+
+def _row_chunks(n: int, size: int = APPROX_CHUNK):
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+class KernelMap:
+    """Standardisation, then the identity ("linear") or a Nystroem approximation of an rbf, poly or sigmoid
+    kernel: ``k(x, landmarks) @ normalization.T``, as ``sklearn.kernel_approximation.Nystroem``. A chunk at a time."""
+
+    def __init__(self, mean, scale, kernel: str = "linear", params: dict | None = None, landmarks=None,
+                 normalization=None):
+        self.mean, self.scale, self.kernel = mean, scale, kernel
+        self.params, self.landmarks, self.normalization = params or {}, landmarks, normalization
+
+    @property
+    def dims(self) -> int:
+        return len(self.mean) if self.kernel == "linear" else len(self.normalization)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        from sklearn.metrics.pairwise import pairwise_kernels
+
+        x = ((np.asarray(X, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
+        if self.kernel == "linear":
+            return x
+        k = pairwise_kernels(x, self.landmarks, metric=self.kernel, filter_params=True, **self.params)
+        return (k @ self.normalization.T).astype(np.float32)
+
+
+def standardisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(mean, scale, varying columns) of ``X``, a chunk at a time in float64; scale 1 where a column is constant
+    (as ``StandardScaler``)."""
+    total, squares = np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    for part in _row_chunks(len(X)):
+        x = np.asarray(X[part], dtype=np.float64)
+        total += x.sum(axis=0)
+        squares += (x * x).sum(axis=0)
+    mean = total / len(X)
+    var = np.maximum(squares / len(X) - mean * mean, 0.0)
+    varying = var > 1e-12 * np.maximum(mean * mean, 1.0)
+    return mean, np.where(varying, np.sqrt(var), 1.0), int(varying.sum())
+
+
+def kernel_map(X: np.ndarray, standard: tuple, kernel: str, params: dict, components: int, seed: int) -> KernelMap:
+    """The :class:`KernelMap` of one grid candidate: ``components`` landmark rows drawn with ``seed`` (no labels
+    used); ``gamma="scale"`` is 1 / (dims x variance of the standardised X) as SVC's (1 / the varying columns),
+    ``"auto"`` 1 / dims. ``standard`` is :func:`standardisation`'s."""
+    mean, scale, varying = standard
+    if kernel == "linear":
+        return KernelMap(mean, scale)
+    gamma = params.get("gamma", "scale")
+    if gamma == "scale":
+        gamma = 1.0 / max(varying, 1)
+    elif gamma == "auto":
+        gamma = 1.0 / X.shape[1]
+    rows = np.sort(np.random.default_rng(seed).choice(len(X), size=min(components, len(X)), replace=False))
+    landmarks = ((np.asarray(X[rows], dtype=np.float64) - mean) / scale).astype(np.float32)
+    kw = {"gamma": float(gamma), "degree": int(params.get("degree", 3)), "coef0": 0.0}
+    from sklearn.metrics.pairwise import pairwise_kernels
+
+    inner = pairwise_kernels(landmarks, metric=kernel, filter_params=True, **kw).astype(np.float64)
+    with _one_blas_thread():
+        if kernel == "sigmoid":  # not positive semi-definite: sklearn's Nystroem, by SVD
+            u, s, vt = np.linalg.svd(inner)
+        else:  # rbf and poly are: the same normalisation by the (faster) symmetric eigendecomposition
+            s, u = np.linalg.eigh(inner)
+            vt = u.T
+        normalization = (u / np.sqrt(np.maximum(s, 1e-12))) @ vt
+    return KernelMap(mean, scale, kernel, kw, landmarks, normalization.astype(np.float32))
+
+
+def map_statistics(X: np.ndarray, fmap: KernelMap, codes: np.ndarray, bucket: np.ndarray, n_classes: int) -> dict:
+    """One pass over the rows of ``X``, a chunk at a time: per bucket (a CV fold's held-out rows, or the last
+    bucket, rows never held out) the Gram matrix ``Z'Z``, the column sums, class sums (K, m), row and class
+    counts of the mapped rows ``Z``, float64."""
+    from scipy.sparse import csr_matrix
+
+    n_buckets, m = int(bucket.max()) + 1, fmap.dims
+    stats = {"gram": np.zeros((n_buckets, m, m)), "sum": np.zeros((n_buckets, m)),
+             "class_sums": np.zeros((n_buckets, n_classes, m)), "counts": np.zeros((n_buckets, n_classes))}
+    for part in _row_chunks(len(X)):
+        z, b, c = fmap(X[part]), bucket[part], codes[part]
+        for f in np.unique(b):
+            take = b == f
+            zf, cf = z[take], c[take]
+            stats["gram"][f] += zf.T @ zf
+            stats["sum"][f] += zf.sum(axis=0, dtype=np.float64)
+            onehot = csr_matrix((np.ones(len(cf), np.float32), (cf, np.arange(len(cf)))), shape=(n_classes, len(cf)))
+            stats["class_sums"][f] += onehot @ zf
+            stats["counts"][f] += np.bincount(cf, minlength=n_classes)
+    return stats
+
+
+def least_squares_ovr(gram: np.ndarray, col_sum: np.ndarray, class_sums: np.ndarray, counts: np.ndarray,
+                      Cs: tuple[float, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One-vs-rest least-squares SVMs from the statistics of their training rows, one ``(W (m, K), b (K,))`` per C.
+
+    Each class's scores ``z W + b`` fit targets +1 (the class) and -1 (the rest) by ridge regression with an
+    intercept, ``min |y - Z w - b|^2 + |w|^2 / C``: the least-squares SVM (Suykens & Vandewalle 1999) in its
+    primal form: a Cholesky solve of the centred Gram matrix plus ``I / C`` per C (several times faster
+    than one eigendecomposition for all of them at these sizes).
+    """
+    from scipy.linalg import cho_factor, cho_solve
+
+    n = float(counts.sum())
+    mu = col_sum / n
+    centred = gram - n * np.outer(mu, mu)
+    targets = 2.0 * (class_sums - counts[:, None] * mu).T  # Z_c' Y for Y in {-1, +1}
+    ybar = (2.0 * counts - n) / n
+    out = []
+    with _one_blas_thread():
+        for C in Cs:
+            W = cho_solve(cho_factor(centred + np.eye(len(centred)) / float(C)), targets)
+            out.append((W, ybar - mu @ W))
+    return out
+
+
+def _one_blas_thread():
+    """LAPACK factorisations of ~1000 x 1000 matrices on one thread: OpenBLAS's threads wait for each other
+    by spinning, and on two cores shared with other work a Cholesky took 1.5 s on two threads, 0.07 s on one."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
+class LeastSquaresSVM:
+    """A fitted one-vs-rest least-squares SVM on a :class:`KernelMap`; ``decision_function`` scores rows a chunk
+    at a time (float32), ``classes_`` as scikit-learn's."""
+
+    def __init__(self, fmap: KernelMap, coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray):
+        self.map, self.classes_ = fmap, np.asarray(classes)
+        self.coef_, self.intercept_ = coef.astype(np.float32), intercept.astype(np.float32)
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        out = np.empty((len(X), len(self.classes_)), dtype=np.float32)
+        for part in _row_chunks(len(X)):
+            out[part] = self.map(X[part]) @ self.coef_ + self.intercept_
+        return out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[self.decision_function(X).argmax(axis=1)]
+
+
+def _fold_correct(X: np.ndarray, fmap: KernelMap, codes: np.ndarray, fold: np.ndarray, models: list) -> np.ndarray:
+    """(folds, Cs) counts of held-out rows each fold's model of each C puts in their class (top-1)."""
+    correct = np.zeros((len(models), len(models[0])))
+    for part in _row_chunks(len(X)):
+        z, f_of, c = fmap(X[part]), fold[part], codes[part]
+        for f in np.unique(f_of[f_of < len(models)]):
+            take = f_of == f
+            for j, (W, b) in enumerate(models[f]):
+                scores = z[take] @ W.astype(np.float32) + b.astype(np.float32)
+                correct[f, j] += int((scores.argmax(axis=1) == c[take]).sum())
+    return correct
+
+
+def approx_maps(cfg: SVMConfig) -> list[tuple[str, dict]]:
+    """The grid's kernel maps: (kernel, {"gamma", "degree"} where the kernel has them), in the grid's order."""
+    maps = []
+    for kernel in cfg.kernels:
+        if kernel == "linear":
+            maps.append((kernel, {}))
+        elif kernel == "poly":
+            maps.extend((kernel, {"gamma": g, "degree": d}) for g in cfg.gamma for d in cfg.degree)
+        else:
+            maps.extend((kernel, {"gamma": g}) for g in cfg.gamma)
+    return maps
+
+
+def _cv_folds(y: np.ndarray, cfg: SVMConfig) -> tuple[np.ndarray, int]:
+    """(each row's held-out fold under :func:`make_cv`'s splitter, the number of folds); rows never held out
+    (the thesis protocol's fitting side) get the number of folds."""
+    cv = make_cv(y, cfg)
+    fold = np.full(len(y), -1, dtype=np.int64)
+    n_folds = 0
+    for f, (_, held) in enumerate(cv.split(np.zeros((len(y), 1)), y)):
+        fold[held] = f
+        n_folds = f + 1
+    fold[fold < 0] = n_folds
+    return fold, n_folds
+
+
+def approx_svm_search(X: np.ndarray, y: np.ndarray, cfg: SVMConfig):
+    """The grid search of :func:`grid_search` for :class:`LeastSquaresSVM`, at a cost linear in the rows.
+
+    The folds are :func:`make_cv`'s. Per kernel map, one pass gathers every fold's statistics and a
+    second scores each fold's held-out rows with the model of the other folds, for every C; the refit on
+    all rows is the totals' model. The standardisation and the Nystroem landmarks come from all the rows
+    given (no labels involved), not fold by fold. Returns what :func:`fit_method` reads of a
+    ``GridSearchCV``: ``cv_results_``, ``best_params_``, ``best_score_``, ``best_estimator_``, ``n_splits_``.
+    """
+    from types import SimpleNamespace
+
+    from scipy.stats import rankdata
+
+    classes, codes = np.unique(y, return_inverse=True)
+    fold, n_folds = _cv_folds(y, cfg)
+    standard = standardisation(X)
+    logger.info("svm (approximate): %d kernel map(s) x %d C x %d split(s) on %d train rows, %d classes",
+                len(approx_maps(cfg)), len(cfg.C), n_folds, len(y), len(classes))
+    params, scores, seconds, fitted = [], [], [], []
+    for kernel, kw in approx_maps(cfg):
+        start = time.perf_counter()
+        fmap = kernel_map(X, standard, kernel, kw, cfg.components, cfg.seed)
+        stats = map_statistics(X, fmap, codes, fold, len(classes))
+        total = {k: v.sum(axis=0) for k, v in stats.items()}
+        models = [least_squares_ovr(*(total[k] - stats[k][f] for k in ("gram", "sum", "class_sums", "counts")),
+                                    cfg.C) for f in range(n_folds)]
+        held = np.bincount(fold, minlength=n_folds + 1)[:n_folds]
+        accuracy = _fold_correct(X, fmap, codes, fold, models) / held[:, None]
+        fitted.append((fmap, total))
+        for j, C in enumerate(cfg.C):
+            params.append({"svm__kernel": kernel, "svm__C": C, **{f"svm__{k}": v for k, v in kw.items()}})
+            scores.append(accuracy[:, j])
+        seconds.extend([(time.perf_counter() - start) / (len(cfg.C) * n_folds)] * len(cfg.C))
+    scores = np.array(scores)
+    mean = scores.mean(axis=1)
+    best = int(np.argmax(mean))
+    fmap, total = fitted[best // len(cfg.C)]
+    W, b = least_squares_ovr(total["gram"], total["sum"], total["class_sums"], total["counts"],
+                             (params[best]["svm__C"],))[0]
+    results = {"params": params, "mean_test_score": mean, "std_test_score": scores.std(axis=1),
+               "rank_test_score": rankdata(-mean, method="min").astype(np.int64), "mean_fit_time": np.array(seconds)}
+    return SimpleNamespace(cv_results_=results, best_params_=params[best], best_score_=float(mean[best]),
+                           best_estimator_=LeastSquaresSVM(fmap, W, b, classes), n_splits_=n_folds)
+
+
+def stratified_sample(y: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted rows of a seeded sample of about ``size`` rows, each class in proportion and with at least
+    2 rows (all of a class with fewer), so that the sample can still be cross-validated."""
+    y = np.asarray(y)
+    if len(y) <= size:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    quota = np.minimum(counts, np.maximum(2, np.floor(counts * size / len(y)).astype(np.int64)))
+    order = np.lexsort((rng.random(len(y)), codes))  # by class, shuffled within a class
+    position = np.empty(len(y), dtype=np.int64)
+    position[order] = np.arange(len(y)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.flatnonzero(position < quota[codes])
+
+
+def sampled_search(estimator, grid: list[dict], X: np.ndarray, y: np.ndarray, cfg: SVMConfig):
+    """:func:`grid_search` on :func:`stratified_sample`'s ``cfg.exact_max_rows`` rows of (X, y), whose cost does
+    not grow with the rows, then the best parameters refitted on all of them (one fit: the cost of one
+    iteration grows with rows x features x classes); ``cv_rows_`` says how many rows chose them."""
+    from sklearn.base import clone
+
+    rows = stratified_sample(y, cfg.exact_max_rows, cfg.seed)
+    search = grid_search(estimator, grid, X[rows], y[rows], cfg, refit=False)
+    logger.info("%s: refitting C=%s on all %d train rows", estimator.steps[-1][0],
+                short_params(search.best_params_).get("C"), len(y))
+    search.best_estimator_ = clone(estimator).set_params(**search.best_params_).fit(X, y)
+    search.cv_rows_ = len(rows)
+    return search
 
 
 # ---------------------------------------------------------------- persistence
@@ -478,7 +980,7 @@ def check_compatible(bundle: dict, fs: FeatureSet, model_path: Path, features_pa
 def load_features(path: Path) -> FeatureSet:
     if not path.is_file():
         raise ValueError(f"{path}: no such features file")
-    fs = read_features(path)
+    fs = read_features(path, logits=False)  # the (N, 1000) logits are not used here
     if fs.features.ndim != 2 or len(fs) == 0:
         raise ValueError(f"{path}: no feature rows")
     bad = int((~np.isfinite(fs.features).all(axis=1)).sum())
@@ -541,12 +1043,22 @@ def features_meta(fs: FeatureSet, features: Path | str | list) -> dict:
 
 
 def method_search(method: str, X: np.ndarray, y: np.ndarray, cfg: SVMConfig):
-    """The fitted grid search of ``method`` ("svm" or "logistic") on (X, y)."""
-    if method == "svm":
-        estimator, grid = svm_pipeline(cfg.multiclass), svm_grid(cfg)
+    """The fitted grid search of ``method`` ("svm" or "logistic") on (X, y), by :func:`svm_solver`'s solver:
+    exact, SVC and logistic regression on every row; approximate, :func:`approx_svm_search` and the logistic
+    regression's C chosen on :func:`stratified_sample`'s rows. ``solver_`` and ``cv_rows_`` say which and how many
+    rows chose the parameters."""
+    solver = svm_solver(cfg, len(y))
+    if method == "svm" and solver == "approx":
+        search = approx_svm_search(X, y, cfg)
+    elif method == "svm":
+        search = grid_search(svm_pipeline(cfg.multiclass), svm_grid(cfg), X, y, cfg)
+    elif solver == "approx":
+        search = sampled_search(logistic_pipeline(), logistic_grid(cfg), X, y, cfg)
     else:
-        estimator, grid = logistic_pipeline(), logistic_grid(cfg)
-    return grid_search(estimator, grid, X, y, cfg)
+        search = grid_search(logistic_pipeline(), logistic_grid(cfg), X, y, cfg)
+    search.solver_ = solver
+    search.cv_rows_ = getattr(search, "cv_rows_", len(y))
+    return search
 
 
 def methods_of(cfg: SVMConfig) -> list[str]:
@@ -566,14 +1078,18 @@ def fit_method(method: str, fs: FeatureSet, train: FeatureSet, features_path: Pa
     best = short_params(search.best_params_)
     backbone, layer = fs.attrs.get("backbone"), fs.attrs.get("layer")
     meta = features_meta(fs, features_path)
+    note = solver_note(method, search.solver_, len(train), cfg, search.cv_rows_)
+    meta["solver"] = search.solver_
     metrics["_info"] = {
         "best_params": best,
         "cv_best_score": float(search.best_score_),
         "protocol": cfg.protocol,
         "cv_splits": int(search.n_splits_),
-        "multiclass": cfg.multiclass if method == "svm" else "multinomial",
+        "multiclass": ("multinomial" if method != "svm" else "ovr-least-squares" if search.solver_ == "approx"
+                       else cfg.multiclass),
         "candidates": len(search.cv_results_["params"]),
         "fit_seconds": round(elapsed, 1),
+        "solver": search.solver_, "solver_note": note, "cv_rows": int(search.cv_rows_),
         **_common_info(classes, meta["features"], backbone, layer, unseen),
     }
     write_method(out, method, metrics, predictions, meta)
@@ -585,7 +1101,8 @@ def fit_method(method: str, fs: FeatureSet, train: FeatureSet, features_path: Pa
     })
     atomic_write_text(out / f"{method}_cv.csv", cv_table(search))
     return {"method": method, "best_params": best, "cv_best_score": float(search.best_score_),
-            "val": metrics.get("val", {}).get("global"), "fit_seconds": elapsed}
+            "val": metrics.get("val", {}).get("global"), "fit_seconds": elapsed, "solver": search.solver_,
+            "solver_note": note}
 
 
 def _common_info(classes: np.ndarray, features: str | list, backbone, layer, unseen: dict) -> dict:
@@ -615,6 +1132,8 @@ def train_and_evaluate(features_path: Path | list[Path], out: Path, cfg: SVMConf
                        unseen, len(val_labels), missing)
     logger.info("%s: %d train rows, %d val rows, %d classes, %d dims", label, len(train), len(val_labels),
                 len(classes), fs.features.shape[1])
+    if svm_solver(cfg, len(train)) == "approx":
+        logger.warning(solver_note("svm", "approx", len(train), cfg))
     try:
         return [fit_method(m, fs, train, features_path, out, cfg) for m in methods_of(cfg)]
     except ValueError as err:  # too few rows to cross-validate, and the like: say which file
@@ -671,10 +1190,10 @@ def holdout_style(fs: FeatureSet, style: str, cfg: SVMConfig) -> dict:
         model = search.best_estimator_
         classes = np.asarray(model.classes_, dtype=np.int64)
         known = np.isin(test.labels, classes)
-        scores = class_scores(model, test.features[known])[0] if known.any() else np.zeros((0, len(classes)))
+        scores = chunked_scores(model, test.features[known])[0] if known.any() else np.zeros((0, len(classes)))
         g = evaluate(scores, np.searchsorted(classes, test.labels[known]))["global"]
         result[method] = {"top1": g["top1"], "top5": g["top5"], "n": g["n"],
-                          "best_params": short_params(search.best_params_)}
+                          "best_params": short_params(search.best_params_), "solver": search.solver_}
     result.update(train_rows=len(train), rows=len(test), rows_unseen_class=int(len(test) - result["svm"]["n"]))
     return result
 
@@ -719,9 +1238,13 @@ def unseen_styles(fs: FeatureSet, styles: list[str], skipped: list[str]) -> tupl
 
 
 def holdout_config(cfg: SVMConfig) -> dict:
-    """The settings a hold-out result depends on (not ``jobs``), as JSON would store them."""
+    """The settings a hold-out result depends on (not ``jobs``), as JSON would store them; the solver's
+    settings only where they are not the defaults, so that holdout.json files from before them stay valid."""
     config = asdict(cfg)
     config.pop("jobs")
+    for key, default in (("solver", "auto"), ("exact_max_rows", EXACT_MAX_ROWS), ("components", APPROX_COMPONENTS)):
+        if config[key] == default:
+            config.pop(key)
     return json.loads(json.dumps(config))
 
 
@@ -791,6 +1314,8 @@ def format_summary(summary: list[dict], out: Path) -> str:
         cv = "n/a" if s["cv_best_score"] is None else f"{100 * s['cv_best_score']:.1f}%"
         lines.append(f"{s['method']:9} val top-1 {percent(val.get('top1'))}  top-5 {percent(val.get('top5'))}  "
                      f"(n={val.get('n', 0)})  CV {cv}  best: {params}")
+        if s.get("solver") == "approx":
+            lines.append(f"  {s['solver_note']}")
     lines.append(f"  results in {out}")
     return "\n".join(lines)
 
@@ -838,8 +1363,16 @@ def config_from_args(args: argparse.Namespace) -> SVMConfig:
     return SVMConfig(
         protocol=args.protocol, folds=args.folds, kernels=kernels, C=_floats(args.C, "--C"), gamma=_gammas(args.gamma),
         degree=degree, multiclass=args.multiclass, seed=args.seed, jobs=args.jobs, logistic=not args.no_logistic,
-        logistic_C=_floats(args.logistic_C, "--logistic-C"),
+        logistic_C=_floats(args.logistic_C, "--logistic-C"), solver=args.solver,
+        exact_max_rows=_at_least(args.exact_max_rows, 2, "--exact-max-rows"),
+        components=_at_least(args.components, 1, "--components"),
     )
+
+
+def _at_least(value: int, low: int, flag: str) -> int:
+    if value < low:
+        raise ValueError(f"{flag} must be at least {low}, got {value}")
+    return value
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -867,6 +1400,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--no-logistic", action="store_true", help="skip the logistic-regression baseline")
     g.add_argument("--seed", type=int, default=0, help="fold / hold-out seed (default 0)")
     g.add_argument("--jobs", type=int, default=-1, help="parallel fits in the grid search (default -1: all cores)")
+    s = p.add_argument_group("many rows")
+    s.add_argument("--solver", choices=SOLVERS, default="auto",
+                   help="exact: SVC (cost grows with train rows^2 x classes); approx: a one-vs-rest least-squares "
+                        "SVM, kernels through a Nystroem map, and the logistic regression's C chosen on a stratified "
+                        "sample of --exact-max-rows rows (cost linear in the rows); auto (default): exact up to "
+                        "--exact-max-rows train rows")
+    s.add_argument("--exact-max-rows", type=int, default=EXACT_MAX_ROWS,
+                   help="--solver auto: the most train rows fitted exactly (default %(default)s)")
+    s.add_argument("--components", type=int, default=APPROX_COMPONENTS,
+                   help="Nystroem landmarks of the approximate rbf/poly/sigmoid kernels (default %(default)s)")
     h = p.add_argument_group("cross-style hold-out")
     h.add_argument("--holdout-style", default=None, metavar="S",
                    help="instead of the normal run, fit without style S and test on all of S's rows; S is a style, "

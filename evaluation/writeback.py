@@ -8,7 +8,8 @@ Reads a results folder (evaluation.baseline / evaluation.svm: metrics.json + pre
 and writes, under ``--name`` N (default ``<method>_<backbone>``), on every sample with a
 prediction row:
 
-    N                fo.Classification(label, confidence, logits); logits follow the method's classes
+    N                fo.Classification(label, confidence, logits); logits follow the method's classes, compact
+                     (below)
     N_rank           rank of the sample's current class (0 = top-1), None where the method cannot predict it
     N_ce             cross-entropy of the current class; None for methods without one (SVM decision values)
     N_class_top1/_class_top5/_class_ce   the figures of the sample's class in its split (see per-class below)
@@ -25,11 +26,19 @@ baseline (its logits are stored as log-probabilities, floored at float16's small
 and for logistic regression (log-probabilities), a softmax over decision values for the SVM (a
 ranking score, not calibrated). FiftyOne's top-k evaluation computes the same softmax.
 
+The stored logits are compact: a sample's 5 best classes and its current class keep their logits,
+every other class gets the log-mean-exp of theirs. The softmax of each kept class is unchanged and
+so are the top-5 classes, which is all that FiftyOne's top-k evaluation and the App use (the App
+shows no logits; the Model Evaluation panel reads the evaluation runs), and they compress to ~120
+bytes a sample instead of 4 KB at 1000 classes (~400 MB per name at 100,000 samples). A method's
+full scores stay in its predictions.h5.
+
 Evaluations (``evaluate_classifications``: simple under ``N_top1``, top-k with k=5 under
 ``N_top5``) run on the samples of ``--split`` (default val: the held-out split; ``all`` for every
 split) whose current label is among the method's classes; other labels cannot be predicted and
-are counted, not evaluated. The summary prints FiftyOne's top-1/top-5 for every split (splits
-outside ``--split`` by evaluations that are not stored).
+are counted, not evaluated. The summary prints FiftyOne's top-1/top-5 for the evaluated split(s),
+and for the other splits the same figures from the written ranks (the predicted class is the
+current one; the current class ranks below 5), without reading every sample back.
 
 Per-class figures are recomputed from the written rank and cross-entropy, grouped by the current
 ground-truth label (not read from metrics.json, whose classes are the manifest's), into
@@ -52,7 +61,10 @@ that had the best val top-1 before.
 
 Each run first empties what an earlier run under the same name wrote (fields, eval runs, views,
 comparisons), never another name's; ``dataset.info["writeback"][N]`` records what it owns.
-Writes are bulk: one update per sample for all its fields, the saved views in one insert.
+Writes are bulk: one update per sample for all its fields, the saved views in one insert. The
+(N, K) scores are read and scored ``SCORE_CHUNK`` rows at a time and written ``WRITE_CHUNK``
+samples at a time, so memory stays flat as N grows (benchmarks: ~0.55 GB at 10,000 and 30,000
+samples x 1000 classes, where reading every logit took 0.6 and 1.2 GB).
 """
 from __future__ import annotations
 
@@ -73,13 +85,16 @@ from curation.state import class_label
 from curation.views import delete_views, save_views
 from datasets.vocabulary import Vocabulary, load_vocabulary
 
+from .features import row_blocks
 from .metrics import log_softmax, percent
-from .results import METRICS, PREDICTIONS, read_metrics, read_predictions
+from .results import METRICS, PREDICTIONS, read_metrics
 
 logger = logging.getLogger(__name__)
 
 TOPK = 5
-WRITE_CHUNK = 5000  # samples per bulk write: bounds the memory of the serialised updates (logits dominate)
+WRITE_CHUNK = 5000  # samples per bulk write: bounds the memory of the serialised updates
+SCORE_CHUNK = 4096  # prediction rows read and scored at a time: bounds the memory of the (N, K) scores
+KEEP_LOGITS = TOPK + 1  # logits a stored Classification keeps exactly: the top-5 and the current class
 ALL = "all"
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 REGISTRY = "writeback"  # dataset.info key: what each name owns
@@ -172,15 +187,33 @@ def pick_method(results: Path, method: str | None) -> str:
 
 
 def load_method(results: Path, method: str) -> tuple[dict[str, np.ndarray], dict]:
-    """(predictions, info): the method's arrays, checked for shape, and its backbone/layer from metrics.json."""
+    """(predictions, info): the method's per-row arrays, checked for shape, and its backbone/layer from metrics.json.
+
+    The (N, K) scores stay in the file (``pred["scores_shape"]`` is their shape): :func:`score_blocks`
+    reads them a block at a time, so that memory does not grow with N x K.
+    """
+    import h5py
+
     path = Path(results) / PREDICTIONS
-    pred = read_predictions(results, method)
-    missing = [k for k in PRED_KEYS if k not in pred]
-    if missing:
-        raise ValueError(f"{path}: method {method!r} lacks {', '.join(missing)}")
+    pred: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as f:
+        if method not in f:
+            raise ValueError(f"{path}: no predictions for method {method!r}; has {', '.join(f)}")
+        group = f[method]
+        missing = [k for k in PRED_KEYS if k not in group]
+        if missing:
+            raise ValueError(f"{path}: method {method!r} lacks {', '.join(missing)}")
+        for key in PRED_KEYS:
+            if key != "scores":
+                value = group[key][...]
+                pred[key] = (np.asarray([v.decode() if isinstance(v, bytes) else v for v in value], dtype=object)
+                             if value.dtype == object else value)
+        pred["scores_shape"] = tuple(group["scores"].shape)
     n, k = len(pred["ids"]), len(pred["classes"])
-    if pred["scores"].shape != (n, k):
-        raise ValueError(f"{path}: method {method!r} has scores {pred['scores'].shape}, expected ({n}, {k})")
+    if pred["scores_shape"] != (n, k):
+        raise ValueError(f"{path}: method {method!r} has scores {pred['scores_shape']}, expected ({n}, {k})")
+    if not np.isin(pred["pred"], pred["classes"]).all():
+        raise ValueError(f"{path}: method {method!r} predicts classes that are not among its 'classes'")
     data = read_metrics(results)
     method_info = data["methods"].get(method, {}).get("_info", {})
     meta = data.get("meta", {})
@@ -189,18 +222,39 @@ def load_method(results: Path, method: str) -> tuple[dict[str, np.ndarray], dict
     return pred, info
 
 
+def score_blocks(path: Path, method: str, rows: np.ndarray, chunk: int | None = None):
+    """Yield ``(positions, scores)``: the positions in ``rows`` whose prediction row lies in the next block of at
+    most ``chunk`` (default ``SCORE_CHUNK``) consecutive rows of the file, and those rows' scores (float32,
+    (len(positions), K)); :func:`evaluation.features.row_blocks`, so the memory is one block whatever the rows.
+    """
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        for positions, scores in row_blocks(f[method]["scores"], rows, chunk or SCORE_CHUNK):
+            yield positions, np.asarray(scores, dtype=np.float32)
+
+
 # ---------------------------------------------------------------- pure core
 
 
-def method_logits(scores: np.ndarray) -> tuple[np.ndarray, bool]:
+def is_probabilities(scores: np.ndarray) -> bool:
+    """Rows that are probabilities: non-negative, summing to one (the baseline's float16 softmax)."""
+    scores = np.asarray(scores, dtype=np.float32)
+    return bool(len(scores) and scores.min() >= 0 and np.allclose(scores.sum(axis=1), 1.0, atol=1e-2))
+
+
+def method_logits(scores: np.ndarray, probabilities: bool | None = None) -> tuple[np.ndarray, bool]:
     """(logits, were_probabilities): probabilities become log-probabilities, other scores stay as they are.
 
     The baseline stores softmax probabilities as float16 (rows non-negative, summing to 1); their
     log is a valid logit vector, with zeros floored at float16's smallest subnormal. SVM decision
-    values and logistic log-probabilities are used as they are.
+    values and logistic log-probabilities are used as they are. ``probabilities`` decides for a block
+    of rows what :func:`is_probabilities` said of all of them (None: decide from these rows).
     """
     scores = np.asarray(scores, dtype=np.float32)
-    if len(scores) and scores.min() >= 0 and np.allclose(scores.sum(axis=1), 1.0, atol=1e-2):
+    if probabilities is None:
+        probabilities = is_probabilities(scores)
+    if probabilities:
         floor = np.float32(np.finfo(np.float16).smallest_subnormal)
         return np.log(np.maximum(scores, floor)), True
     return scores, False
@@ -224,22 +278,58 @@ def choose_rows(pred_ids: np.ndarray, pred_labels: np.ndarray, sample_ids: list,
     return out
 
 
-def sample_results(pred: dict[str, np.ndarray], rows: np.ndarray, gt_labels: list, class_labels: list[str]) -> dict:
-    """Prediction, confidence, rank and cross-entropy of the current label, for the samples with a row.
+def compact_logits(logits: np.ndarray, target: np.ndarray, keep: int = KEEP_LOGITS):
+    """What the stored Classification keeps of each row of ``logits`` (M, K): ``(columns, values, filler)``.
 
-    ``rows`` (M,) are prediction rows, ``gt_labels`` (M,) the samples' current ground-truth labels and
-    ``class_labels`` (K,) the label of each score column. Returns arrays of length M: ``pred`` (column),
-    ``confidence``, ``target`` (column of the current label, -1 if the method has no such class),
-    ``rank`` (-1 where target is -1), ``ce`` (NaN where undefined), and ``logits`` (M, K).
+    ``columns`` (M, keep) are the row's ``keep - 1`` best columns and the current class's ``target``
+    (the next best where the target is among them, or is -1), ``values`` their logits (float32), and
+    ``filler`` (M,) the log-mean-exp of every other logit. A vector with the kept values in place and
+    the filler elsewhere (:func:`expand_logits`) has the same softmax at every kept column and the
+    same top-(keep - 1) classes, so FiftyOne's top-k evaluation (k = TOPK) gives what the full logits
+    give, for ~120 bytes a sample instead of 4 bytes per class. With K <= keep every logit is kept.
     """
-    column = {label: i for i, label in enumerate(class_labels)}
-    col_of_class = {int(c): i for i, c in enumerate(np.asarray(pred["classes"]).tolist())}
-    logits, _ = method_logits(pred["scores"][rows])
-    has_ce = bool(np.isfinite(pred["cross_entropy"]).any())
-    target = np.array([column.get(label, -1) for label in gt_labels], dtype=np.int64)
-    row_col = np.array([col_of_class.get(int(c), -1) for c in pred["labels"][rows]], dtype=np.int64)
-    pred_col = np.array([col_of_class[int(c)] for c in pred["pred"][rows]], dtype=np.int64)
+    logits = np.asarray(logits, dtype=np.float32)
+    m, k = logits.shape
+    if k <= keep:
+        return np.tile(np.arange(k), (m, 1)), logits.copy(), np.zeros(m, dtype=np.float32)
+    part = np.argpartition(-logits, keep - 1, axis=1)[:, :keep]
+    vals = np.take_along_axis(logits, part, axis=1)
+    missing = (target >= 0) & ~(part == np.asarray(target)[:, None]).any(axis=1)
+    if missing.any():  # the current class is not among the best: it takes the place of the worst of them
+        worst = vals[missing].argmin(axis=1)
+        part[np.flatnonzero(missing), worst] = target[missing]
+        vals = np.take_along_axis(logits, part, axis=1)
+    rest = logits.astype(np.float64)
+    np.put_along_axis(rest, part, -np.inf, axis=1)
+    top = rest.max(axis=1, keepdims=True)
+    filler = top[:, 0] + np.log(np.exp(rest - top).sum(axis=1)) - np.log(k - keep)
+    return part, vals, filler.astype(np.float32)
 
+
+def expand_logits(columns: np.ndarray, values: np.ndarray, filler: float, k: int) -> np.ndarray:
+    """One row of :func:`compact_logits` as a K-long float32 logit vector."""
+    out = np.full(k, filler, dtype=np.float32)
+    out[columns] = values
+    return out
+
+
+def class_columns(classes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The score column of each ILSVRC index in ``values`` (-1 where the method has no such class)."""
+    classes, values = np.asarray(classes, dtype=np.int64), np.asarray(values, dtype=np.int64)
+    if not len(classes):
+        return np.full(len(values), -1, dtype=np.int64)
+    sorter = np.argsort(classes)
+    at = np.clip(np.searchsorted(classes, values, sorter=sorter), 0, len(classes) - 1)
+    col = sorter[at]
+    return np.where(classes[col] == values, col, -1).astype(np.int64)
+
+
+def block_results(scores: np.ndarray, pred: dict, rows: np.ndarray, target: np.ndarray, *, probabilities: bool,
+                  has_ce: bool) -> dict:
+    """:func:`sample_results` for one block: ``scores`` (M, K) of prediction ``rows`` (M,), current ``target``s."""
+    logits, _ = method_logits(scores, probabilities)
+    row_col = class_columns(pred["classes"], pred["labels"][rows])
+    pred_col = class_columns(pred["classes"], pred["pred"][rows])
     rank = np.where(target >= 0, pred["true_rank"][rows], -1).astype(np.int64)
     ce = np.where(target >= 0, pred["cross_entropy"][rows], np.nan).astype(np.float64)
     moved = (target >= 0) & (row_col != target)  # curated into another class: score the current one
@@ -248,8 +338,37 @@ def sample_results(pred: dict[str, np.ndarray], rows: np.ndarray, gt_labels: lis
         true = logits[m, target[m]]
         rank[m] = (logits[m] > true[:, None]).sum(axis=1)
         ce[m] = -log_softmax(logits[m])[np.arange(len(m)), target[m]] if has_ce else np.nan
-    return {"pred": pred_col, "confidence": softmax_at(logits, pred_col), "target": target, "rank": rank, "ce": ce,
-            "logits": logits, "moved": int(moved.sum())}
+    columns, values, filler = compact_logits(logits, target)
+    return {"pred": pred_col, "confidence": softmax_at(logits, pred_col), "rank": rank, "ce": ce,
+            "columns": columns, "values": values, "filler": filler, "moved": moved}
+
+
+def sample_results(pred: dict[str, np.ndarray], rows: np.ndarray, gt_labels: list, class_labels: list[str],
+                   blocks) -> dict:
+    """Prediction, confidence, rank and cross-entropy of the current label, for the samples with a row.
+
+    ``rows`` (M,) are prediction rows, ``gt_labels`` (M,) the samples' current ground-truth labels,
+    ``class_labels`` (K,) the label of each score column, and ``blocks`` a callable that yields
+    ``(positions, scores)`` over ``rows`` (:func:`score_blocks`; called twice: first to tell
+    probabilities from other scores). Returns arrays of length M: ``pred`` (column), ``confidence``,
+    ``target`` (column of the current label, -1 if the method has no such class), ``rank`` (-1 where
+    target is -1), ``ce`` (NaN where undefined), the compact logits (``columns``, ``values``,
+    ``filler``: :func:`compact_logits`), and ``moved``, the number recomputed for a new class.
+    """
+    column = {label: i for i, label in enumerate(class_labels)}
+    target = np.array([column.get(label, -1) for label in gt_labels], dtype=np.int64)
+    has_ce = bool(np.isfinite(pred["cross_entropy"]).any())
+    probabilities = len(rows) > 0 and all(is_probabilities(scores) for _, scores in blocks())
+    m, keep = len(rows), min(KEEP_LOGITS, len(class_labels))
+    out = {"pred": np.zeros(m, np.int64), "confidence": np.zeros(m), "rank": np.zeros(m, np.int64),
+           "ce": np.zeros(m), "columns": np.zeros((m, keep), np.int64), "values": np.zeros((m, keep), np.float32),
+           "filler": np.zeros(m, np.float32), "moved": np.zeros(m, bool)}
+    for pos, scores in blocks():
+        part = block_results(scores, pred, rows[pos], target[pos], probabilities=probabilities, has_ce=has_ce)
+        for key, value in part.items():
+            out[key][pos] = value
+    out["target"], out["moved"] = target, int(out["moved"].sum())
+    return out
 
 
 def class_metrics(labels: np.ndarray, splits: np.ndarray, rank: np.ndarray, ce: np.ndarray, *,
@@ -341,9 +460,9 @@ def _write_samples(dataset, ids: list[str], label_field: str, labels, values: di
     One ``$set`` per sample for all of a run's fields, in chunks through ``Dataset._bulk_write``
     (FiftyOne's own batched writer, which also refreshes samples held in memory): ``set_values``
     makes one update per sample and field, and each costs about as much as the whole ``$set``
-    (20,000 samples: ~8 s per scalar field). Labels are serialised by FiftyOne (``to_mongo``:
-    logits as compressed float32), and the fields were declared beforehand; a test holds the
-    result equal to what ``set_values`` writes.
+    (20,000 samples: ~8 s per scalar field). A label is a FiftyOne label (serialised by its
+    ``to_mongo``) or the document that ``to_mongo`` would give (:func:`classification_docs`);
+    the fields were declared beforehand. A test holds the result equal to what ``set_values`` writes.
     """
     from datetime import datetime, timezone
 
@@ -357,12 +476,47 @@ def _write_samples(dataset, ids: list[str], label_field: str, labels, values: di
         chunk = ids[lo:lo + WRITE_CHUNK]
         ops = []
         for j, sample_id in enumerate(chunk, start=lo):
-            update = {label_field: next(labels).to_mongo(), "last_modified_at": now}
+            label = next(labels)
+            update = {label_field: label if isinstance(label, dict) else label.to_mongo(), "last_modified_at": now}
             update.update((field, column[j]) for field, column in values.items())
             ops.append(UpdateOne({"_id": ObjectId(sample_id)}, {"$set": update}))
         dataset._bulk_write(ops, ids=chunk)
         bar.update(len(chunk))
     bar.close()
+
+
+class _VectorBytes:
+    """``fiftyone.core.utils.serialize_numpy_array`` for many vectors of one length and dtype: the .npy
+    header is made once (``np.save`` formats it anew for every vector, ~0.1 ms); a test holds the bytes equal."""
+
+    def __init__(self, k: int, dtype=np.float32):
+        import io
+
+        with io.BytesIO() as f:
+            np.save(f, np.zeros(k, dtype=dtype), allow_pickle=False)
+            raw = f.getvalue()
+        self.header = raw[:len(raw) - k * np.dtype(dtype).itemsize]
+        self.shape, self.dtype = (k,), np.dtype(dtype)
+
+    def __call__(self, vector: np.ndarray) -> bytes:
+        import zlib
+
+        vector = np.ascontiguousarray(vector, dtype=self.dtype)
+        if vector.shape != self.shape:
+            raise ValueError(f"expected a vector of shape {self.shape}, got {vector.shape}")
+        return zlib.compress(self.header + vector.tobytes())
+
+
+def classification_docs(labels: list[str], res: dict, k: int):
+    """The stored ``fo.Classification`` of each sample of :func:`sample_results`, as the document its ``to_mongo``
+    gives: label, confidence and the K-long logits of :func:`compact_logits` (compressed .npy bytes)."""
+    from bson import Binary, ObjectId
+
+    serialise = _VectorBytes(k)
+    for p, conf, cols, vals, filler in zip(res["pred"].tolist(), res["confidence"].tolist(), res["columns"],
+                                           res["values"], res["filler"].tolist()):
+        yield {"_id": ObjectId(), "_cls": "Classification", "tags": [], "label": labels[p], "confidence": conf,
+               "logits": Binary(serialise(expand_logits(cols, vals, filler, k)))}
 
 
 def _share_true(view, field: str) -> float | None:
@@ -372,19 +526,19 @@ def _share_true(view, field: str) -> float | None:
     return counts.get(True, 0) / n if n else None
 
 
-def _accuracy(view, pred_field: str, labels: list[str]) -> tuple[float | None, float | None]:
-    """FiftyOne's top-1 and top-k accuracy on ``view``, without storing a run."""
-    if not len(view):
+def split_accuracy(res: dict, mask: np.ndarray) -> tuple[float | None, float | None]:
+    """Top-1 and top-k accuracy of the samples in ``mask`` whose label the method knows, from
+    :func:`sample_results`: the predicted class is the current one, the current class ranks below k.
+    For a split outside ``--split``: what an unstored FiftyOne evaluation gives (up to ties of scores),
+    without reading every sample's logits back."""
+    sel = mask & (res["target"] >= 0)
+    if not sel.any():
         return None, None
-    top1 = view.evaluate_classifications(pred_field, gt_field="ground_truth", classes=labels, progress=False)
-    topk = view.evaluate_classifications(pred_field, gt_field="ground_truth", method="top-k", k=TOPK,
-                                         classes=labels, progress=False)
-    return top1.metrics()["accuracy"], topk.metrics()["accuracy"]
+    return float((res["pred"][sel] == res["target"][sel]).mean()), float((res["rank"][sel] < TOPK).mean())
 
 
-def write_back(cfg: WritebackConfig, vocab: Vocabulary | None = None) -> dict:
-    """The whole command: validate everything, then clear this name's old results and write the new ones."""
-    start = time.perf_counter()
+def _method_labels(cfg: WritebackConfig, vocab: Vocabulary | None) -> tuple[str, dict, dict, str, list[str]]:
+    """(method, predictions, info, name, the label of each score column), checked before the dataset is opened."""
     path = Path(cfg.results) / PREDICTIONS
     method = pick_method(cfg.results, cfg.method)
     pred, info = load_method(cfg.results, method)
@@ -397,9 +551,11 @@ def write_back(cfg: WritebackConfig, vocab: Vocabulary | None = None) -> dict:
     classes = np.asarray(pred["classes"], dtype=np.int64)
     if len(classes) and (classes.min() < 0 or classes.max() >= len(vocab)):
         raise ValueError(f"{path}: method {method!r} has classes outside 0..{len(vocab) - 1}")
-    labels = [class_label(vocab, vocab[int(c)].wnid) for c in classes]
+    return method, pred, info, name, [class_label(vocab, vocab[int(c)].wnid) for c in classes]
 
-    fo = fiftyone_module(cfg.database_uri)
+
+def _open_dataset(fo, cfg: WritebackConfig, name: str):
+    """The dataset, once this name may write to it and ``--compare`` names written-back results."""
     if not fo.dataset_exists(cfg.dataset):
         raise ValueError(f"no FiftyOne dataset {cfg.dataset!r} (load one with python -m curation.load)")
     dataset = fo.load_dataset(cfg.dataset)
@@ -409,28 +565,35 @@ def write_back(cfg: WritebackConfig, vocab: Vocabulary | None = None) -> dict:
     if cfg.compare and (cfg.compare not in registry or f"{cfg.compare}_rank" not in dataset.get_field_schema()):
         raise ValueError(f"--compare {cfg.compare}: dataset {cfg.dataset!r} has no written-back results of that name "
                          f"(has {', '.join(sorted(registry)) or 'none'})")
+    return dataset
 
-    # Read the dataset once; everything after this is numpy until the bulk writes.
+
+def _score_samples(dataset, cfg: WritebackConfig, method: str, pred: dict, labels: list[str]) -> dict:
+    """Read the dataset once and score its samples: everything after this is numpy until the bulk writes."""
+    path = Path(cfg.results) / PREDICTIONS
     sample_ids, image_ids, class_index, gt, split = dataset.values(
         ["id", "image_id", "class_index", "ground_truth.label", "split"])
     rows = choose_rows(pred["ids"], pred["labels"], image_ids, class_index)
     have = np.flatnonzero(rows >= 0)
-    n_unknown = len(set(pred["ids"].tolist()) - set(image_ids))
     if not len(have):
         raise ValueError(f"{path}: none of the {len(set(pred['ids'].tolist()))} image ids "
                          f"of method {method!r} is in dataset {cfg.dataset!r}")
-    ids = [sample_ids[j] for j in have]
     gts = [gt[j] for j in have]
     splits = np.array([split[j] for j in have], dtype=object)
-    res = sample_results(pred, rows[have], gts, labels)
+    res = sample_results(pred, rows[have], gts, labels, lambda: score_blocks(path, method, rows[have]))
     ok = res["target"] >= 0
     if not (ok & ((splits == cfg.split) | (cfg.split == ALL))).any():
         raise ValueError(f"{path}: no sample of split {cfg.split!r} with a prediction of a "
                          f"class the method knows (splits: {', '.join(sorted(set(splits.tolist())))}); try --split all")
-    per_class = class_metrics(np.array(gts, dtype=object)[ok], splits[ok], res["rank"][ok], res["ce"][ok])
+    res.update(all_ids=sample_ids, ids=[sample_ids[j] for j in have], gts=gts, splits=splits, ok=ok,
+               ids_not_in_dataset=len(set(pred["ids"].tolist()) - set(image_ids)))
+    return res
 
-    # Per-sample values, one document update each (``_write_samples`` says why).
+
+def _sample_values(dataset, name: str, compare: str | None, res: dict, per_class: dict) -> dict[str, list]:
+    """The per-sample fields besides the Classification, one list per field (``_write_samples`` writes them)."""
     rank = [int(r) if r >= 0 else None for r in res["rank"].tolist()]
+    splits, gts, ok = res["splits"], res["gts"], res["ok"]
     values = {
         f"{name}_rank": rank,
         f"{name}_ce": [float(c) if np.isfinite(c) else None for c in res["ce"].tolist()],
@@ -438,60 +601,86 @@ def write_back(cfg: WritebackConfig, vocab: Vocabulary | None = None) -> dict:
            for key, field in (("top1", f"{name}_class_top1"), (f"top{TOPK}", f"{name}_class_top5"),
                               ("cross_entropy", f"{name}_class_ce"))},
     }
-    if cfg.compare:
-        other_rank = dict(zip(sample_ids, dataset.values(f"{cfg.compare}_rank")))
-        values[gain_field] = rank_gain(rank, [other_rank[i] for i in ids])
+    if compare:
+        other_rank = dict(zip(res["all_ids"], dataset.values(f"{compare}_rank")))
+        values[compare_field(name, compare)] = rank_gain(rank, [other_rank[i] for i in res["ids"]])
+    return values
 
-    # Everything is checked: from here on the dataset changes.
-    specs = field_specs(fo, name, cfg.compare)
-    _reset(dataset, name, specs)
-    predictions = (fo.Classification(label=labels[p], confidence=float(c), logits=row)
-                   for p, c, row in zip(res["pred"], res["confidence"], res["logits"]))
-    _write_samples(dataset, ids, name, predictions, values)
 
-    # FiftyOne's evaluations on the chosen split, among the labels the method can predict.
+def _evaluate(fo, dataset, name: str, split: str, labels: list[str], res: dict) -> tuple[int, dict]:
+    """FiftyOne's evaluations on the chosen split, among the labels the method can predict; (samples evaluated,
+    {split: (top-1, top-5)}): the stored runs' for the evaluated split(s), :func:`split_accuracy` for the others."""
     F = fo.ViewField
     predictable = dataset.exists(name).match(F("ground_truth.label").is_in(labels))
-    evaluated = predictable if cfg.split == ALL else predictable.match(F("split") == cfg.split)
+    evaluated = predictable if split == ALL else predictable.match(F("split") == split)
     key1, key5 = eval_keys(name)
-    logger.info("%s: evaluating %d samples of split %s", name, len(evaluated), cfg.split)
+    n = len(evaluated)
+    logger.info("%s: evaluating %d samples of split %s", name, n, split)
     evaluated.evaluate_classifications(name, gt_field="ground_truth", eval_key=key1, classes=labels)
     evaluated.evaluate_classifications(name, gt_field="ground_truth", eval_key=key5, method="top-k", k=TOPK,
                                        classes=labels)
     accuracy = {}
-    for s in sorted(set(splits[ok].tolist())):
-        part = predictable.match(F("split") == s)
-        if cfg.split in (ALL, s):
+    for s in sorted(set(res["splits"][res["ok"]].tolist())):
+        if split in (ALL, s):
+            part = predictable.match(F("split") == s)
             accuracy[s] = (_share_true(part, key1), _share_true(part, key5))  # the stored runs' per-sample results
         else:
-            accuracy[s] = _accuracy(part, name, labels)
+            accuracy[s] = split_accuracy(res, res["splits"] == s)
+    return n, accuracy
 
-    # Saved views: the top-1 failures, worst first; one view, whatever the number of classes.
-    has_ce = bool(np.isfinite(res["ce"]).any())
+
+def _views(fo, dataset, name: str, compare: str | None, has_ce: bool) -> tuple[dict, dict | None, int]:
+    """(saved views by name, the comparison's counts or None, the number of failures).
+
+    The top-1 failures, worst first: one view whatever the number of classes. Saved views select
+    by the eval field, which only evaluated samples have (short stages, no class list).
+    """
+    F = fo.ViewField
+    key1 = eval_keys(name)[0]
     order = [(f"{name}_ce", -1), (f"{name}_rank", -1)] if has_ce else [(f"{name}_rank", -1)]
-    # Saved views select by the eval field, which only evaluated samples have (short stages, no class list).
     failures = dataset.exists(key1).match(~F(key1))
     views = {failure_view_name(name): failures.sort_by(order, create_index=False)}
-
     compared = None
-    if cfg.compare:
+    if compare:
+        gain_field = compare_field(name, compare)
         both = dataset.exists(key1).exists(gain_field)
-        improved, worsened = compare_view_names(name, cfg.compare)
+        improved, worsened = compare_view_names(name, compare)
         views[improved] = both.match(F(gain_field) > 0).sort_by(gain_field, reverse=True, create_index=False)
         views[worsened] = both.match(F(gain_field) < 0).sort_by(gain_field, create_index=False)
-        compared = {"other": cfg.compare, "field": gain_field, "improved": len(both.match(F(gain_field) > 0)),
+        compared = {"other": compare, "field": gain_field, "improved": len(both.match(F(gain_field) > 0)),
                     "worsened": len(both.match(F(gain_field) < 0)), "samples": len(both)}
+    return views, compared, len(failures)
 
+
+def write_back(cfg: WritebackConfig, vocab: Vocabulary | None = None) -> dict:
+    """The whole command: validate everything, then clear this name's old results and write the new ones."""
+    start = time.perf_counter()
+    method, pred, info, name, labels = _method_labels(cfg, vocab)
+    fo = fiftyone_module(cfg.database_uri)
+    dataset = _open_dataset(fo, cfg, name)
+    res = _score_samples(dataset, cfg, method, pred, labels)
+    ok = res["ok"]
+    per_class = class_metrics(np.array(res["gts"], dtype=object)[ok], res["splits"][ok], res["rank"][ok],
+                              res["ce"][ok])
+    values = _sample_values(dataset, name, cfg.compare, res, per_class)
+
+    # Everything is checked: from here on the dataset changes.
+    specs = field_specs(fo, name, cfg.compare)
+    _reset(dataset, name, specs)
+    _write_samples(dataset, res["ids"], name, classification_docs(labels, res, len(labels)), values)
+    n_evaluated, accuracy = _evaluate(fo, dataset, name, cfg.split, labels, res)
+    views, compared, n_failures = _views(fo, dataset, name, cfg.compare, bool(np.isfinite(res["ce"]).any()))
     saved = save_views(dataset, views)
 
     summary = {
         "name": name, "method": method, "dataset": cfg.dataset, "results": str(cfg.results), "split": cfg.split,
         "backbone": info.get("backbone"), "layer": info.get("layer"), "classes": len(labels),
-        "written": len(ids), "without_prediction": len(sample_ids) - len(ids), "ids_not_in_dataset": n_unknown,
-        "unpredictable": int((~ok).sum()), "recomputed_for_new_class": res["moved"],
-        "evaluated": len(evaluated), "accuracy": {s: {"top1": a, f"top{TOPK}": b} for s, (a, b) in accuracy.items()},
+        "written": len(res["ids"]), "without_prediction": len(res["all_ids"]) - len(res["ids"]),
+        "ids_not_in_dataset": res["ids_not_in_dataset"], "unpredictable": int((~ok).sum()),
+        "recomputed_for_new_class": res["moved"], "evaluated": n_evaluated,
+        "accuracy": {s: {"top1": a, f"top{TOPK}": b} for s, (a, b) in accuracy.items()},
         "views": len(saved), "views_skipped": len(views) - len(saved), "compare": compared,
-        "eval_keys": list(eval_keys(name)), "fields": list(specs), "failures": len(failures),
+        "eval_keys": list(eval_keys(name)), "fields": list(specs), "failures": n_failures,
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     dataset.reload()  # keep info that another process (the curation) wrote meanwhile

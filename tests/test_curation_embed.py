@@ -77,6 +77,49 @@ def test_pca_reduce_matches_sklearn_and_is_seeded():
     assert pca_reduce(X[:, :8], 10).shape == (300, 8)  # fewer dims than components: unchanged
 
 
+class CountingRows:
+    """An array that records how many rows each read takes (an h5py dataset answers the same calls)."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.reads = data, data.shape, []
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        assert isinstance(index, slice), "rows are read as contiguous slices, never gathered one by one"
+        self.reads.append(len(range(*index.indices(len(self.data)))))
+        return self.data[index]
+
+
+def test_rows_are_read_in_bounded_blocks_in_any_order(tmp_path):
+    import h5py
+
+    from evaluation.features import read_features, read_rows
+
+    X = np.random.default_rng(0).normal(size=(100, 5)).astype(np.float32)
+    rows = np.array([97, 3, 3, 50, 51, 0, 99, 20])  # any order, a repeat, gaps
+    counted = CountingRows(X)
+    np.testing.assert_array_equal(read_rows(counted, rows, chunk=8), X[rows])
+    assert max(counted.reads) <= 8 and sum(counted.reads) < len(X)
+    path, _ = features_for(tmp_path, [f"{i:064x}" for i in range(6)], [1, 2, 3, 1, 2, 3])
+    with h5py.File(path, "r") as f:
+        whole = read_features(path)
+        np.testing.assert_array_equal(read_rows(f["features"], [6, 0, 2], dtype=np.float16, chunk=2),
+                                      whole.features[[6, 0, 2]].astype(np.float16))
+    light = read_features(path, features=False, logits=False)
+    assert light.features.shape == (7, 0) and light.logits is None and light.ids.tolist() == whole.ids.tolist()
+
+
+def test_pca_reduce_on_the_file_equals_the_array_and_reads_a_chunk_at_a_time():
+    X, _ = blobs(300, d=80)
+    rows = np.random.default_rng(2).permutation(300)[:250]
+    counted = CountingRows(X)
+    ours = pca_reduce(counted, 10, rows=rows, fit_rows=120, seed=3, chunk_rows=32)
+    np.testing.assert_array_equal(ours, pca_reduce(X, 10, rows=rows, fit_rows=120, seed=3, chunk_rows=32))
+    assert max(counted.reads) <= 32  # the fit sample and the transform alike
+
+
 def test_knn_graph_excludes_self_and_is_exact_when_small():
     from sklearn.neighbors import NearestNeighbors
 
@@ -158,7 +201,7 @@ def test_embed_attaches_by_image_id_and_stores_the_run(fiftyone, tmp_path):
     ds, image_ids, labels = loaded(fiftyone, tmp_path, "embed-attach")
     left_out = image_ids[:2]  # two samples without features
     path, vectors = features_for(tmp_path, image_ids[2:], labels[2:], extra_ids=[f"{999:064x}"])
-    s = embed(EmbedConfig(dataset="embed-attach", features=path, methods=("tsne",), jobs=1))
+    s = embed(EmbedConfig(dataset="embed-attach", features=path, methods=("tsne",), jobs=1, chunk_rows=4))
     assert (s["samples"], s["with_features"], s["without_features"]) == (15, 13, 2)
     assert s["unknown_rows"] == 1 and s["duplicate_rows"] == 1
     assert s["field"] == "tiny_fc" and s["brain_keys"] == ["tiny_fc_tsne"]

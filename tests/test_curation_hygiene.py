@@ -8,20 +8,33 @@ from PIL import Image
 from curation.hygiene import (
     HygieneConfig,
     blank_fraction,
-    components,
     duplicate_groups,
+    embedding_pairs,
     find_clip_weights,
     get_args_parser,
+    inspect_files,
+    inspect_image,
     label_prompts,
     main,
+    mistakenness,
     phash_bits,
     phash_pairs,
     run,
+    same_key_pairs,
+    star_groups,
     zero_shot,
 )
 from datasets.manifest import write_jsonl
 from evaluation.features import FeatureSet, write_features
-from evaluation.svm import cross_validated_probabilities
+from evaluation.svm import (
+    cross_validated_linear,
+    cross_validated_probabilities,
+    fold_statistics,
+    linear_folds,
+    shrunk_lda,
+    softmax_summary,
+    within_class_shrinkage,
+)
 from tests.conftest import tiny_clip_weights
 
 pytestmark = pytest.mark.fiftyone
@@ -137,12 +150,83 @@ def test_blank_fraction_counts_the_dominant_colour():
     assert blank_fraction(red) == pytest.approx(15 / 16)  # the dominant colour need not be white
 
 
-def test_phash_pairs_and_components():
+def test_phash_pairs_are_every_pair_within_the_distance():
     bits = phash_bits(["ffff0000ffff0000", "ffff0000ffff0001", "0000ffff0000ffff", "ffff0000ffff000f"])
     assert bits.shape == (4, 64)
     assert phash_pairs(bits, 1).tolist() == [[0, 1]]
     assert phash_pairs(bits, 4).tolist() == [[0, 1], [0, 3], [1, 3]]
-    assert components(5, np.array([[0, 1], [1, 3]])).tolist() == [0, 0, 1, 0, 2]
+    # families of near hashes (a few bits flipped), identical ones, and unrelated ones: the pigeonhole search finds
+    # exactly what comparing every pair finds, whatever the distance and hash length
+    rng = np.random.default_rng(3)
+    for nbits in (16, 64, 256):
+        bits = np.repeat(rng.integers(0, 2, (30, nbits)).astype(bool), 4, axis=0)
+        bits ^= rng.random(bits.shape) < 1.5 / nbits  # about 1.5 bits flipped per copy
+        bits[7] = bits[3]
+        differ = (bits[:, None, :] != bits[None, :, :]).sum(axis=2)
+        for distance in (0, 1, 3, 4, 7, nbits):
+            brute = np.argwhere(np.triu(differ <= distance, 1))
+            assert phash_pairs(bits, distance).tolist() == brute.tolist(), (nbits, distance)
+        assert len(phash_pairs(bits, 4)) > len(phash_pairs(bits, 0)) > 0  # the data has near and equal hashes
+    with pytest.raises(ValueError, match="--phash-distance 256 links over 5 pairs"):
+        phash_pairs(bits[:10], 256, max_pairs=5)
+
+
+def test_same_key_pairs_in_chunks():
+    keys = np.array([3, 1, 3, 2, 3, 1, 7])
+    pairs = sorted(tuple(p) for i, j in same_key_pairs(keys, chunk=1) for p in zip(i.tolist(), j.tolist()))
+    assert pairs == [(0, 2), (0, 4), (1, 5), (2, 4)]
+
+
+def test_embedding_pairs_are_every_pair_within_the_cosine_distance():
+    from sklearn.metrics.pairwise import cosine_distances
+
+    rng = np.random.default_rng(4)
+    for dims, screen in ((8, 32), (120, 16)):  # 8: rotated; 120: screened in 16 + 1 dims first
+        base = rng.normal(size=(60, dims))
+        X = np.repeat(base, 3, axis=0) + rng.normal(size=(180, dims)) * rng.choice([0.01, 0.1, 0.4], size=(180, 1))
+        dist = cosine_distances(X - X.mean(axis=0))  # the brain's metric: centred rows
+        for threshold in (0.0, 0.01, 0.05, 0.3):
+            pairs, d = embedding_pairs(X.astype(np.float32), threshold, dims=screen)
+            brute = {p for p in map(tuple, np.argwhere(np.triu(dist <= threshold, 1)).tolist())
+                     if abs(dist[p] - threshold) > 1e-5}  # float32 rows: nothing on the boundary
+            found = set(map(tuple, pairs.tolist()))
+            assert brute <= found and all(abs(dist[p] - threshold) <= 1e-5 for p in found - brute), (dims, threshold)
+            assert np.allclose(d, dist[pairs[:, 0], pairs[:, 1]], atol=1e-5)
+        assert len(embedding_pairs(X, 0.05)[0]) > 10
+    rows = rng.permutation(len(X))[:100]  # positions in rows; centred on those rows only
+    assert np.array_equal(embedding_pairs(X, 0.05, rows=rows)[0], embedding_pairs(X[rows], 0.05)[0])
+    with pytest.raises(ValueError, match="--near-threshold 2 links over 3 pairs"):
+        embedding_pairs(X, 2, max_pairs=3)
+
+
+def test_star_groups_do_not_chain():
+    # a chain 0-1-2-3-4-5-6: transitive closure would make one group of 7
+    chain = np.array([[i, i + 1] for i in range(6)])
+    group = star_groups(8, chain, np.zeros(6), np.arange(8))
+    assert group[7] == -1 and len(set(group[:7].tolist())) >= 2
+    links = {frozenset(p) for p in chain.tolist()}
+    for v in range(7):  # every member: its representative, linked to it, or linked to a file linked to it
+        rep = int(group[v])
+        assert rep == v or {v, rep} in links or any({v, u} in links and {u, rep} in links for u in range(7))
+    # a hub represents the files it links; a file linked to two hubs joins the nearer one
+    pairs = np.array([[0, 1], [0, 2], [0, 3], [4, 5], [4, 6], [3, 4]])
+    close = np.array([0.1, 0.1, 0.9, 0.1, 0.1, 0.2])
+    assert star_groups(7, pairs, close, np.arange(7)).tolist() == [0, 0, 0, 4, 4, 4, 4]
+    # 1 and 2 are linked to 0 (the representative, lowest rank) and to 3 (another one, farther): 3 is left
+    # alone, and joins the group of its nearest linked file
+    pairs = np.array([[0, 1], [0, 2], [1, 3], [2, 3]])
+    assert star_groups(4, pairs, np.array([0.1, 0.1, 0.5, 0.5]), np.arange(4)).tolist() == [0, 0, 0, 0]
+
+
+def test_inspect_files_in_workers_equals_one_process(tmp_path):
+    paths = []
+    for i in range(6):
+        drawing(tmp_path / f"{i}.png", seed=i)
+        paths.append(str(tmp_path / f"{i}.png"))
+    paths.append(str(tmp_path / "missing.png"))
+    alone = [inspect_image(p) for p in paths]
+    assert inspect_files(paths, workers=2, min_pool=0) == alone
+    assert "error" in alone[-1] and alone[0]["sha256"] != alone[1]["sha256"]
 
 
 def test_duplicate_groups_joins_exact_and_near_links_and_finds_leaks():
@@ -154,12 +238,45 @@ def test_duplicate_groups_joins_exact_and_near_links_and_finds_leaks():
     assert out["exact_duplicates"][:2] == [["b"], ["a"]]
     assert out["near_group"] == ["a", "a", "a", None, None]  # a-b exact, b-c near: one group of two files
     assert out["near_group_size"][:3] == [3, 3, 3] and out["near_by"][2] == ["embedding"]
-    assert out["near_duplicates"][:3] == [[], ["c"], ["b"]]  # direct links only
-    assert out["leak_with"] == [["c"], ["c"], ["b", "a"], None, None]  # the directly linked first
+    assert out["near_duplicates"][:3] == [["c"], ["c"], ["a", "b"]]  # the files linked directly: a is b's file
+    assert out["leak_with"] == [["c"], ["c"], ["a", "b"], None, None]
     assert out["counts"]["exact_groups"] == 1 and out["counts"]["leak_samples"] == 3
     splits = ["train", "train", "val", "train", "val"]
     capped = duplicate_groups(ids, digests, splits, {"phash": np.array([[1, 2]])}, listed=1)
-    assert capped["leak_with"][2] == ["b"] and capped["near_by"][0] == ["phash"]
+    assert capped["leak_with"][2] == ["a"] and capped["near_by"][0] == ["phash"]
+
+
+def test_duplicate_groups_are_stars_not_chains_and_leaks_follow_direct_links():
+    # files 0-1-2-3-4 linked in a chain (distinct digests); 2 is val, the rest train
+    ids = [f"{i}" for i in range(5)]
+    chain = np.array([[0, 1], [1, 2], [2, 3], [3, 4]])
+    out = duplicate_groups(ids, ids, ["train", "train", "val", "train", "train"], {"embedding": chain},
+                           closeness={"embedding": np.array([0.1, 0.2, 0.9, 0.1])})
+    assert out["counts"]["near_groups"] == 2 and max(out["near_group_size"]) < 5  # not the whole chain
+    assert out["near_group"] == ["1", "1", "1", "3", "3"]  # 2 joins 1, the nearer of its representatives
+    assert out["near_duplicates"][2] == ["1", "3"]  # nearest first, across groups
+    assert out["leak_with"][2] == ["1", "3", "0"]  # both direct links, though 3 is in another group; then 0
+    assert out["leak_with"][3] == ["2"] and out["leak_with"][4] is None
+    assert out["counts"]["leak_groups"] == 2
+
+
+def test_mistakenness_equals_the_brains(fiftyone):
+    import fiftyone.brain as fob
+
+    rng = np.random.default_rng(5)
+    classes = ["cat", "dog", "owl", "fox"]
+    logits = (rng.normal(size=(12, 4)) * rng.choice([0.1, 1, 5], size=(12, 1))).astype(np.float32)
+    truth = [classes[i % 4] for i in range(12)]
+    ds = fiftyone.Dataset("hyg-brain-mistakenness")
+    ds.add_samples([fiftyone.Sample(filepath=f"/nonexistent/{i}.png", gt=fiftyone.Classification(label=t),
+                                    pred=fiftyone.Classification(label=classes[int(np.argmax(z))], logits=z))
+                    for i, (z, t) in enumerate(zip(logits, truth))])
+    fob.compute_mistakenness(ds, "pred", label_field="gt", mistakenness_field="brain", use_logits=True)
+    best, confidence, entropy = softmax_summary(logits)
+    ours = mistakenness(entropy, [classes[b] == t for b, t in zip(best, truth)])
+    assert np.allclose(ours, ds.values("brain"), rtol=0, atol=1e-6)  # the brain computes in float32
+    assert len(set(np.round(ours, 6))) > 6 and (ours > 0.5).any() and (ours < 0.5).any()
+    assert np.allclose(confidence, np.exp(logits).max(axis=1) / np.exp(logits).sum(axis=1))
 
 
 def test_cv_probabilities_shape_order_and_small_classes():
@@ -179,6 +296,41 @@ def test_cv_probabilities_shape_order_and_small_classes():
     assert c2.tolist() == [1, 2] and p2.shape == (4, 2)
     with pytest.raises(ValueError, match="at least 2 classes"):
         cross_validated_probabilities(X[:3], np.array([1, 1, 2]), jobs=1)
+
+
+def test_linear_cross_validation_is_a_shrunk_lda_fitted_per_fold():
+    from sklearn.covariance import ledoit_wolf_shrinkage
+
+    rng = np.random.default_rng(6)
+    mixing = rng.normal(size=(10, 10))  # correlated features: a shrinkage strictly between 0 and 1
+    y = np.array([30] * 40 + [10] * 40 + [20] * 30 + [40] * 2 + [99])
+    X = (rng.normal(size=(len(y), 10)) @ mixing + np.searchsorted([10, 20, 30, 40, 99], y)[:, None] * 1.5 + 7)
+    X = X.astype(np.float32)
+    classes, target, fold = linear_folds(y, 5, 0)
+    assert classes.tolist() == [10, 20, 30, 40] and fold[-1] == -1 and set(fold[:-1].tolist()) == set(range(5))
+    stats = fold_statistics(X, target, fold, len(classes))
+    rows = np.flatnonzero(fold >= 0)
+    Z = X[rows].astype(np.float64)
+    Z = (Z - Z.mean(axis=0)) / Z.std(axis=0)
+    means = np.stack([Z[target[rows] == k].mean(axis=0) for k in range(4)])
+    shrinkage = within_class_shrinkage(X, target, fold, stats)
+    assert 0 < shrinkage < 1
+    assert shrinkage == pytest.approx(ledoit_wolf_shrinkage(Z - means[target[rows]], assume_centered=True))
+    # fold 2's model, from the totals less the fold, is the model fitted on the other folds' rows from scratch
+    train = fold[rows] != 2
+    Zt, t = Z[train], target[rows][train]
+    mt = np.stack([Zt[t == k].mean(axis=0) for k in range(4)])
+    cov = (Zt - mt[t]).T @ (Zt - mt[t]) / len(t)
+    cov = (1 - shrinkage) * cov + shrinkage * np.trace(cov) / 10 * np.eye(10)
+    W = np.linalg.solve(cov, mt.T)
+    b = -0.5 * (mt * W.T).sum(axis=1) + np.log(np.bincount(t) / len(t))
+    total = {k: stats[k].sum(axis=0) for k in ("gram", "sums", "counts")}
+    W2, b2 = shrunk_lda(*(total[k] - stats[k][2] for k in ("gram", "sums", "counts")), shrinkage)
+    assert np.allclose(W2, W) and np.allclose(b2, b)
+    best, confidence, entropy, got, info = cross_validated_linear(X, y, folds=5, seed=0)
+    assert got.tolist() == classes.tolist() and best[-1] == -1 and np.isnan(confidence[-1]) and np.isnan(entropy[-1])
+    assert (best[:-1] == target[:-1]).mean() > 0.9 and ((confidence[:-1] > 0) & (confidence[:-1] <= 1)).all()
+    assert info["folds"] == 5 and info["beta"] > 0
 
 
 def test_zero_shot_agreement_is_the_probability_of_the_given_class():
@@ -236,9 +388,10 @@ def test_findings_become_tags_and_fields(fiftyone, tmp_path):
     assert by_image(ds, "cv_prediction")[role["wrong"]].label == "umbrella"
     assert by_image(ds, "mistakenness")[role["nofeat"]] is None
     pred = by_image(ds, "cv_prediction")[role["crane"]]
-    assert len(pred.logits) == len(ds.info["hygiene"]["mislabels"]["cv_classes"])
-    assert "mistakenness" in ds.list_brain_runs()
+    assert pred.logits is None and 0 < pred.confidence <= 1  # mistakenness is ours: no K-wide logits stored
+    assert ds.list_brain_runs() == []
     info = ds.info["hygiene"]
+    assert info["mislabels"]["method"].startswith("rbf SVM, exact kernel (")
     assert info["counts"]["dup:exact"] == 2 and info["counts"]["leak_groups"] == 1
     assert info["mislabels"]["scored"] == len(ds) - 2 and info["clip"]["status"] == "skipped"
     assert set(info["seconds"]) >= {"files", "near_embedding", "cv_svm", "mistakenness"}
@@ -263,7 +416,38 @@ def test_rerun_is_idempotent_and_leaves_other_tags_alone(fiftyone, tmp_path):
     assert {f: by_image(ds, f) for f in fields} == fields
     counts = ds.count_sample_tags()
     assert (counts["train"], counts["val"]) == splits and counts["keep-me"] == 1
+    assert ds.list_brain_runs() == []
+
+
+def test_an_earlier_versions_brain_run_is_removed(fiftyone, tmp_path):
+    """Earlier versions wrote mistakenness with fiftyone-brain, which registered a brain run: it goes too."""
+    import fiftyone.brain as fob
+
+    ds, features, role = build(tmp_path, "hyg-legacy", fiftyone)
+    scored = ds.exists("ground_truth")
+    scored.set_values("cv_prediction", [fiftyone.Classification(label=g.label, logits=np.zeros(3, np.float32))
+                                        for g in scored.values("ground_truth")])
+    fob.compute_mistakenness(scored, "cv_prediction", label_field="ground_truth", mistakenness_field="mistakenness",
+                             use_logits=True)
     assert ds.list_brain_runs() == ["mistakenness"]
+    run("hyg-legacy", features, HygieneConfig(**FAST))
+    ds.reload()
+    assert ds.list_brain_runs() == [] and ds.exists("mistakenness").sort_by(
+        "mistakenness", reverse=True).first().image_id == role["wrong"]
+
+
+def test_above_the_exact_limit_the_linear_model_scores_and_says_so(fiftyone, tmp_path, capsys):
+    ds, features, role = build(tmp_path, "hyg-linear", fiftyone)
+    argv = ["--dataset", "hyg-linear", "--features", str(features), "--no-clip", "--jobs", "1", "--exact-rows", "10"]
+    assert main(get_args_parser().parse_args(argv)) == 0
+    out = capsys.readouterr().out
+    ds.reload()
+    info = ds.info["hygiene"]["mislabels"]
+    assert info["method"] == f"linear: shrunk LDA ({len(ds) - 2} rows > exact limit 10)" and info["method"] in out
+    assert info["scored"] == len(ds) - 2 and 0 <= info["linear"]["shrinkage"] <= 1
+    ranked = ds.exists("mistakenness").sort_by("mistakenness", reverse=True).values("image_id")
+    assert ranked[0] == role["wrong"] and by_image(ds, "cv_prediction")[role["wrong"]].label == "umbrella"
+    assert by_image(ds, "mistakenness")[role["nofeat"]] is None
 
 
 def test_rejected_samples_are_left_out_of_training(fiftyone, tmp_path, monkeypatch):
@@ -311,6 +495,8 @@ def test_cli_skips_clip_without_weights_and_rejects_bad_input(fiftyone, tmp_path
         (["--dataset", "hyg-cli", "--features", str(tmp_path / "missing.h5")], "missing.h5: no such features file"),
         ([*base, "--clip-weights", str(tmp_path / "nope.bin")], "nope.bin: no such file"),
         ([*base, "--near-threshold", "3"], "--near-threshold"),
+        ([*base, "--exact-rows", "-1"], "--exact-rows"),
+        ([*base, "--workers", "0"], "--workers"),
     ]:
         assert main(get_args_parser().parse_args(argv)) == 2
         assert message in capsys.readouterr().err

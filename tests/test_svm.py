@@ -9,7 +9,7 @@ from sklearn.datasets import make_blobs
 from evaluation import svm
 from evaluation.features import FeatureJoinError, FeatureSet, join_features, write_features
 from evaluation.results import read_metrics, read_predictions
-from evaluation.svm import SVMConfig, evaluate_model, get_args_parser, is_fine_tuned, main, make_cv
+from evaluation.svm import SVMConfig, evaluate_model, get_args_parser, is_fine_tuned, main, make_cv, short_params
 
 CLASSES = (1, 207, 849)  # ILSVRC indices: goldfish, golden retriever, teapot
 WNIDS = {1: "n01443537", 207: "n02099601", 849: "n04398044", 500: "n03000134"}
@@ -603,3 +603,95 @@ def test_holdout_bad_inputs(tmp_path, capsys):
     assert run("--features", feats, "--out", tmp_path / "r", "--holdout-style", "all", "--model", "m.joblib") == 2
     assert "--model" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------- many rows: the approximate solver
+
+
+def test_least_squares_svm_is_ridge_on_plus_minus_one_targets():
+    from sklearn.linear_model import Ridge
+
+    fs = feature_set(per_class=12, std=3.0)
+    X, y = fs.features, fs.labels
+    cfg = SVMConfig(kernels=("linear",), C=(0.5,), folds=3)
+    model = svm.approx_svm_search(X, y, cfg).best_estimator_
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    Y = np.where(y[:, None] == np.array(CLASSES)[None, :], 1.0, -1.0)
+    ridge = Ridge(alpha=1 / 0.5).fit(Z, Y)
+    np.testing.assert_allclose(model.decision_function(X), ridge.predict(Z), rtol=1e-4, atol=1e-4)
+    assert model.classes_.tolist() == list(CLASSES) and model.predict(X[:3]).tolist() == y[:3].tolist()
+
+
+def test_approximate_cross_validation_equals_fold_by_fold_fits(monkeypatch):
+    """One pass of statistics per kernel map gives every fold's model: the same scores as refitting each fold."""
+    from sklearn.linear_model import Ridge
+
+    fs = feature_set(per_class=15, std=6.0, seed=4)  # overlapping blobs: folds score differently
+    X, y = fs.features, fs.labels
+    cfg = SVMConfig(kernels=("linear", "rbf"), C=(0.01, 1.0), folds=3, components=20)
+    monkeypatch.setattr(svm, "APPROX_CHUNK", 7)  # statistics gathered over many small chunks
+    search = svm.approx_svm_search(X, y, cfg)
+    res = search.cv_results_
+    assert [short_params(p)["kernel"] for p in res["params"]] == ["linear", "linear", "rbf", "rbf"]
+    mean, scale, varying = svm.standardisation(X)
+    fold, n_folds = svm._cv_folds(y, cfg)
+    assert n_folds == search.n_splits_ == 3
+    for i, params in enumerate(res["params"]):
+        p = short_params(params)
+        fmap = svm.kernel_map(X, (mean, scale, varying), p["kernel"], {"gamma": p.get("gamma", "scale")}, 20, 0)
+        scores = []
+        for f in range(3):
+            Z, train, held = fmap(X), fold != f, fold == f
+            Y = np.where(y[train, None] == np.array(CLASSES)[None, :], 1.0, -1.0)
+            ridge = Ridge(alpha=1 / p["C"]).fit(Z[train].astype(np.float64), Y)
+            scores.append((np.array(CLASSES)[ridge.predict(Z[held]).argmax(axis=1)] == y[held]).mean())
+        assert res["mean_test_score"][i] == pytest.approx(np.mean(scores), abs=1e-9)
+    assert search.best_score_ == max(res["mean_test_score"])
+
+
+def test_stratified_sample_keeps_every_class_cross_validatable():
+    y = np.repeat([1, 2, 3, 4], [1000, 100, 3, 1])
+    rows = svm.stratified_sample(y, 110, seed=0)
+    counts = dict(zip(*np.unique(y[rows], return_counts=True)))
+    assert counts == {1: 99, 2: 9, 3: 2, 4: 1}  # in proportion, at least 2 (all of a smaller class)
+    assert rows.tolist() == sorted(rows.tolist()) and rows.tolist() == svm.stratified_sample(y, 110, 0).tolist()
+    assert not np.array_equal(rows, svm.stratified_sample(y, 110, seed=1))
+    assert svm.stratified_sample(y, 5000, 0).tolist() == list(range(len(y)))  # few enough rows: all of them
+
+
+def test_auto_solver_switches_above_the_row_limit_and_says_so(tmp_path, capsys):
+    feats = write(tmp_path)  # 45 train rows
+    exact, approx = tmp_path / "exact", tmp_path / "approx"
+    assert run("--features", feats, "--out", exact, *SMALL_GRID) == 0
+    assert "approximate" not in capsys.readouterr().out
+    assert run("--features", feats, "--out", approx, *SMALL_GRID, "--exact-max-rows", "30") == 0
+    out = capsys.readouterr().out
+    assert "svm: approximate (45 train rows > --exact-max-rows 30)" in out
+    assert "logistic: C chosen on a stratified sample of 30 of the 45 train rows" in out
+    for folder, solver in ((exact, "exact"), (approx, "approx")):
+        data = read_metrics(folder)
+        assert data["meta"]["solver"] == solver
+        for name in ("svm", "logistic"):
+            assert data["methods"][name]["_info"]["solver"] == solver
+            assert data["methods"][name]["val"]["global"]["top1"] == 1.0  # separable blobs: learnt either way
+    info = read_metrics(approx)["methods"]
+    assert info["svm"]["_info"]["multiclass"] == "ovr-least-squares" and info["svm"]["_info"]["cv_rows"] == 45
+    assert info["logistic"]["_info"]["cv_rows"] == 30 and info["svm"]["_info"]["solver_note"] in out
+    lines = (approx / "svm_cv.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 and {line.split(",")[4] for line in lines[1:]} == {"rbf", "linear"}
+    p = read_predictions(approx, "svm")
+    assert p["scores"].shape == (60, 3) and (p["pred"] == p["labels"]).all() and np.isnan(p["cross_entropy"]).all()
+    again = tmp_path / "again"  # the saved approximate model applies to features as the exact one does
+    assert run("--features", feats, "--out", again, "--model", approx / "svm.joblib") == 0
+    assert np.allclose(read_predictions(again, "svm")["scores"], p["scores"])
+    assert run("--features", feats, "--out", tmp_path / "r", "--exact-max-rows", "1") == 2
+    assert "--exact-max-rows must be at least 2" in capsys.readouterr().err
+
+
+def test_approximate_solver_in_the_holdout_and_its_config(tmp_path):
+    result = svm.holdout_style(styled_set(), "sketch", SVMConfig(folds=3, C=(1.0,), kernels=("linear",),
+                                                                 logistic_C=(1.0,), solver="approx"))
+    assert result["svm"]["solver"] == result["logistic"]["solver"] == "approx"
+    assert result["svm"]["n"] == 30 and result["svm"]["top1"] <= 0.5  # never saw a shifted row
+    assert "solver" not in svm.holdout_config(SVMConfig())  # older holdout.json files stay valid
+    assert svm.holdout_config(SVMConfig(solver="approx"))["solver"] == "approx"

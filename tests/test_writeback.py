@@ -13,11 +13,15 @@ from evaluation.writeback import (
     WritebackConfig,
     choose_rows,
     class_metrics,
+    class_columns,
+    compact_logits,
     default_name,
+    expand_logits,
     get_args_parser,
     main,
     method_logits,
     rank_gain,
+    score_blocks,
     validate_name,
     write_back,
 )
@@ -136,6 +140,58 @@ def test_names_rows_logits_and_per_class_metrics():
     assert m["val"]["a"] == {"n": 2, "top1": 0.5, "top5": 0.5, "cross_entropy": 1.0}
     assert m["train"]["b"]["cross_entropy"] is None and m["all"]["a"]["n"] == 2
     assert rank_gain([0, 3, None], [2, 1, 4]) == [2, -2, None]
+
+
+def test_compact_logits_keep_the_softmax_of_the_kept_classes_and_the_top5():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (40, 1000)).astype(np.float32)
+    logits[-1] = np.r_[0.0, -800.0 - np.arange(999) / 8]  # a sure row's log-probabilities: exp(rest) underflows
+    target = rng.integers(-1, 1000, 40)
+    target[:10] = np.argsort(-logits[:10], axis=1)[:, 2]  # the current class among the best five
+    cols, vals, filler = compact_logits(logits, target)
+    assert cols.shape == vals.shape == (40, 6) and np.isfinite(filler).all()
+    full = np.exp(log_softmax(logits))
+    for i in range(40):
+        stored = expand_logits(cols[i], vals[i], filler[i], 1000)
+        best5 = set(np.argsort(-logits[i])[:5].tolist())
+        assert len(set(cols[i].tolist())) == 6 and best5 <= set(cols[i].tolist())
+        assert set(np.argsort(-stored, kind="stable")[:5].tolist()) == best5  # what a top-5 evaluation finds
+        assert target[i] < 0 or target[i] in cols[i]
+        np.testing.assert_allclose(np.exp(log_softmax(stored[None]))[0][cols[i]], full[i, cols[i]], rtol=1e-4)
+        assert len(np.unique(stored)) <= 7  # six logits and one filler: ~120 bytes compressed, not 4 KB
+    few = logits[:3, :6]
+    c, v, f = compact_logits(few, np.array([0, 5, -1]))
+    assert all(np.array_equal(expand_logits(c[i], v[i], f[i], 6), few[i]) for i in range(3))  # all kept
+    assert class_columns(np.array([849, 1, 207]), np.array([1, 500, 849])).tolist() == [1, -1, 0]
+
+
+def test_scores_are_read_in_contiguous_blocks(tmp_path):
+    scores = np.arange(50 * 3, dtype=np.float32).reshape(50, 3)
+    write_method(tmp_path, "m", {}, {"scores": scores})
+    rows = np.array([49, 3, 17, 18, 0, 30, 31, 32, 5])  # any order, gaps between
+    seen = np.zeros(len(rows), dtype=int)
+    for pos, block in score_blocks(tmp_path / "predictions.h5", "m", rows, chunk=4):
+        assert np.ptp(rows[pos]) < 4 and np.array_equal(block, scores[rows[pos]])
+        seen[pos] += 1
+    assert (seen == 1).all()
+
+
+def test_classification_documents_are_what_fiftyone_writes(fiftyone):
+    from fiftyone.core.utils import serialize_numpy_array
+
+    from evaluation.writeback import _VectorBytes, classification_docs
+
+    vector = np.random.default_rng(1).normal(size=1000).astype(np.float32)
+    assert _VectorBytes(1000)(vector) == serialize_numpy_array(vector)
+    logits = np.random.default_rng(2).normal(size=(2, 7)).astype(np.float32)
+    cols, vals, filler = compact_logits(logits, np.array([3, -1]))
+    res = {"pred": np.array([1, 0]), "confidence": np.array([0.25, 0.5]), "columns": cols, "values": vals,
+           "filler": filler}
+    for i, doc in enumerate(classification_docs(["a", "b"], res, 7)):
+        label = fiftyone.Classification(label="ba"[i], confidence=float(res["confidence"][i]),
+                                        logits=expand_logits(cols[i], vals[i], filler[i], 7))
+        ref = label.to_mongo().to_dict()
+        assert {k: v for k, v in doc.items() if k != "_id"} == {k: v for k, v in ref.items() if k != "_id"}
 
 
 # ---------------------------------------------------------------- onto FiftyOne
@@ -310,7 +366,8 @@ def test_cli_summary_and_errors(dataset, results, tmp_path, capsys):
     assert "st" not in dataset.get_field_schema() and "st" not in dataset.info["writeback"]  # nothing half-written
 
 
-def test_end_to_end_with_the_baseline(dataset, tmp_path, vocab):
+def test_end_to_end_with_the_baseline(dataset, tmp_path, vocab, monkeypatch):
+    import evaluation.writeback as writeback
     from evaluation.baseline import get_args_parser as baseline_args
     from evaluation.baseline import main as baseline_main
     from evaluation.features import FeatureSet, write_features
@@ -328,7 +385,18 @@ def test_end_to_end_with_the_baseline(dataset, tmp_path, vocab):
     out = tmp_path / "baseline"
     assert baseline_main(baseline_args().parse_args(["--features", str(tmp_path / "feats.h5"), "--out", str(out)])) == 0
 
+    blocks = []
+
+    def spy(*args, **kwargs):
+        for pos, scores in score_blocks(*args, **kwargs):
+            blocks.append(len(pos))
+            yield pos, scores
+
+    monkeypatch.setattr(writeback, "SCORE_CHUNK", 3)  # scored three rows at a time, written two samples at a time
+    monkeypatch.setattr(writeback, "WRITE_CHUNK", 2)
+    monkeypatch.setattr(writeback, "score_blocks", spy)
     s = run(dataset, out)  # the only method; name from the backbone
+    assert max(blocks) <= 3 and sum(blocks) == 2 * 8  # read twice (probabilities? then scores), a block at a time
     assert s["name"] == "baseline_fake_net" and s["written"] == 8 and s["classes"] == 1000
     first = {r["id"]: i for i, r in reversed(list(enumerate(rows)))}  # each sample's own row (the first)
     rank = by_image(dataset, "baseline_fake_net_rank")
@@ -342,6 +410,11 @@ def test_end_to_end_with_the_baseline(dataset, tmp_path, vocab):
     for k, i in first.items():  # confidence: the softmax probability of the predicted class (float16-stored)
         assert pred[k].confidence == pytest.approx(float(np.exp(log_softmax(logits[i:i + 1]).max())), rel=1e-2)
         assert pred[k].label == class_label(vocab, vocab[int(logits[i].argmax())].wnid)
+        # compact logits: the softmax of the five best classes and of the sample's own as the baseline's
+        kept = np.unique(np.r_[np.argsort(-logits[i])[:5], labels[i]])
+        assert len(np.unique(pred[k].logits)) == 6 + 1 and len(pred[k].logits) == 1000  # six kept, one filler
+        stored = np.exp(log_softmax(pred[k].logits[None].astype(np.float64)))[0]
+        assert stored[kept] == pytest.approx(np.exp(log_softmax(logits[i:i + 1]))[0][kept], rel=2e-2, abs=1e-6)
     # classes with one row per sample agree with metrics.json's per-class figures
     json_val = read_metrics(out)["methods"]["baseline"]["val"]["per_class"]
     ours = dataset.info["per_class_metrics"]["baseline_fake_net"]["val"]
