@@ -60,3 +60,25 @@ def test_crawl_bench_runs(capsys):
     assert re.search(r"20 images from 2 local hosts .* 20 stored by the crawl", out), out
     assert re.search(r"scraping\.crawl .*\s([\d.]+) img/s", out), out
     assert re.search(r"plain sequential requests loop\s+[\d.]+ s\s+[\d.]+ img/s\s+ratio [\d.]+x", out), out
+
+
+@pytest.mark.slow
+def test_scale_bench_runs(capsys, tmp_path):
+    """The whole chain at two tiny sizes, with its peers: every stage finishes and the last line has its form."""
+    from benchmarks.scale_bench import main
+
+    assert main(["--samples", "120,240", "--classes", "12", "--work", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    last = out.strip().splitlines()[-1]
+    m = re.fullmatch(r"scale: worst stage (.+) grows x([\d.]+) from 120 to 240 samples; total ([\d.]+) s at 240", last)
+    assert m, out
+    from benchmarks.scale_bench import stage_commands
+
+    stages = list(stage_commands(0, tmp_path, "", 0))
+    assert m.group(1) in stages and float(m.group(3)) > 0
+    for name in stages:  # each stage has a row with its time at both sizes
+        assert re.search(rf"^{re.escape(name)}\s+[\d.]+\s+\d+\s+\d+\s+[\d.]+\s+\d+\s+\d+\s+[\d.]+\s+-?[\d.]+", out, re.M), name
+    for peer in ("add_samples", "compute_visualization", "near_duplicates+mistakenness"):
+        assert re.search(rf"{re.escape(peer)} [\d.]+ s, \d+ MB, ratio [\d.]+x", out), peer
+    tiles = [int(t) for t in re.findall(r"'tiles': (\d+)", out)]
+    assert len(tiles) == 2 and min(tiles) > 0, out  # the App served a first page at both sizes
