@@ -16,8 +16,10 @@ empty), created, torch_version, and in newer files tta and normalize.
 
 ``labelled_rows`` drops the unlabelled rows (every metric needs a class); ``evaluation.suggest``
 proposes classes for them. ``join_features`` puts several backbones' files of the same images
-side by side (one wider FeatureSet); an unlabelled image is one row, keyed (id, -1). Nothing here
-imports torch or FiftyOne.
+side by side (one wider FeatureSet); an unlabelled image is one row, keyed (id, -1). For many rows,
+``read_features(path, features=False, logits=False)`` reads every column but the two big ones and
+``read_rows`` / ``row_blocks`` read chosen rows of those a contiguous block at a time
+(``open_features`` opens the file with the same checks). Nothing here imports torch or FiftyOne.
 """
 from __future__ import annotations
 

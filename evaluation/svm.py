@@ -24,8 +24,9 @@ core, so 4000 train rows take ~70 min with --jobs 1 and ~35 min with --jobs 2 on
 (over 50 candidates: budget ~10x the default, or use --protocol thesis, one fit per candidate
 instead of five; --multiclass ovo fitted the same 3200 rows in 8 s instead of ~190 s).
 
-Many rows (``--solver``, default ``auto``): the exact SVC's cost grows with train rows^2 x
-classes (8,000 rows x 1280 dims x 1000 classes: ~1 h per fit, ~30 fits), so above
+Many rows (``--solver``, default ``auto``): the exact SVC's cost grows with train rows^1.4-1.7 x
+classes (one-vs-rest on 8,000 rows x 1280 dims x 1000 classes: 92 CPU-min per rbf fit, 34 per
+linear fit, and the default grid is 31 fits; at 24,000 rows 10 h per rbf fit), so above
 ``--exact-max-rows`` train rows (default 5,000) the run switches to ``approx`` and says so (a
 printed line, ``meta["solver"]`` and each method's ``_info["solver"]``/``["solver_note"]``):
 the SVM becomes a one-vs-rest least-squares SVM (:class:`LeastSquaresSVM`: ridge regression on
@@ -34,7 +35,8 @@ the SVM becomes a one-vs-rest least-squares SVM (:class:`LeastSquaresSVM`: ridge
 gamma chosen by the same cross-validation from one pass of statistics per kernel, and the
 logistic regression's C is chosen on a stratified sample of ``--exact-max-rows`` rows, then
 refitted on every train row. Cost and memory grow linearly with the rows (100,000 rows x 1280
-dims x 1000 classes: ~5 min and ~2 GB on 2 cores); ``--solver exact`` forces the thesis's SVC.
+dims x 1000 classes: 5 CPU-min, 7.5 min on two busy cores, 2.4 GB peak); ``--solver exact``
+forces the thesis's SVC.
 
 Writes into OUT: metrics.json and predictions.h5 (methods "svm" and "logistic", see
 evaluation.results), svm.joblib / logistic.joblib (the refitted pipeline and its classes;
