@@ -438,7 +438,8 @@ def chain_total(run: dict, names=None) -> float:
 def report(sizes: list[int], runs: dict[int, dict]) -> str:
     head = "".join(f"{f'{n} s':>10}{'RSS MB':>8}{'mongod':>8}" for n in sizes)
     growth = "".join(f"{f'x({a}->{b})':>16}{'exp':>6}" for a, b in zip(sizes, sizes[1:]))
-    lines = [f"\n{'stage':<20}{head}{growth}   peer at {sizes[-1]} (s, ratio ours/peer)"]
+    at = max([n for n in sizes if runs[n]["peers"]] or sizes)  # the largest size the peers ran at
+    lines = [f"\n{'stage':<20}{head}{growth}   peer at {at} (s, ratio ours/peer)"]
     for name in stage_commands(0, Path("."), "", 0):
         cells = ""
         for n in sizes:
@@ -451,8 +452,8 @@ def report(sizes: list[int], runs: dict[int, dict]) -> str:
                 cells += f"{m2.seconds / max(m1.seconds, 1e-3):>16.2f}{exponent(m1.seconds, m2.seconds, a, b):>6.2f}"
             else:
                 cells += f"{'-':>16}{'-':>6}"
-        peer, p = PEERS.get(name), runs[sizes[-1]]["peers"].get(name)
-        ours = runs[sizes[-1]]["stages"].get(name)
+        peer, p = PEERS.get(name), runs[at]["peers"].get(name)
+        ours = runs[at]["stages"].get(name)
         if peer and p and p.ok and ours and ours.ok:
             cells += f"   {peer} {p.seconds:.1f} s, {p.rss_mb:.0f} MB, ratio {ours.seconds / max(p.seconds, 1e-3):.2f}x"
         elif peer:
@@ -478,6 +479,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the working folder and database")
     p.add_argument("--no-peers", action="store_true", help="skip the peers")
+    p.add_argument("--peers-up-to", type=int, default=None, metavar="N",
+                   help="run the peers only at sizes up to N (the brain's t-SNE takes hours at 100k)")
     p.add_argument("--classes", type=int, default=None,
                    help="classes the drawings are named after (default: 1000, or a tenth of the smallest size)")
     p.add_argument("--seed", type=int, default=0)
@@ -486,6 +489,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     for hidden in ("--dataset", "--uri", "--manifest", "--features"):
         p.add_argument(hidden, help=argparse.SUPPRESS)
     return p
+
+
+def write_json(path: Path, runs: dict[int, dict]) -> None:
+    text = json.dumps({str(n): {k: {s: vars(m) for s, m in v.items()} for k, v in r.items() if k != "generated"}
+                       for n, r in runs.items()}, indent=1)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _mongod_pid(folder: Path) -> int | None:
@@ -526,17 +537,16 @@ def main(argv: list[str] | None = None) -> int:
             mongod = _mongod_pid(db)
             for n in sizes:
                 shutil.rmtree(work / str(n), ignore_errors=True)
-                runs[n] = bench_size(n, work / str(n), uri, mongod, peers=not args.no_peers,
-                                     classes=args.classes, seed=args.seed)
+                peers = not args.no_peers and (args.peers_up_to is None or n <= args.peers_up_to)
+                runs[n] = bench_size(n, work / str(n), uri, mongod, peers=peers, classes=args.classes, seed=args.seed)
+                if args.json:  # after every size, so a long run that dies keeps what it measured
+                    write_json(args.json, runs)
                 if not args.keep:
                     shutil.rmtree(work / str(n) / "drawings", ignore_errors=True)
     finally:
         if not args.keep and args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     print(report(sizes, runs))
-    if args.json:
-        args.json.write_text(json.dumps({str(n): {k: {s: vars(m) for s, m in v.items()} for k, v in r.items()
-                                                  if k != "generated"} for n, r in runs.items()}, indent=1))
     print(last_line(sizes, runs))
     return 0 if all(m.ok for r in runs.values() for m in r["stages"].values()) else 1
 
