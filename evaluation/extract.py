@@ -63,7 +63,8 @@ from datasets.manifest import read_manifest, write_jsonl
 from training.backbones import (DEFAULT_BACKBONE, DEFAULT_LAYERS, NORMALIZATIONS, WeightsUnavailable, create_backbone,
                                 normalization_name, renormalized)
 from training.images import ImageFiles, collate_skipping_bad
-from training.runtime import keep_freed_memory
+from training.runtime import init_distributed as runtime_init_distributed
+from training.runtime import keep_freed_memory, resolve_device
 
 from .features import UNLABELLED, FeatureSet, write_features
 
@@ -264,28 +265,10 @@ class Ranks:
             dist.destroy_process_group()
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def init_distributed(device: str) -> Ranks:
-    """torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK: env:// rendezvous), or one process.
-
-    training.finetune.init_distributed's pattern (which this module cannot import: training.finetune
-    imports evaluation.extract), with a long timeout for the barriers and the node's process count.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Ranks(resolve_device(device))
-    cuda = torch.cuda.is_available() and not device.startswith("cpu")
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if cuda:
-        torch.cuda.set_device(local)
-    dist.init_process_group("nccl" if cuda else "gloo", timeout=DIST_TIMEOUT)
-    return Ranks(torch.device("cuda", local) if cuda else torch.device("cpu"), dist.get_rank(), world, local,
-                 int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    """torchrun's environment (training.runtime.init_distributed), with a long timeout for the barriers."""
+    p = runtime_init_distributed(device, DIST_TIMEOUT)
+    return Ranks(p.device, p.rank, p.world, p.local_rank, p.local_world)
 
 
 TTA = ("none", "flip")

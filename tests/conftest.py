@@ -95,6 +95,31 @@ def make_manifest(tmp_path: Path, n: int = 6, start: int = 0) -> Path:
     return out
 
 
+EXTRACT_CLASSES = [(849, "n04398044", "teapot"), (879, "n04507155", "umbrella"), (587, "n03481172", "hammer")]
+
+
+def extract_manifest(folder: Path, n: int, *, broken: bool = True, broken_at: int | None = None,
+                     size=(64, 48)) -> Path:
+    """``n`` images for evaluation.extract, the first also in a second class (two rows, one image), and one
+    file that is no image (appended, or inserted at row ``broken_at``)."""
+    rows = []
+    for i in range(n):
+        index, wnid, label = EXTRACT_CLASSES[i % 3]
+        path = make_image(folder / "img" / f"{label}{i}.png", seed=i, size=size)
+        rows.append({"id": f"{i:064x}", "filepath": str(path), "original_name": path.name, "label": label,
+                     "wnid": wnid, "class_index": index, "split": "val" if i % 3 == 0 else "train",
+                     "matched_words": [label], "ambiguous": False, "source": "dir", "style": f"s{i % 2}"})
+    rows.append({**rows[0], "label": "hammer", "wnid": "n03481172", "class_index": 587, "ambiguous": True})
+    if broken:
+        bad = folder / "img" / "broken.png"
+        bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+        row = {**rows[1], "id": "f" * 64, "filepath": str(bad), "original_name": bad.name}
+        rows.insert(len(rows) if broken_at is None else broken_at, row)
+    out = folder / "manifest.jsonl"
+    write_jsonl(out, rows)
+    return out
+
+
 @pytest.fixture(scope="session")
 def fiftyone(tmp_path_factory):
     """FiftyOne on a throwaway MongoDB of its own, stopped after the run."""

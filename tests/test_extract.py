@@ -16,30 +16,12 @@ from evaluation.extract import main as extract_main
 from evaluation.features import FeatureSet, read_features
 from evaluation.metrics import cross_entropy, evaluate, topk, true_rank
 from evaluation.results import read_metrics, read_predictions
-from tests.conftest import make_image
+from tests.conftest import extract_manifest, make_image
 from training.backbones import WeightsUnavailable, create_backbone
 from training.images import load_rgb
 
-CLASSES = [(849, "n04398044", "teapot"), (879, "n04507155", "umbrella"), (587, "n03481172", "hammer")]
-
-
 def manifest(tmp_path: Path, n: int = 9, bad: bool = True) -> Path:
-    rows = []
-    for i in range(n):
-        index, wnid, label = CLASSES[i % 3]
-        path = make_image(tmp_path / "img" / f"{label}{i}.png", seed=i, size=(40, 30))
-        rows.append({"id": f"{i:064x}", "filepath": str(path), "original_name": path.name, "label": label,
-                     "wnid": wnid, "class_index": index, "split": "val" if i % 3 == 0 else "train",
-                     "matched_words": [label], "ambiguous": False, "source": "dir", "style": f"s{i % 2}"})
-    # one image in two classes: two rows, one image
-    rows.append({**rows[0], "label": "hammer", "wnid": "n03481172", "class_index": 587, "ambiguous": True})
-    if bad:
-        broken = tmp_path / "img" / "broken.png"
-        broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-        rows.append({**rows[1], "id": "f" * 64, "filepath": str(broken), "original_name": "broken.png"})
-    out = tmp_path / "manifest.jsonl"
-    write_jsonl(out, rows)
-    return out
+    return extract_manifest(tmp_path, n, broken=bad, size=(40, 30))
 
 
 def test_load_rgb_handles_every_mode(tmp_path):

@@ -12,33 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.manifest import write_jsonl
 from evaluation.extract import ExtractConfig, extract, partial_path, rejected_path
 from evaluation.features import read_features
-from tests.conftest import make_image
+from tests.conftest import extract_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSES = [(849, "n04398044", "teapot"), (879, "n04507155", "umbrella"), (587, "n03481172", "hammer")]
 RESUMING = re.compile(r"resuming: (\d+) of (\d+) images already done \((\d+) shards\)")
 
 
 def make_manifest(folder: Path, n: int, broken: bool = True) -> Path:
-    """``n`` drawings, the first also in a second class (two rows, one image), and one file that is no image."""
-    rows = []
-    for i in range(n):
-        index, wnid, label = CLASSES[i % 3]
-        path = make_image(folder / "img" / f"{label}{i}.png", seed=i)
-        rows.append({"id": f"{i:064x}", "filepath": str(path), "original_name": path.name, "label": label,
-                     "wnid": wnid, "class_index": index, "split": "val" if i % 3 == 0 else "train",
-                     "matched_words": [label], "ambiguous": False, "source": "dir", "style": f"s{i % 2}"})
-    rows.append({**rows[0], "label": "hammer", "wnid": "n03481172", "class_index": 587, "ambiguous": True})
-    if broken:
-        bad = folder / "img" / "broken.png"
-        bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-        rows.insert(n // 2, {**rows[1], "id": "f" * 64, "filepath": str(bad), "original_name": bad.name})
-    out = folder / "manifest.jsonl"
-    write_jsonl(out, rows)
-    return out
+    """``n`` drawings, the first also in a second class, and one file that is no image in the middle."""
+    return extract_manifest(folder, n, broken=broken, broken_at=n // 2)
 
 
 def env() -> dict:

@@ -47,6 +47,7 @@ from .backbones import DEFAULT_LAYERS, WeightsUnavailable, create_backbone
 from .curves import plot_curves
 from .data import Augment, EpochSampler, LabelledImages, ShardSampler, collate, draw_seed, train_transform
 from .recipes import RECIPES, apply_recipe, format_table, frozen_modules, param_groups
+from .runtime import init_distributed as runtime_init_distributed
 from .runtime import keep_freed_memory
 
 logger = logging.getLogger(__name__)
@@ -186,19 +187,9 @@ class Context:
 
 
 def init_distributed(device: str) -> Context:
-    """torchrun's environment, or one process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available() and device != "cpu"
-    if world > 1:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        if cuda:
-            torch.cuda.set_device(local)
-        dist.init_process_group("nccl" if cuda else "gloo")
-        dev = torch.device("cuda", local) if cuda else torch.device("cpu")
-        return Context(dist.get_rank(), world, local, dev)
-    if device == "auto":
-        return Context(device=torch.device("cuda" if cuda else "cpu"))
-    return Context(device=torch.device(device))
+    """torchrun's environment (training.runtime.init_distributed), or one process."""
+    p = runtime_init_distributed(device)
+    return Context(p.rank, p.world, p.local_rank, p.device)
 
 
 def amp_dtype(cfg: FinetuneConfig, device: torch.device) -> torch.dtype | None:

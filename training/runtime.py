@@ -1,9 +1,12 @@
-"""Process-level settings for running networks fast: the CPU allocator."""
+"""Process-level settings: the CPU allocator, and torchrun's process group."""
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import logging
+import os
+from dataclasses import dataclass
+from datetime import timedelta
 
 logger = logging.getLogger(__name__)
 
@@ -27,3 +30,44 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 <<
         return False
     # 32 MiB is the largest mmap threshold glibc accepts on 64-bit systems
     return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim_threshold))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where this process runs: its device, and its place among torchrun's processes (one process: 0 of 1)."""
+    device: object  # torch.device
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    local_world: int = 1
+
+
+def resolve_device(name: str):
+    """``auto`` (cuda when there is one), ``cpu``, ``cuda`` or ``cuda:N`` as a torch.device."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def init_distributed(device: str, timeout: timedelta | None = None) -> Placement:
+    """torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK: env:// rendezvous), or one process.
+
+    Under torchrun each process takes cuda:LOCAL_RANK with nccl, or the CPU with gloo when there is no
+    GPU or ``device`` is ``cpu``. ``timeout`` bounds every collective (torch's default when None).
+    Shared by training.finetune and evaluation.extract.
+    """
+    import torch
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Placement(resolve_device(device))
+    cuda = torch.cuda.is_available() and not device.startswith("cpu")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:
+        torch.cuda.set_device(local)
+    dist.init_process_group("nccl" if cuda else "gloo", **({"timeout": timeout} if timeout else {}))
+    return Placement(torch.device("cuda", local) if cuda else torch.device("cpu"), dist.get_rank(), world, local,
+                     int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
