@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .features import FeatureSet, ignored_unlabelled, labelled_rows, read_features
-from .metrics import cross_entropy, evaluate, format_global, log_softmax, topk, true_rank
+from .metrics import format_global, from_ranks, log_softmax, topk, true_rank
 from .results import write_method
 
 logger = logging.getLogger(__name__)
@@ -30,23 +30,26 @@ def groups_of(fs: FeatureSet) -> dict[str, np.ndarray | None]:
 
 
 def baseline(fs: FeatureSet) -> tuple[dict, dict[str, np.ndarray]]:
-    """(metrics by split, per-sample predictions) from the 1000-way logits."""
+    """(metrics by split, per-sample predictions) from the 1000-way logits (one softmax pass over them)."""
     if fs.logits is None or fs.logits.shape[1] != 1000:
         raise ValueError(f"{fs.attrs.get('backbone', 'this backbone')} has no 1000-way ImageNet head in this file")
-    ce = cross_entropy(fs.logits, fs.labels)
+    logp = log_softmax(fs.logits)
+    rows = np.arange(len(fs))
+    ce = -logp[rows, fs.labels]
+    rank = true_rank(fs.logits, fs.labels)
     metrics = {}
+    groups = groups_of(fs)
     for split in ("train", "val", "all"):
-        part = fs if split == "all" else fs.split(split)
-        if len(part):
-            metrics[split] = evaluate(part.logits, part.labels, cross_entropies=cross_entropy(part.logits, part.labels),
-                                      groups=groups_of(part))
-    top5 = topk(fs.logits, 5)
-    probs = np.exp(log_softmax(fs.logits))
+        mask = np.ones(len(fs), dtype=bool) if split == "all" else fs.splits == split
+        if mask.any():
+            metrics[split] = from_ranks(rank[mask], cross_entropies=ce[mask],
+                                        groups={k: None if v is None else v[mask] for k, v in groups.items()})
     predictions = {
-        "ids": fs.ids, "splits": fs.splits, "labels": fs.labels, "pred": top5[:, 0], "top5": top5,
-        "scores": probs.astype(np.float16), "true_rank": true_rank(fs.logits, fs.labels),
+        "ids": fs.ids, "splits": fs.splits, "labels": fs.labels, "pred": None, "top5": topk(fs.logits, 5),
+        "scores": np.exp(logp, out=logp).astype(np.float16), "true_rank": rank,
         "cross_entropy": ce.astype(np.float32), "classes": np.arange(1000),
     }
+    predictions["pred"] = predictions["top5"][:, 0]
     return metrics, predictions
 
 
@@ -61,7 +64,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        fs, unlabelled = labelled_rows(read_features(args.features))
+        fs, unlabelled = labelled_rows(read_features(args.features, features=False))
         if unlabelled:
             logger.info(ignored_unlabelled(unlabelled))
         if not len(fs):

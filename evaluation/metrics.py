@@ -61,12 +61,29 @@ def format_global(method: str, split: str, g: dict) -> str:
 
 
 def grouped(rank: np.ndarray, keys: np.ndarray, ce: np.ndarray | None = None) -> dict[str, dict]:
-    """``summarize`` per distinct key (class wnid, style, source), keys sorted."""
+    """``summarize`` per distinct key (class wnid, style, source), keys sorted; one pass, however many keys."""
     keys = np.asarray(keys)
-    out = {}
-    for key in sorted(set(keys.tolist())):
-        mask = keys == key
-        out[str(key)] = summarize(rank[mask], None if ce is None else ce[mask])
+    if not len(keys):
+        return {}
+    names, inverse = np.unique(keys, return_inverse=True)
+    inverse = inverse.ravel()
+    n = np.bincount(inverse, minlength=len(names))
+    top1 = np.bincount(inverse, weights=rank < 1, minlength=len(names))
+    top5 = np.bincount(inverse, weights=rank < 5, minlength=len(names))
+    ce_sum = None if ce is None else np.bincount(inverse, weights=np.asarray(ce, dtype=np.float64),
+                                                 minlength=len(names))
+    return {str(name): {"n": int(n[i]), "top1": float(top1[i] / n[i]), "top5": float(top5[i] / n[i]),
+                        "cross_entropy": None if ce_sum is None else float(ce_sum[i] / n[i])}
+            for i, name in enumerate(names.tolist())}
+
+
+def from_ranks(rank: np.ndarray, *, cross_entropies: np.ndarray | None = None,
+               groups: dict[str, np.ndarray] | None = None) -> dict:
+    """``evaluate``'s dict from true-class ranks already computed."""
+    out = {"global": summarize(rank, cross_entropies)}
+    for name, keys in (groups or {}).items():
+        if keys is not None:
+            out[name] = grouped(rank, keys, cross_entropies)
     return out
 
 
@@ -78,9 +95,4 @@ def evaluate(
     groups: dict[str, np.ndarray] | None = None,
 ) -> dict:
     """Global metrics, plus one block per grouping (e.g. ``{"per_class": wnids, "per_style": styles}``)."""
-    rank = true_rank(scores, targets)
-    out = {"global": summarize(rank, cross_entropies)}
-    for name, keys in (groups or {}).items():
-        if keys is not None:
-            out[name] = grouped(rank, keys, cross_entropies)
-    return out
+    return from_ranks(true_rank(scores, targets), cross_entropies=cross_entropies, groups=groups)
