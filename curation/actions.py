@@ -5,6 +5,11 @@ A sample's curation state is its ``review`` (unset, "accepted", "rejected" or
 "ambiguous") and its class (``ground_truth.label``, ``wnid``, ``class_index``); see ``curation.state``.
 Each action changes that state for a set of samples in one bulk write and is logged
 (``curation.log``) with the state it replaced, so that ``undo`` and ``replay`` are exact.
+An action holds the dataset's curation lock from reading that state to completing its
+record, so curators acting at once are applied one after the other, each on what the one
+before left. ``undo`` takes back the caller's own last action (``curation.curators``), or
+anyone's with ``any_curator``; it refuses, changing nothing, when someone changed those
+samples since.
 Accepting a suggestion is a ``move`` to the suggested class (one record per class, marked
 ``"via": "suggestion"``); refusing one is a ``refuse`` record that adds the suggested wnid to
 the sample's ``refused_suggestions``, which later write-backs never propose again.
@@ -12,25 +17,26 @@ The plugin's operators and the tests call these functions; nothing else writes c
 """
 from __future__ import annotations
 
-import getpass
 import uuid
 from datetime import datetime, timezone
 
 from datasets.vocabulary import Vocabulary, load_vocabulary
 
+from .curators import describe
 from .log import CurationLog
 from .state import (
     KEY,
     REFUSED,
     REVIEW,
-    apply_record,
     class_label,
+    read_refused,
     read_states,
     target_state,
     write_states,
 )
 
 ACTIONS = ("accept", "reject", "move", "ambiguous", "refuse", "undo")
+MAX_SAMPLES = 50_000  # per action: its record (ids and states) must fit in one 16 MB MongoDB document
 SUGGESTION = "suggestion"  # evaluation.suggest's Classification, with its ``wnid`` attribute
 
 
@@ -45,9 +51,14 @@ def class_target(key: str, vocab: Vocabulary | None = None) -> dict:
     return {"wnid": cls.wnid, "class_index": cls.index, "label": class_label(vocab, cls.wnid)}
 
 
-def _record(action: str, image_ids: list[str], before: dict, **extra) -> dict:
+class UndoRefused(ValueError):
+    """The action to undo has samples someone changed since: undoing it would overwrite their change."""
+
+
+def _record(log: CurationLog, action: str, image_ids: list[str], before: dict, **extra) -> dict:
     return {"id": uuid.uuid4().hex, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "user": getpass.getuser(), "action": action, "image_ids": list(image_ids), "before": before, **extra}
+            **{k: log.curator[k] for k in ("user", "curator", "host", "pid")}, "action": action,
+            "image_ids": list(image_ids), "before": before, **extra}
 
 
 def curate(dataset, action: str, image_ids: list[str], *, to: str | None = None, log: CurationLog | None = None,
@@ -58,31 +69,53 @@ def curate(dataset, action: str, image_ids: list[str], *, to: str | None = None,
     if action == "move" and not to:
         raise ValueError("move needs the class to move to")
     target = class_target(to, vocab) if action == "move" else None
-    before = read_states(dataset, image_ids)
-    if not before:
-        raise ValueError("none of the given samples is in the dataset")
-    write_states(dataset, {i: target_state(action, s, target) for i, s in before.items()})
     if target:
         extra["to"] = target
     log = log or CurationLog(dataset)
-    return log.append(_record(action, list(before), before, dataset=dataset.name, **extra))
+    with log.locked():
+        before = read_states(dataset, image_ids)
+        if not before:
+            raise ValueError("none of the given samples is in the dataset")
+        if len(before) > MAX_SAMPLES:
+            raise ValueError(f"{action} on {len(before):,} samples at once: the limit is {MAX_SAMPLES:,} a record "
+                             f"(its ids and states must fit in one MongoDB document); narrow the view")
+        after = {i: target_state(action, s, target) for i, s in before.items()}
+        record = _record(log, action, list(before), before, dataset=dataset.name, **extra)
+        return log.commit(record, lambda: write_states(dataset, after))
 
 
-def undo(dataset, *, log: CurationLog | None = None) -> dict | None:
-    """Undo the latest action not undone yet (undos are not undone); return the undo record, or None."""
+def changed_since(dataset, record: dict, now: dict[str, list]) -> list[str]:
+    """The samples of ``record`` whose state is no longer what it left (``now``: their states today)."""
+    if record["action"] == "refuse":
+        refused = read_refused(dataset, list(record["refused"]))
+        return [i for i, wnid in record["refused"].items() if i in refused and wnid not in refused[i]]
+    return [i for i, s in record["before"].items()
+            if i in now and now[i] != target_state(record["action"], s, record.get("to"))]
+
+
+def _refusal(log: CurationLog, record: dict, changed: list[str]) -> str:
+    other = log.latest_touching(changed[0], record["seq"])
+    what = (f"{other['action']} {'to ' + repr(other['to']['label']) + ' ' if other.get('to') else ''}by "
+            f"{describe(other)} (record {other['seq']}, {other['time']})" if other else "a change outside curation")
+    return (f"undo refused: {len(changed)} of the {len(record['before'])} samples of record {record['seq']} "
+            f"({record['action']} by {describe(record)}) changed since, e.g. sample {changed[0][:12]}: {what}; "
+            f"nothing was changed (undo that change first)")
+
+
+def undo(dataset, *, log: CurationLog | None = None, any_curator: bool = False) -> dict | None:
+    """Undo the caller's last action not undone yet (anyone's with ``any_curator``); return the undo record, or
+    None when there is none. Undos are not undone. ``UndoRefused`` when its samples changed since."""
     log = log or CurationLog(dataset)
-    records = log.records()
-    undone = {r["undoes"] for r in records if r["action"] == "undo"}
-    last = next((r for r in reversed(records) if r["action"] != "undo" and r["id"] not in undone), None)
-    if last is None:
-        return None
-    now = read_states(dataset, list(last["before"]))
-    if last["action"] == "refuse":
-        apply_record(dataset, {"action": "undo", "undone": last})
-    else:
-        write_states(dataset, {i: s for i, s in last["before"].items() if i in now})
-    return log.append(_record("undo", list(now), now, dataset=dataset.name, undoes=last["id"],
-                              undoes_action=last["action"], undone=last))
+    with log.locked():
+        last = log.last_action(None if any_curator else log.curator["curator"])
+        if last is None:
+            return None
+        now = read_states(dataset, list(last["before"]))
+        changed = changed_since(dataset, last, now)
+        if changed:
+            raise UndoRefused(_refusal(log, last, changed))
+        return log.commit(_record(log, "undo", list(now), now, dataset=dataset.name, undoes=last["id"],
+                                  undoes_action=last["action"], undone=last))
 
 
 def suggestions(dataset, image_ids: list[str]) -> dict[str, str]:
@@ -113,10 +146,11 @@ def accept_suggestions(dataset, image_ids: list[str], *, log: CurationLog | None
 
 def refuse_suggestions(dataset, image_ids: list[str], *, log: CurationLog | None = None) -> dict:
     """"Not this class": each sample stays unlabelled and its suggestion is refused for good; return the record."""
-    refused = suggestions(dataset, image_ids)
-    if not refused:
-        raise ValueError("none of the given samples has a suggestion to refuse (unlabelled, suggested, not refused)")
-    before = read_states(dataset, list(refused))
-    apply_record(dataset, {"action": "refuse", "refused": refused})
     log = log or CurationLog(dataset)
-    return log.append(_record("refuse", list(refused), before, dataset=dataset.name, refused=refused))
+    with log.locked():
+        refused = suggestions(dataset, image_ids)
+        if not refused:
+            raise ValueError("none of the given samples has a suggestion to refuse (unlabelled, suggested, "
+                             "not refused)")
+        before = read_states(dataset, list(refused))
+        return log.commit(_record(log, "refuse", list(refused), before, dataset=dataset.name, refused=refused))

@@ -40,7 +40,7 @@ def make_image(path: Path, seed: int = 0, size=(64, 48), mode="RGB", fmt=None) -
     path.parent.mkdir(parents=True, exist_ok=True)
     img = Image.new("RGBA", size, (255, 255, 255, 0) if mode == "RGBA" else (255, 255, 255, 255))
     draw = ImageDraw.Draw(img)
-    r = 5 + seed % 20
+    r = 5 + seed % min(20, size[0] // 2 - 4)  # the ellipse stays inside a small image
     draw.ellipse((r, r // 2, size[0] - r, size[1] - 3), fill=(seed * 37 % 256, 80, 200, 255), outline=(0, 0, 0, 255))
     draw.point((seed % size[0], 0), fill=(seed % 256, 1, 2, 255))
     img.convert(mode).save(path, format=fmt)

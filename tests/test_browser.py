@@ -55,6 +55,40 @@ def select_first_tile(page) -> None:
     time.sleep(1)
 
 
+def run_operator(page, label: str) -> None:
+    """Open the operator palette, pick the operator whose label starts with ``label``, and wait for its form."""
+    page.keyboard.press("`")  # the operator palette
+    page.keyboard.type(label)
+    time.sleep(1)
+    page.keyboard.press("Enter")
+
+
+def move_first_tile(page, name: str, wnid: str, screenshot: Path | None = None) -> None:
+    """Select the grid's first tile and move it to the class (typed ``name``, picked by ``wnid``)."""
+    from playwright.sync_api import expect
+
+    select_first_tile(page)
+    run_operator(page, "Move to class")
+    field = page.get_by_placeholder("Type or select a value")
+    field.click()
+    page.keyboard.type(name)
+    page.get_by_role("option").filter(has_text=wnid).first.click()
+    expect(page.get_by_role("button", name="Execute")).to_be_enabled(timeout=10_000)
+    if screenshot:
+        page.screenshot(path=str(screenshot))
+    page.get_by_role("button", name="Execute").click()
+
+
+def open_grid(page, url: str, samples: int) -> None:
+    page.goto(url)
+    page.wait_for_selector(f"text={samples} samples", timeout=90_000)
+    page.wait_for_selector("canvas[canvas-loaded=true]", timeout=60_000)
+    if page.get_by_role("button", name="Dismiss").count():  # the "Explore Enterprise" popup
+        page.get_by_role("button", name="Dismiss").click()
+    page.keyboard.press("Escape")
+    time.sleep(1)
+
+
 class ServedApp:
     """``python -m curation.app ARGS`` on a free port, ready once it says it serves (its session holds the view
     and the space by then; the port answers earlier); stopped on exit."""
@@ -122,7 +156,7 @@ def app(fiftyone, tmp_path):
 
 
 def test_curate_in_the_app(app):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     ds, url = app
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -154,18 +188,7 @@ def test_curate_in_the_app(app):
         page.wait_for_selector("canvas[canvas-loaded=true]", timeout=60_000)
         page.keyboard.press("Escape")
         page.screenshot(path=str(ARTIFACTS / "app-teapot-failures.png"))
-        select_first_tile(page)
-        page.keyboard.press("`")  # the operator palette
-        page.keyboard.type("Move to class")
-        time.sleep(1)
-        page.keyboard.press("Enter")
-        field = page.get_by_placeholder("Type or select a value")
-        field.click()
-        page.keyboard.type("hammer")
-        page.get_by_role("option").filter(has_text="n03481172").first.click()
-        expect(page.get_by_role("button", name="Execute")).to_be_enabled(timeout=10_000)
-        page.screenshot(path=str(ARTIFACTS / "app-move-to-class.png"))
-        page.get_by_role("button", name="Execute").click()
+        move_first_tile(page, "hammer", "n03481172", ARTIFACTS / "app-move-to-class.png")
         page.wait_for_selector("text=hammer", timeout=30_000)  # the moved tile's new label
         page.screenshot(path=str(ARTIFACTS / "app-after-move.png"))
         browser.close()
@@ -239,3 +262,54 @@ def test_review_suggestions_in_the_app(suggestions_app, tmp_path):
     rows = {r["id"]: r for r in read_manifest(tmp_path / "exported" / "manifest.jsonl")}
     assert rows[FREE[1]]["label"] == "umbrella" and rows[FREE[1]]["review"] == "accepted"
     assert not set(FREE) - {FREE[1]} & set(rows)  # the others are still unlabelled: not exported
+
+
+def test_two_app_sessions_curate_one_dataset(fiftyone, tmp_path):
+    """Two App servers (two curators, no login) on one dataset, a page each: each moves its own sample; both
+    moves are logged and applied; the first curator's undo takes back its own move, not the other's later one."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from curation.log import CurationLog
+
+    require_browser()
+    load(make_manifest(tmp_path, n=9), "browser-team")
+    ds = fiftyone.load_dataset("browser-team")
+    ds.save_view("curator a", ds.match({"ground_truth.label": "teapot"}))
+    ds.save_view("curator b", ds.match({"ground_truth.label": "umbrella"}))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    env = os.environ.copy()
+    with ServedApp(["--dataset", ds.name, "--view", "curator a"], env, tmp_path / "a.log") as a, \
+            ServedApp(["--dataset", ds.name, "--view", "curator b"], env, tmp_path / "b.log") as b, \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        pages = {}
+        for who, served in (("a", a), ("b", b)):
+            pages[who] = browser.new_context(viewport={"width": 1600, "height": 1000}).new_page()
+            open_grid(pages[who], f"http://127.0.0.1:{served.port}/datasets/browser-team", 3)
+        for who in pages:  # the moved sample leaves the page's view (a label of three)
+            move_first_tile(pages[who], "hammer", "n03481172")
+            pages[who].wait_for_selector("text=2 samples", timeout=30_000)
+        for who in pages:
+            pages[who].screenshot(path=str(ARTIFACTS / f"app-team-{who}-after-move.png"))
+        moved = {r["curator"]: r["image_ids"] for r in CurationLog(ds).records()}
+        assert len(moved) == 2 and all(len(i) == 1 for i in moved.values())
+
+        page = pages["a"]  # curator a undoes: its own move, although b acted last
+        run_operator(page, "Curation: undo")
+        expect(page.get_by_role("button", name="Execute")).to_be_enabled(timeout=10_000)
+        page.screenshot(path=str(ARTIFACTS / "app-team-a-undo.png"))
+        page.get_by_role("button", name="Execute").click()
+        page.wait_for_selector("text=3 samples", timeout=30_000)  # the teapot is back in a's view
+        time.sleep(1)
+        page.screenshot(path=str(ARTIFACTS / "app-team-a-after-undo.png"))
+        browser.close()
+
+    ds.reload()
+    records = CurationLog(ds).records()
+    assert [r["action"] for r in records] == ["move", "move", "undo"]
+    first, second, undo = records
+    assert first["curator"] != second["curator"] and undo["curator"] == first["curator"]
+    assert undo["undoes"] == first["id"]
+    state = dict(zip(*ds.values(["image_id", "ground_truth.label"])))
+    assert state[first["image_ids"][0]] == "teapot" and state[second["image_ids"][0]] == "hammer"
+    assert read_jsonl_log(ds.info["curation_log"]) == records

@@ -12,12 +12,21 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from curation import actions
+from curation.curators import curator
+from curation.log import CurationLog
 from curation.state import KEY
 
 
 def _targets(ctx) -> list:
     view = ctx.dataset.select(ctx.selected) if ctx.selected else ctx.view
     return view.values(KEY)
+
+
+def _log(ctx) -> CurationLog:
+    """The dataset's log, acting as the App's logged-in user (FiftyOne Teams), else as this App server process."""
+    user = getattr(ctx, "user", None)
+    name = next((str(v) for v in (getattr(user, a, None) for a in ("email", "name", "id")) if v), None)
+    return CurationLog(ctx.dataset, curator=curator(name))
 
 
 def _describe(ctx, inputs, verb: str) -> None:
@@ -44,15 +53,15 @@ class _Curate(foo.Operator):
         return types.Property(inputs, view=types.View(label=f"Curation: {self.verb}"))
 
     def execute(self, ctx):
-        records = self.apply(ctx.dataset, _targets(ctx), ctx.params)
+        records = self.apply(ctx.dataset, _targets(ctx), ctx.params, _log(ctx))
         ctx.ops.clear_selected_samples()  # a moved sample may have left the view
         ctx.ops.reload_dataset()
         return {"action": records[0]["action"], "samples": sum(len(r["image_ids"]) for r in records),
                 "record": records[-1]["id"], **({"records": [r["id"] for r in records]} if len(records) > 1 else {})}
 
-    def apply(self, dataset, image_ids: list, params: dict) -> list[dict]:
+    def apply(self, dataset, image_ids: list, params: dict, log: CurationLog) -> list[dict]:
         """The action on the samples; its log records."""
-        return [actions.curate(dataset, self.action, image_ids, to=params.get("wnid"))]
+        return [actions.curate(dataset, self.action, image_ids, to=params.get("wnid"), log=log)]
 
 
 class Accept(_Curate):
@@ -89,36 +98,45 @@ class AcceptSuggestion(_Curate):
     """The suggested class (evaluation.suggest) becomes the sample's: a logged move per class."""
     op_name, verb, icon = "accept_suggestion", "Accept suggestion", "task_alt"
 
-    def apply(self, dataset, image_ids: list, params: dict) -> list[dict]:
-        return actions.accept_suggestions(dataset, image_ids)
+    def apply(self, dataset, image_ids: list, params: dict, log: CurationLog) -> list[dict]:
+        return actions.accept_suggestions(dataset, image_ids, log=log)
 
 
 class RefuseSuggestion(_Curate):
     """"Not this class": the sample stays unlabelled and its suggestion is never proposed again."""
     op_name, verb, icon = "refuse_suggestion", "Not this class", "do_not_disturb_on"
 
-    def apply(self, dataset, image_ids: list, params: dict) -> list[dict]:
-        return [actions.refuse_suggestions(dataset, image_ids)]
+    def apply(self, dataset, image_ids: list, params: dict, log: CurationLog) -> list[dict]:
+        return [actions.refuse_suggestions(dataset, image_ids, log=log)]
 
 
 class Undo(foo.Operator):
+    """Undo this curator's last action (this App's user, or this App server when no one is logged in); with
+    "any curator", the last action of anyone. Refused, changing nothing, when someone changed its samples since."""
+
     @property
     def config(self):
-        return foo.OperatorConfig(name="undo", label="Curation: undo the last action", light_icon="undo",
-                                  dark_icon="undo")
+        return foo.OperatorConfig(name="undo", label="Curation: undo my last action", light_icon="undo",
+                                  dark_icon="undo", dynamic=True)
 
     def resolve_placement(self, ctx):
         return types.Placement(types.Places.SAMPLES_GRID_SECONDARY_ACTIONS,
-                               types.Button(label="Undo curation", icon="undo", prompt=False))
+                               types.Button(label="Undo curation", icon="undo", prompt=True))
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        inputs.view("what", types.Notice(label="Undo your own last curation action (this App's, when no one is "
+                                               "logged in), unless someone changed its samples since"))
+        inputs.bool("any", default=False, label="any curator",
+                    description="undo the last action of anyone, not only yours", view=types.CheckboxView())
+        return types.Property(inputs, view=types.View(label="Curation: undo"))
 
     def execute(self, ctx):
-        record = actions.undo(ctx.dataset)
+        record = actions.undo(ctx.dataset, log=_log(ctx), any_curator=bool(ctx.params.get("any")))
         ctx.ops.reload_dataset()
         if record is None:
             return {"undone": None}
-        return {"undone": record["undoes_action"], "samples": len(record["image_ids"])}
-
-
+        return {"undone": record["undoes_action"], "samples": len(record["image_ids"]), "record": record["seq"]}
 
 
 # ---------------------------------------------------------------- the Model Evaluation panel, opened on a run
