@@ -56,17 +56,21 @@ def write_manifest(folder: Path, n: int) -> Path:
 def run_curators(tree: Path, dataset: str, uri: str, ids_file: Path, curators: int, actions: int,
                  work: Path) -> dict:
     """``curators`` worker processes on ``tree``'s code, started together; records per second and records lost."""
-    start_at = time.time() + 20  # after every worker has imported fiftyone
+    go = work / f"{dataset}.go"  # created once every worker has imported fiftyone and is ready
     procs, outs = [], []
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
     for k in range(curators):
         out = work / f"{dataset}-{k}.json"
         cmd = [sys.executable, str(ROOT / "tests" / "curation_worker.py"), "--dataset", dataset, "--uri", uri,
                "--ids", str(ids_file), "--records", str(actions), "--seed", str(k), "--out", str(out),
-               "--start-at", str(start_at)]
-        procs.append(subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+               "--go", str(go)]
+        procs.append(subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True))
         outs.append(out)
+    for p in procs:
+        if p.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"a curator failed to start:\n{p.communicate()[1][-3000:]}")
+    go.touch()
     for p in procs:
         _, err = p.communicate(timeout=3600)
         if p.returncode:

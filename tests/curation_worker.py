@@ -32,7 +32,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--undo-share", type=float, default=0.2, help="the share of undos among the actions")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--forever", action="store_true")
-    p.add_argument("--start-at", type=float, default=None, help="wait until this time (epoch seconds) to start")
+    p.add_argument("--go", type=Path, default=None, help="after printing ready, wait for this file to start")
     return p
 
 
@@ -52,8 +52,8 @@ def main(args) -> int:
     rng = random.Random(args.seed)
     done, refused, nothing = [], 0, 0
     print("ready", flush=True)
-    if args.start_at:
-        time.sleep(max(0.0, args.start_at - time.time()))
+    while args.go and not args.go.exists():
+        time.sleep(0.01)
     start = time.perf_counter()
     while args.forever or len(done) < args.records:
         action = "undo" if rng.random() < args.undo_share else rng.choice(ACTIONS[:-1])

@@ -82,3 +82,23 @@ def test_scale_bench_runs(capsys, tmp_path):
         assert re.search(rf"{re.escape(peer)} [\d.]+ s, \d+ MB, ratio [\d.]+x", out), peer
     tiles = [int(t) for t in re.findall(r"'tiles': (\d+)", out)]
     assert len(tiles) == 2 and min(tiles) > 0, out  # the App served a first page at both sizes
+
+
+@pytest.mark.slow
+def test_curation_bench_runs(tmp_path):
+    """Curators at once and the log's reads, at a toy size (in its own process: it runs its own MongoDB)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    figures = tmp_path / "curation.json"
+    run = subprocess.run([sys.executable, "benchmarks/curation_bench.py", "--curators", "1,2", "--actions", "6",
+                          "--records", "300", "--json", str(figures)], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert re.search(r"^\s+now 2 curator\(s\):\s+[\d.]+ actions/s \(12 in [\d.]+ s\), 0 records lost", run.stdout, re.M)
+    last = run.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"curation: 1 curators [\d.]+ actions/s, 2 curators [\d.]+ actions/s; records\(\) at 300 "
+                        r"records [\d.]+ s against [\d.]+ s before \(x[\d.]+\)", last), run.stdout
+    assert json.loads(figures.read_text())["reads"]["records"] == 300
