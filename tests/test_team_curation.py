@@ -138,7 +138,11 @@ def test_four_curators_at_once_keep_one_gap_free_log_that_replays_to_the_live_st
     ids_file = tmp_path / "ids.json"
     ids_file.write_text(json.dumps(ids))
     uri = os.environ["FIFTYONE_DATABASE_URI"]
-    procs = [worker(ds, ids_file, uri, seed, tmp_path / f"w{seed}.json") for seed in range(4)]
+    go = tmp_path / "go"
+    procs = [worker(ds, ids_file, uri, seed, tmp_path / f"w{seed}.json", "--go", str(go)) for seed in range(4)]
+    for p in procs:  # all four start together, once each has imported fiftyone
+        assert p.stdout.readline().strip() == "ready", p.stderr.read()[-3000:]
+    go.touch()
     for p in procs:
         out, err = p.communicate(timeout=900)
         assert p.returncode == 0, err[-3000:]
