@@ -24,9 +24,10 @@ def registry(dataset) -> dict:
 
 
 def latest_method(dataset) -> str | None:
-    """The written-back name written last (by its time stamp; older records by their order)."""
+    """The written-back name written last (by its time stamp; older records by their order); not one whose run
+    was stopped midway."""
     owned = registry(dataset)
-    names = list(owned)
+    names = [n for n in owned if not owned[n].get("incomplete")]
     if not names:
         return None
     return max(names, key=lambda n: (owned[n].get("written_at") or "", names.index(n)))

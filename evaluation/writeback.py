@@ -430,6 +430,18 @@ def field_specs(fo, name: str, compare: str | None = None) -> dict[str, tuple]:
     return specs
 
 
+def _claim(dataset, name: str, specs: dict[str, tuple]) -> None:
+    """Record that ``name`` owns this run's fields before any is written: a run killed midway is then redone by
+    the next, which would otherwise refuse fields it cannot tell from another tool's. The entry is marked
+    ``incomplete`` until the run's summary replaces it."""
+    dataset.reload()
+    entry = dataset.info.setdefault(REGISTRY, {}).setdefault(name, {})
+    entry["fields"] = sorted(set(entry.get("fields", [])) | set(specs))
+    entry["eval_keys"] = sorted(set(entry.get("eval_keys", [])) | set(eval_keys(name)))
+    entry["incomplete"] = True
+    dataset.save()
+
+
 def _reset(dataset, name: str, specs: dict[str, tuple]) -> None:
     """Empty what an earlier run under ``name`` wrote, and declare the fields this run writes.
 
@@ -666,6 +678,7 @@ def write_back(cfg: WritebackConfig, vocab: Vocabulary | None = None) -> dict:
 
     # Everything is checked: from here on the dataset changes.
     specs = field_specs(fo, name, cfg.compare)
+    _claim(dataset, name, specs)
     _reset(dataset, name, specs)
     _write_samples(dataset, res["ids"], name, classification_docs(labels, res, len(labels)), values)
     n_evaluated, accuracy = _evaluate(fo, dataset, name, cfg.split, labels, res)
