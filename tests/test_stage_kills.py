@@ -84,3 +84,51 @@ def test_writeback_killed_three_times_then_rerun_equals_an_uninterrupted_run(fif
     ds.reload()
     reference.reload()
     assert written(ds, "baseline") == written(reference, "baseline"), f"killed at {moments} of {seconds:.1f} s"
+
+
+def snapshot(ds) -> dict:
+    """Every sample field by image id (labels without their random ids), and the dataset's tags."""
+    skip = {"id", "filepath", "metadata", "created_at", "last_modified_at"}
+    fields = sorted(f for f in ds.get_field_schema() if f not in skip)
+    ids, *columns = ds.values(["image_id", *fields])
+
+    def clean(v):
+        if hasattr(v, "to_dict"):
+            v = v.to_dict()
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items() if k not in ("_id", "id")}
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return [clean(x) for x in v]
+        return round(v, 9) if isinstance(v, float) else v
+
+    order = np.argsort(ids)
+    return {f: [clean(c[i]) for i in order] for f, c in zip(fields, columns)}
+
+
+def test_hygiene_killed_three_times_then_rerun_equals_an_uninterrupted_run(fiftyone, tmp_path):
+    from evaluation.features import FeatureSet, write_features
+
+    load(make_manifest(tmp_path, n=1500), "kill-hygiene")
+    ds = fiftyone.load_dataset("kill-hygiene")
+    ids, labels, splits = (np.asarray(v) for v in ds.values(["image_id", "class_index", "split"]))
+    rng = np.random.default_rng(1)
+    centres = {c: rng.normal(size=16) * 3 for c in set(labels.tolist())}
+    features = tmp_path / "feats.h5"
+    write_features(features, FeatureSet(
+        features=np.stack([centres[c] + rng.normal(size=16) for c in labels]).astype(np.float32),
+        labels=labels.astype(np.int64), ids=ids.astype(object), splits=splits.astype(object)))
+    reference = ds.clone("kill-hygiene-ref")
+
+    def cmd(dataset: str) -> list[str]:  # the linear mislabel model: the exact SVM would take minutes here
+        return [sys.executable, "-m", "curation.hygiene", "--dataset", dataset, "--features", str(features),
+                "--exact-rows", "100", "--workers", "1"]
+
+    start = time.perf_counter()
+    assert subprocess.run(cmd(reference.name), cwd=ROOT, capture_output=True).returncode == 0
+    seconds = time.perf_counter() - start
+    moments = killed_then_finished(cmd(ds.name), seconds, 3, random.Random(6))
+    ds.reload()
+    reference.reload()
+    got = snapshot(ds)
+    assert {"near_group", "leak_with", "min_side", "mistakenness", "cv_prediction", "tags"} <= set(got)
+    assert got == snapshot(reference), f"killed at {moments} of {seconds:.1f} s"
