@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import FeatureSet, ignored_unlabelled, labelled_rows, read_features
+from .features import ROW_CHUNK, FeatureSet, ignored_unlabelled, labelled_rows, read_features
 from .metrics import format_global, from_ranks, log_softmax, topk, true_rank
 from .results import write_method
 
@@ -29,14 +29,27 @@ def groups_of(fs: FeatureSet) -> dict[str, np.ndarray | None]:
             "per_style": fs.styles, "per_source": fs.sources}
 
 
+def scored_rows(logits: np.ndarray, labels: np.ndarray, chunk: int = ROW_CHUNK):
+    """(cross-entropy, true-class rank, top-5, float16 probabilities) of every row, ``chunk`` rows at a time:
+    the float64 softmax and the sort indices of one chunk are in memory at once, not of all rows."""
+    n = len(labels)
+    ce, rank = np.empty(n, dtype=np.float64), np.empty(n, dtype=np.int64)
+    top5, probs = np.empty((n, min(5, logits.shape[1])), dtype=np.int64), np.empty(logits.shape, dtype=np.float16)
+    for start in range(0, n, chunk):
+        part, y = logits[start:start + chunk], labels[start:start + chunk]
+        logp = log_softmax(part)
+        ce[start:start + len(y)] = -logp[np.arange(len(y)), y]
+        rank[start:start + len(y)] = true_rank(part, y)
+        top5[start:start + len(y)] = topk(part, 5)
+        probs[start:start + len(y)] = np.exp(logp, out=logp)
+    return ce, rank, top5, probs
+
+
 def baseline(fs: FeatureSet) -> tuple[dict, dict[str, np.ndarray]]:
-    """(metrics by split, per-sample predictions) from the 1000-way logits (one softmax pass over them)."""
+    """(metrics by split, per-sample predictions) from the 1000-way logits."""
     if fs.logits is None or fs.logits.shape[1] != 1000:
         raise ValueError(f"{fs.attrs.get('backbone', 'this backbone')} has no 1000-way ImageNet head in this file")
-    logp = log_softmax(fs.logits)
-    rows = np.arange(len(fs))
-    ce = -logp[rows, fs.labels]
-    rank = true_rank(fs.logits, fs.labels)
+    ce, rank, top5, probs = scored_rows(fs.logits, fs.labels)
     metrics = {}
     groups = groups_of(fs)
     for split in ("train", "val", "all"):
@@ -45,11 +58,9 @@ def baseline(fs: FeatureSet) -> tuple[dict, dict[str, np.ndarray]]:
             metrics[split] = from_ranks(rank[mask], cross_entropies=ce[mask],
                                         groups={k: None if v is None else v[mask] for k, v in groups.items()})
     predictions = {
-        "ids": fs.ids, "splits": fs.splits, "labels": fs.labels, "pred": None, "top5": topk(fs.logits, 5),
-        "scores": np.exp(logp, out=logp).astype(np.float16), "true_rank": rank,
-        "cross_entropy": ce.astype(np.float32), "classes": np.arange(1000),
+        "ids": fs.ids, "splits": fs.splits, "labels": fs.labels, "pred": top5[:, 0], "top5": top5, "scores": probs,
+        "true_rank": rank, "cross_entropy": ce.astype(np.float32), "classes": np.arange(1000),
     }
-    predictions["pred"] = predictions["top5"][:, 0]
     return metrics, predictions
 
 
