@@ -53,6 +53,19 @@ def killed_then_finished(cmd: list[str], seconds: float, kills: int, rng: random
     return moments
 
 
+def against_a_reference(ds, cmd, seed: int):
+    """``cmd(name)`` run whole on a clone of ``ds`` (timed), then on ``ds`` killed 3 times and finished; returns the
+    reloaded clone and where the kills fell, for the failure message."""
+    reference = ds.clone(f"{ds.name}-ref")
+    start = time.perf_counter()
+    assert subprocess.run(cmd(reference.name), cwd=ROOT, capture_output=True).returncode == 0
+    seconds = time.perf_counter() - start
+    moments = killed_then_finished(cmd(ds.name), seconds, 3, random.Random(seed))
+    ds.reload()
+    reference.reload()
+    return reference, f"killed at {[round(m, 1) for m in moments]} s of a {seconds:.1f} s run"
+
+
 def written(ds, name: str) -> dict:
     """What a write-back under ``name`` left, by image id: fields, evaluations, views and per-class figures."""
     fields = [f"{name}.label", f"{name}.confidence", f"{name}.logits", f"{name}_rank", f"{name}_ce",
@@ -71,19 +84,13 @@ def test_writeback_killed_three_times_then_rerun_equals_an_uninterrupted_run(fif
     load(make_manifest(tmp_path, n=1500), "kill-writeback")
     ds = fiftyone.load_dataset("kill-writeback")
     results = baseline_results(ds, tmp_path / "results")
-    reference = ds.clone("kill-writeback-ref")
 
     def cmd(dataset: str) -> list[str]:
         return [sys.executable, "-m", "evaluation.writeback", "--dataset", dataset, "--results", str(results),
                 "--method", "baseline", "--name", "baseline"]
 
-    start = time.perf_counter()
-    assert subprocess.run(cmd(reference.name), cwd=ROOT, capture_output=True).returncode == 0
-    seconds = time.perf_counter() - start
-    moments = killed_then_finished(cmd(ds.name), seconds, 3, random.Random(5))
-    ds.reload()
-    reference.reload()
-    assert written(ds, "baseline") == written(reference, "baseline"), f"killed at {moments} of {seconds:.1f} s"
+    reference, when = against_a_reference(ds, cmd, seed=5)
+    assert written(ds, "baseline") == written(reference, "baseline"), when
 
 
 def snapshot(ds) -> dict:
@@ -117,18 +124,12 @@ def test_hygiene_killed_three_times_then_rerun_equals_an_uninterrupted_run(fifty
     write_features(features, FeatureSet(
         features=np.stack([centres[c] + rng.normal(size=16) for c in labels]).astype(np.float32),
         labels=labels.astype(np.int64), ids=ids.astype(object), splits=splits.astype(object)))
-    reference = ds.clone("kill-hygiene-ref")
 
     def cmd(dataset: str) -> list[str]:  # the linear mislabel model: the exact SVM would take minutes here
         return [sys.executable, "-m", "curation.hygiene", "--dataset", dataset, "--features", str(features),
                 "--exact-rows", "100", "--workers", "1"]
 
-    start = time.perf_counter()
-    assert subprocess.run(cmd(reference.name), cwd=ROOT, capture_output=True).returncode == 0
-    seconds = time.perf_counter() - start
-    moments = killed_then_finished(cmd(ds.name), seconds, 3, random.Random(6))
-    ds.reload()
-    reference.reload()
+    reference, when = against_a_reference(ds, cmd, seed=6)
     got = snapshot(ds)
     assert {"near_group", "leak_with", "min_side", "mistakenness", "cv_prediction", "tags"} <= set(got)
-    assert got == snapshot(reference), f"killed at {moments} of {seconds:.1f} s"
+    assert got == snapshot(reference), when
