@@ -226,6 +226,8 @@ class CurationLog:
             with self._lock:
                 self._upgrade()
                 self.recovered = self.recover()
+                if self._lock.taken_over is not None and self.recovered is None:
+                    self.sync_mirror()  # the dead holder completed its record but may not have written its line
                 yield self
         finally:
             self._lock = None
