@@ -92,7 +92,8 @@ def fill_log(fo, dataset, n: int, ids: list[str]) -> None:
     """``n`` plausible records (accept/move of 2 samples, by 4 curators) written straight into the store."""
     import fiftyone.core.odm as foo
 
-    from curation.log import COLLECTION, STORE, CurationLog, _key, _now
+    from curation.lock import utcnow
+    from curation.log import COLLECTION, STORE, CurationLog, _key
 
     CurationLog(dataset)  # the store and the indexes
     coll = foo.get_db_conn()[COLLECTION]
@@ -104,7 +105,7 @@ def fill_log(fo, dataset, n: int, ids: list[str]) -> None:
                  "image_ids": pair, "before": {i: [None, "n04398044", 849, "teapot"] for i in pair},
                  "dataset": dataset.name, "seq": seq}
         docs.append({"store_name": STORE, "key": _key(seq), "dataset_id": dataset._doc.id, "value": value,
-                     "created_at": _now(), "updated_at": _now(), "expires_at": None, "policy": "persist"})
+                     "created_at": utcnow(), "updated_at": utcnow(), "expires_at": None, "policy": "persist"})
         if len(docs) == 10_000:
             coll.insert_many(docs, ordered=False)
             docs = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from functools import lru_cache
 
 ENV = "DRAWNET_CURATOR"
 
@@ -25,7 +24,6 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-@lru_cache(maxsize=None)
 def process_start(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (Linux), which tells a reused pid from the old one."""
     fields = _stat(pid)
@@ -33,9 +31,8 @@ def process_start(pid: int) -> str | None:
 
 
 def this_process() -> dict:
-    """host, pid and start time of this process (the start read fresh: a forked child is a new process)."""
+    """host, pid and start time of this process (read each time: a forked child is a new process)."""
     pid = os.getpid()
-    process_start.cache_clear()
     return {"host": socket.gethostname(), "pid": pid, "start": process_start(pid)}
 
 

@@ -29,8 +29,13 @@ class CurationBusy(RuntimeError):
     """Another live curator has held the dataset's lock for longer than this process would wait."""
 
 
+def utcnow() -> datetime:
+    """Now in UTC, naive, as pymongo stores and returns dates."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
 def _doc(query: dict, value: dict) -> dict:
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = utcnow()
     return {**query, "key": KEY, "value": value, "created_at": now, "updated_at": now, "expires_at": None,
             "policy": "persist"}
 
@@ -83,7 +88,7 @@ class CurationLock:
         """Replace a dead holder's lock with ours, if no one else did first."""
         got = self.collection.update_one({**self._query, "value.token": holder.get("token")},
                                          {"$set": {"value": self._value(),
-                                                   "updated_at": datetime.now(timezone.utc).replace(tzinfo=None)}})
+                                                   "updated_at": utcnow()}})
         if got.modified_count:
             self.taken_over = holder
             logger.warning("took over the curation lock of pid %s on %s, which is %s", holder.get("pid"),

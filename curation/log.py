@@ -42,14 +42,13 @@ import json
 import logging
 import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 from datasets.manifest import write_jsonl
 
 from . import curators
 from .database import fiftyone_module
-from .lock import CurationLock
+from .lock import CurationLock, utcnow
 from .state import apply_record
 
 logger = logging.getLogger(__name__)
@@ -117,8 +116,9 @@ def _key(seq: int) -> str:
     return f"{seq:010d}"
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+def _after(seq: int) -> dict:
+    """The record keys numbered above ``seq``."""
+    return {"$gt": _key(seq), "$lt": ":"}
 
 
 def _logged(value: dict) -> dict:
@@ -188,7 +188,7 @@ class CurationLog:
 
     def records(self, after: int = 0) -> list[dict]:
         """The completed records numbered above ``after`` (all by default), oldest first, as logged."""
-        query = {"key": {"$gt": _key(after), "$lt": ":"}} if after else {}
+        query = {"key": _after(after)} if after else {}
         return [_logged(v) for v in self._records({**query, "value.status": {"$exists": False}})]
 
     def ids(self) -> set[str]:
@@ -208,7 +208,7 @@ class CurationLog:
 
     def latest_touching(self, image_id: str, after: int) -> dict | None:
         """The latest completed record numbered above ``after`` that names the sample."""
-        query = {"key": {"$gt": _key(after), "$lt": ":"}, "value.image_ids": image_id,
+        query = {"key": _after(after), "value.image_ids": image_id,
                  "value.status": {"$exists": False}}
         found = self._records(query, order=-1, limit=1)
         return _logged(found[0]) if found else None
@@ -245,8 +245,9 @@ class CurationLog:
         record = {**_logged(record), "seq": (last["seq"] if last else 0) + 1}
         while True:
             try:
-                self._coll.insert_one({**self._scope, "key": _key(record["seq"]), "value": {**record, "status": PENDING},
-                                       "created_at": _now(), "updated_at": _now(), "expires_at": None,
+                value = {**record, "status": PENDING}
+                self._coll.insert_one({**self._scope, "key": _key(record["seq"]), "value": value,
+                                       "created_at": utcnow(), "updated_at": utcnow(), "expires_at": None,
                                        "policy": "persist"})
                 break
             except DuplicateKeyError:  # only when a lock was broken under a live holder: take the next number
@@ -263,7 +264,7 @@ class CurationLog:
             self._coll.update_one({**self._scope, "key": SEQ_KEYS, "value.id": record["undoes"]},
                                   {"$set": {"value.undone_by": record["seq"]}})
         self._coll.update_one({**self._scope, "key": _key(record["seq"])},
-                              {"$unset": {"value.status": ""}, "$set": {"updated_at": _now()}})
+                              {"$unset": {"value.status": ""}, "$set": {"updated_at": utcnow()}})
 
     def recover(self) -> dict | None:
         """Finish the pending record a killed curator left (it is always the latest); return it, or None."""
@@ -288,8 +289,8 @@ class CurationLog:
             for undo in self._records({"value.action": "undo"}):
                 self._coll.update_one({**self._scope, "key": SEQ_KEYS, "value.id": undo["undoes"]},
                                       {"$set": {"value.undone_by": undo["seq"]}})
-            self._coll.update_one(query, {"$set": {"value": SCHEMA, "updated_at": _now()},
-                                          "$setOnInsert": {"created_at": _now(), "expires_at": None,
+            self._coll.update_one(query, {"$set": {"value": SCHEMA, "updated_at": utcnow()},
+                                          "$setOnInsert": {"created_at": utcnow(), "expires_at": None,
                                                            "policy": "persist"}}, upsert=True)
         self._upgraded = True
 

@@ -60,6 +60,7 @@ def main(args) -> int:
         if action == "undo":
             try:
                 record = actions.undo(dataset, log=log)
+            # older code (curation_bench --before) has no UndoRefused and never refuses: catch nothing there
             except getattr(actions, "UndoRefused", ()):
                 refused += 1
                 continue
