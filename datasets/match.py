@@ -45,6 +45,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
+from .compounds import compound_spans, is_abbreviation, related
 from .lexicon import omw_lemmas, stop_words, wordnet
 from .vocabulary import ImageNetClass, Vocabulary
 
@@ -281,6 +282,7 @@ class Matcher:
         if len(spans) > 1:
             # a match inside a longer one is part of it ("tiger" in "tiger shark")
             spans = [h for h in spans if not any(o[0] <= h[0] and h[1] <= o[1] and o[1] - o[0] > h[1] - h[0] for o in spans)]
+        spans = self._read_as_written(folded, spans)
         found: dict[int, Match] = {}
         for start, end, entries, *lang in spans:
             for wnid, index, name, lemma, rank in entries:
@@ -293,6 +295,21 @@ class Matcher:
         if chosen is None:
             return MatchResult(tuple(tokens), matches)
         return MatchResult(tuple(tokens), (chosen[0],), matches, chosen[1])
+
+    def _read_as_written(self, words: list[str], spans: list[tuple]) -> list[tuple]:
+        """English spans without the classes that a longer WordNet compound around them rules
+        out ("baseball" in "baseball cap"), nor abbreviations read as a lower-case class ("ai")."""
+        kept = []
+        for start, end, entries, *lang in spans:
+            if not lang:
+                around = compound_spans(words, self.stop, (start, end))
+                word = words[end - 1]
+                entries = [e for e in entries if all(related(tuple(words[a:b]), e[0], word) for a, b in around)]
+                if end - start == 1 and is_abbreviation(words[start]):
+                    entries = [e for e in entries if e[3].isupper()]  # "ATM" is a class's own lemma
+            if entries:
+                kept.append((start, end, entries, *lang))
+        return kept
 
     def resolve(self, matches: tuple[Match, ...]) -> tuple[Match, str] | None:
         """(the class, the rule) where one of several candidates from the same words is

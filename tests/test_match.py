@@ -135,8 +135,39 @@ def test_two_objects_are_ambiguous(strict, vocab):
 
 
 def test_rare_sense_is_recorded(strict):
-    (m,) = strict.match("dragon_head").matches
+    (m,) = strict.match("head3").matches
     assert m.label == "promontory" and m.sense_rank > 0
+
+
+@pytest.mark.parametrize(
+    "name, label",
+    [
+        ("baseball_cap_bw_ganson.svg", None),  # a WordNet compound that is no class: no baseball
+        ("t_baseballcap.png", None),  # written as one word
+        ("honey-pot.svg", None),  # "honeypot": no flowerpot
+        ("water-closet.svg", None),  # no wardrobe
+        ("black-board", None),  # a blackboard is no dining table
+        ("bullet-hole", None),
+        ("mushroom-cloud", None),
+        ("voice-mail", None),  # nor chain mail
+        ("silver pig tails", None),  # pigtails
+        ("film-projector.svg", "projector"),  # a kind of the class: the word still matches
+        ("drinking_fountain", "fountain"),
+        ("slot-machine", "slot"),  # the class is a kind of the compound
+        ("soft-ice-cream", "ice cream"),  # sister terms: both frozen desserts
+        ("coffee-cup", "cup"),  # a kind of cup, and "cup" is its last word
+        ("baseball", "baseball"),
+        ("bell-pepper", "bell pepper"),  # the compound is itself a class
+    ],
+)
+def test_compounds_are_read_whole(strict, name, label):
+    assert [m.label for m in strict.match(name).matches] == ([label] if label else [])
+
+
+def test_abbreviations_are_not_lower_case_classes(strict):
+    assert strict.match("ai-generate-voice").matches == ()  # AI, not the three-toed sloth (WordNet: 3 of 4 senses are "AI")
+    assert [m.label for m in strict.match("atm-sign").matches] == ["cash machine"]  # "ATM" is the class's own lemma
+    assert [m.label for m in strict.match("ram").matches] == ["ram"]  # RAM is 1 of ram's 3 senses
 
 
 def test_noise_words_are_removed(strict):
