@@ -102,3 +102,24 @@ def test_curation_bench_runs(tmp_path):
     assert re.fullmatch(r"curation: 1 curators [\d.]+ actions/s, 2 curators [\d.]+ actions/s; records\(\) at 300 "
                         r"records [\d.]+ s against [\d.]+ s before \(x[\d.]+\)", last), run.stdout
     assert json.loads(figures.read_text())["reads"]["records"] == 300
+
+
+def test_label_precision_counts(tmp_path, capsys):
+    import json
+
+    from benchmarks.label_precision import main
+    from datasets.manifest import write_jsonl
+
+    judged = [{"id": f"{i}", "wnid": "n1", "verdict": v} for i, v in enumerate(["right"] * 6 + ["wrong"] * 3 + ["unclear"])]
+    write_jsonl(tmp_path / "judged.jsonl", judged)
+    # the verifier's input lost one wrong label (a compound); the verifier kept 5 right and 1 wrong
+    write_jsonl(tmp_path / "build" / "manifest.jsonl", [{"id": j["id"], "wnid": "n1"} for j in judged if j["id"] != "6"])
+    kept = ["0", "1", "2", "3", "4", "7", "9"]
+    write_jsonl(tmp_path / "v" / "manifest.jsonl", [{"id": i, "wnid": "n1" if i != "4" else "n2"} for i in kept])
+    (tmp_path / "v" / "summary.json").write_text(json.dumps({"manifest": str(tmp_path / "build" / "manifest.jsonl")}))
+    assert main(["--verified", str(tmp_path / "v" / "manifest.jsonl"), "--fixture", str(tmp_path / "judged.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"strict matching \(as judged\)\s+9\s+6\s+3\s+66\.7%\s+100\.0%\s+0", out), out
+    assert re.search(r"names read as written.*\s+8\s+6\s+2\s+75\.0%\s+100\.0%\s+1", out), out
+    assert re.search(r"matching \+ evaluation\.verify\s+5\s+4\s+1\s+80\.0%\s+66\.7%\s+4", out), out
+    assert out.rstrip().endswith("labels: precision 0.800 keeping 0.667 of right labels (strict alone: precision 0.667)")

@@ -1,0 +1,150 @@
+"""evaluation.verify: name matches checked against the picture, on generated logits with a wrong mapping planted."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from datasets.manifest import read_manifest, write_jsonl
+from evaluation.features import FeatureSet, write_features
+from evaluation.verify import VerifyConfig, class_ranks, get_args_parser, main
+from tests.conftest import extract_manifest
+
+UMBRELLA = (879, "n04507155", "umbrella")
+KOALA = (105, "n01882714", "koala")
+PROMONTORY = (976, "n09399592", "promontory")  # "head": sense 15 of 16, share 1/288
+CHAIN_MAIL = (490, "n03000247", "chain mail")  # "mail": share 1/10
+CRANE_BIRD, CRANE_MACHINE = (134, "n02012849", "crane"), (517, "n03126707", "crane")
+
+
+def row(i, cls, lemma, **extra):
+    index, wnid, label = cls
+    return {"id": f"{i:064x}", "filepath": f"/nowhere/{i}.png", "original_name": f"{lemma}_{i}.svg", "label": label,
+            "wnid": wnid, "class_index": index, "split": "train", "matched_words": lemma.split(), "lemma": lemma,
+            "lang": "eng", "sense_rank": extra.pop("sense_rank", 0), "ambiguous": False, "candidates": [wnid],
+            "source": "dir", "style": "s", **extra}
+
+
+def planted(tmp_path, rng=np.random.default_rng(0)):
+    """Umbrellas and koalas that look like them, heads that look like nothing (planted: "head" -> promontory),
+    e-mail icons with one real chain mail among them, one crane that is a bird, and 300 unlabelled drawings."""
+    rows, signal = [], {}
+    for i in range(12):
+        rows.append(row(i, UMBRELLA, "umbrella"))
+        signal[i] = (UMBRELLA[0], 6.0)
+    for i in range(12, 20):
+        rows.append(row(i, KOALA, "koala"))
+        signal[i] = (KOALA[0], 2.5)  # weaker: drawings the network half recognises
+    for i in range(20, 35):
+        rows.append(row(i, PROMONTORY, "head", sense_rank=15))
+    for i in range(35, 50):
+        rows.append(row(i, CHAIN_MAIL, "mail", sense_rank=4))
+    signal[35] = (CHAIN_MAIL[0], 8.0)
+    crane = row(50, CRANE_BIRD, "crane", ambiguous=True, candidates=[CRANE_BIRD[1], CRANE_MACHINE[1]])
+    rows += [crane, {**crane, "label": "crane", "wnid": CRANE_MACHINE[1], "class_index": CRANE_MACHINE[0]}]
+    signal[50] = (CRANE_BIRD[0], 6.0)
+    for i in range(51, 351):
+        rows.append({**row(i, UMBRELLA, "-"), "label": None, "wnid": None, "class_index": None, "lemma": None,
+                     "matched_words": [], "candidates": []})
+    manifest = tmp_path / "build" / "manifest.jsonl"
+    write_jsonl(manifest, rows)
+    ids = list(dict.fromkeys(r["id"] for r in rows))
+    logits = rng.normal(0, 1, (len(ids), 1000)).astype(np.float32)
+    for i, (cls, strength) in signal.items():
+        logits[i, cls] += strength
+    labels = np.asarray([-1] * len(ids))
+    fs = FeatureSet(features=rng.normal(size=(len(ids), 4)).astype(np.float32), labels=labels, ids=np.asarray(ids),
+                    splits=np.asarray(["train"] * len(ids)), logits=logits,
+                    attrs={"backbone": "tiny", "layer": "fc"})
+    features = tmp_path / "build" / "features.h5"
+    write_features(features, fs)
+    return manifest, features
+
+
+def run(manifest, out, *extra):
+    return main(get_args_parser().parse_args(["--manifest", str(manifest), "--out", str(out), *map(str, extra)]))
+
+
+def test_class_ranks_standardise_per_class():
+    logits = np.random.default_rng(0).normal(0, 1, (50, 1000)).astype(np.float32)
+    logits[:, 7] += 5.0  # a class every image gets: it counts for nothing
+    logits[2, 3] += 6.0  # one image stands out for class 3
+    ranks = class_ranks([logits], np.asarray([2, 2, 0]), np.asarray([3, 7, 3]))
+    assert ranks[0] == 0 and ranks[1] > 100 and ranks[2] > 10
+
+
+def test_planted_wrong_mapping_is_rejected(tmp_path, capsys):
+    manifest, features = planted(tmp_path)
+    out = tmp_path / "verified"
+    assert run(manifest, out, "--features", features) == 0
+    rows = read_manifest(out / "manifest.jsonl")
+    by_id = {}
+    for r in rows:
+        by_id.setdefault(r["id"], []).append(r)
+    verdict = {i: by_id[f"{i:064x}"][0]["label_check"]["verdict"] for i in range(51)}
+    assert all(verdict[i] == "accepted" for i in range(20)), "umbrellas and koalas keep their labels"
+    assert all(verdict[i] == "rejected" for i in range(20, 35)), "heads are no promontories"
+    assert verdict[35] == "accepted" and all(verdict[i] == "rejected" for i in range(36, 50)), \
+        "the one chain mail stands on its own picture; the e-mail icons do not"
+    head = by_id[f"{20:064x}"][0]
+    assert head["label"] is None and head["wnid"] is None and head["class_index"] is None
+    assert (head["rejected_label"], head["rejected_wnid"], head["rejected_class_index"]) == ("promontory", PROMONTORY[1], 976)
+    assert head["label_check"]["score"] < 0 <= by_id[f"{0:064x}"][0]["label_check"]["score"]
+    (crane,) = by_id[f"{50:064x}"]  # the machine reading is dropped, and named
+    assert crane["wnid"] == CRANE_BIRD[1] and not crane["ambiguous"]
+    assert crane["label_check"]["rejected_candidates"] == [CRANE_MACHINE[1]]
+    assert sum(1 for r in rows if r["label_check"] is None) == 300, "unlabelled rows pass through"
+    assert len(rows) == 351 and len({r["id"] for r in rows}) == 351, "nothing deleted: one row an image"
+    table = list(csv.DictReader(open(out / "mappings.csv")))
+    assert (table[0]["lemma"], table[0]["class"], table[0]["verdict"]) == ("head", "promontory", "not supported")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["verdicts"] == {"accepted": 22, "unsure": 0, "rejected": 30}
+    assert "head" in capsys.readouterr().out
+
+
+def test_paths_stay_valid_from_the_new_folder(tmp_path):
+    manifest = extract_manifest(tmp_path / "build", 6, broken=False)
+    rng = np.random.default_rng(1)
+    rows = read_manifest(manifest)
+    ids = list(dict.fromkeys(r["id"] for r in rows))
+    fs = FeatureSet(features=np.zeros((len(ids), 2), np.float32), labels=np.full(len(ids), -1), ids=np.asarray(ids),
+                    splits=np.asarray(["train"] * len(ids)), logits=rng.normal(size=(len(ids), 1000)).astype(np.float32))
+    write_features(tmp_path / "f.h5", fs)
+    assert run(manifest, tmp_path / "elsewhere" / "v", "--features", tmp_path / "f.h5") == 0
+    for before, after in zip(rows, read_manifest(tmp_path / "elsewhere" / "v" / "manifest.jsonl")):
+        assert after["filepath"] == before["filepath"]
+
+
+@pytest.mark.parametrize("case", ["same folder", "no labels", "missing logits", "no file"])
+def test_bad_input_is_an_error_naming_it(tmp_path, capsys, case):
+    manifest, features = planted(tmp_path)
+    out = tmp_path / "v"
+    if case == "same folder":
+        out = manifest.parent
+    elif case == "no labels":
+        write_jsonl(manifest, [r for r in read_manifest(manifest) if r["wnid"] is None])
+    elif case == "missing logits":
+        write_features(features, FeatureSet(np.zeros((1, 2), np.float32), np.asarray([-1]), np.asarray(["x"]),
+                                            np.asarray(["train"])))
+    else:
+        features = tmp_path / "nothing.h5"
+    assert run(manifest, out, "--features", features) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evaluation.verify: ")
+    assert {"same folder": "own folder", "no labels": "no labelled rows", "missing logits": "no 1000-way",
+            "no file": "nothing.h5"}[case] in err
+    if case == "same folder":
+        assert (manifest.parent / "manifest.jsonl").read_text().count("\n") == 352, "the input is left alone"
+
+
+def test_extracts_when_no_features_are_given(tmp_path):
+    manifest = extract_manifest(tmp_path / "build", 9, broken=True)
+    out = tmp_path / "v"
+    assert run(manifest, out, "--backbone", "tiny", "--device", "cpu", "--batch-size", "4") == 0
+    assert (out / "features-tiny.h5").is_file()
+    rows = read_manifest(out / "manifest.jsonl")
+    broken = [r for r in rows if r["original_name"] == "broken.png"]
+    assert broken and broken[0]["label_check"]["verdict"] == "unsure", "no picture: left for a person"
+    assert all(r["label_check"]["verdict"] in ("accepted", "unsure", "rejected") for r in rows if r["wnid"] or
+               r.get("rejected_wnid"))
+    assert VerifyConfig().mapping_rank > 0
