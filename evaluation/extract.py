@@ -91,6 +91,7 @@ class ExtractConfig:
     normalize: str | None = None  # "lite" or "imagenet"; None: the backbone's own
     shard_size: int | None = None  # images per shard (a block of the image list); None: SHARD_BATCHES batches
     stop_after: int | None = None  # stop after this many batches, leaving the shards (tests, timing)
+    reuse: Path | None = None  # a features file of the same network: its images are copied (evaluation.reuse)
 
 
 def partial_path(out: Path) -> Path:
@@ -607,6 +608,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on GPU")
     p.add_argument("--tta", choices=TTA, default="none",
                    help="test-time augmentation: flip averages the image's and its mirror's features (2x the cost)")
+    p.add_argument("--reuse", type=Path, default=None, metavar="FEATURES",
+                   help="copy the features of images this file (same network) already holds; extract only the rest")
     p.add_argument("--normalize", choices=sorted(NORMALIZATIONS), default=None,
                    help="input normalisation (default: the backbone's own; Lite: (x-127)/128, VGG: imagenet)")
     return p
@@ -617,13 +620,18 @@ def main(args: argparse.Namespace) -> int:
     cfg = ExtractConfig(
         manifest=args.manifest, out=args.out, backbone=args.backbone, layer=args.layer, weights=args.weights,
         batch_size=args.batch_size, workers=args.workers, device=args.device, amp=not args.no_amp,
-        tta=args.tta, normalize=args.normalize, shard_size=args.shard_size,
+        tta=args.tta, normalize=args.normalize, shard_size=args.shard_size, reuse=args.reuse,
     )
     ranks = init_distributed(cfg.device)
     if not ranks.main:
         logging.getLogger().setLevel(logging.WARNING)
     try:
-        summary = extract(cfg, ranks)
+        if cfg.reuse is not None:
+            from .reuse import extract_reusing
+
+            summary = extract_reusing(cfg, ranks)
+        else:
+            summary = extract(cfg, ranks)
     except (ValueError, OSError, WeightsUnavailable) as err:
         where = f" (rank {ranks.rank})" if ranks.world > 1 else ""
         print(f"evaluation.extract{where}: {err}", file=sys.stderr)
@@ -633,6 +641,8 @@ def main(args: argparse.Namespace) -> int:
     if not ranks.main:
         return 0
     rate = f", {summary['images_per_s']} img/s" if summary["images_per_s"] else ""
+    if "reused" in summary:
+        rate += f", {summary['reused']} images reused from {cfg.reuse}"
     print(f"{summary['out']}: {summary['rows']} rows, {summary['images']} images, {summary['bad_images']} skipped "
           f"({summary['backbone']}/{summary['layer']}, {summary['seconds']} s{rate})")
     return 0

@@ -242,3 +242,31 @@ def test_unlabelled_rows_are_extracted_and_the_baseline_ignores_them(tmp_path, c
     assert stored["meta"]["unlabelled_rows_ignored"] == 2
     assert stored["methods"]["baseline"]["all"]["global"]["n"] == 7
     assert len(read_predictions(tmp_path / "res", "baseline")["ids"]) == 7
+
+
+def test_reuse_copies_known_images_and_extracts_the_rest(tmp_path, capsys):
+    from datasets.manifest import read_manifest
+
+    manifest = extract_manifest(tmp_path / "all", 8, broken=False)
+    full = tmp_path / "all.h5"
+    extract(ExtractConfig(manifest=manifest, out=full, backbone="tiny", batch_size=4, workers=0, device="cpu"))
+    rows = read_manifest(manifest)
+    extra = make_image(tmp_path / "new" / "extra.png", seed=99)
+    sub = [rows[1], rows[2], {**rows[3], "label": None, "wnid": None, "class_index": None},  # relabelled: unlabelled
+           {**rows[4], "id": "e" * 64, "filepath": str(extra), "original_name": "extra.png"}]
+    write_jsonl(tmp_path / "sub" / "manifest.jsonl", sub)
+    args = ["--manifest", str(tmp_path / "sub" / "manifest.jsonl"), "--backbone", "tiny", "--device", "cpu",
+            "--batch-size", "4", "--workers", "0"]
+    assert extract_main(extract_args().parse_args([*args, "--out", str(tmp_path / "sub.h5"), "--reuse", str(full)])) == 0
+    assert "3 images reused" in capsys.readouterr().out
+    assert extract_main(extract_args().parse_args([*args, "--out", str(tmp_path / "fresh.h5")])) == 0
+    reused, fresh = read_features(tmp_path / "sub.h5"), read_features(tmp_path / "fresh.h5")
+    assert reused.ids.tolist() == fresh.ids.tolist() and reused.labels.tolist() == fresh.labels.tolist()
+    assert reused.labels[2] == -1, "labels come from the new manifest"
+    np.testing.assert_allclose(reused.features, fresh.features, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(reused.logits, fresh.logits, rtol=1e-4, atol=1e-4)
+    assert not any(p.name.startswith(".sub.h5") for p in tmp_path.iterdir()), "the extraction of the rest is cleaned up"
+    # features of another network are refused, naming what differs
+    assert extract_main(extract_args().parse_args([*args, "--out", str(tmp_path / "x.h5"), "--reuse", str(full),
+                                                   "--tta", "flip"])) == 2
+    assert "its tta is 'none'" in capsys.readouterr().err and not (tmp_path / "x.h5").exists()

@@ -22,7 +22,7 @@ def row(i, cls, lemma, **extra):
     return {"id": f"{i:064x}", "filepath": f"/nowhere/{i}.png", "original_name": f"{lemma}_{i}.svg", "label": label,
             "wnid": wnid, "class_index": index, "split": "train", "matched_words": lemma.split(), "lemma": lemma,
             "lang": "eng", "sense_rank": extra.pop("sense_rank", 0), "ambiguous": False, "candidates": [wnid],
-            "source": "dir", "style": "s", **extra}
+            "resolved_by": None, "source": "dir", "style": "s", **extra}
 
 
 def planted(tmp_path, rng=np.random.default_rng(0)):
@@ -148,3 +148,29 @@ def test_extracts_when_no_features_are_given(tmp_path):
     assert all(r["label_check"]["verdict"] in ("accepted", "unsure", "rejected") for r in rows if r["wnid"] or
                r.get("rejected_wnid"))
     assert VerifyConfig().mapping_rank > 0
+
+
+def test_subsets_of_a_verified_manifest(tmp_path, capsys):
+    from datasets import subsets
+
+    manifest, features = planted(tmp_path)
+    assert run(manifest, tmp_path / "v", "--features", features) == 0
+    verified = tmp_path / "v" / "manifest.jsonl"
+
+    def subset(out, *args):
+        return subsets.main(subsets.get_args_parser().parse_args(["--manifest", str(verified), "--out", str(out), *args]))
+
+    assert subset(tmp_path / "s", "--min-images", "10", "--unlabelled", "5") == 0
+    rows = read_manifest(tmp_path / "s" / "manifest.jsonl")
+    assert {r["label"] for r in rows if r["wnid"]} == {"umbrella"}, "koalas (8) are below --min-images"
+    pool = [r for r in rows if r["wnid"] is None]
+    assert len(pool) == 5 and not any(r.get("rejected_wnid") == UMBRELLA[1] for r in pool), "none rejected from umbrella"
+    assert subset(tmp_path / "t", "--classes", "chain mail", "--unlabelled", "0") == 0
+    rows = read_manifest(tmp_path / "t" / "manifest.jsonl")
+    assert [r["label"] for r in rows if r["wnid"]] == ["chain mail"]
+    assert sum(1 for r in rows if r.get("rejected_wnid") == CHAIN_MAIL[1]) == 14, \
+        "the rejected e-mail icons come along, for a curator to confirm or leave"
+    assert json.loads((tmp_path / "t" / "classes.json").read_text())[0]["label"] == "chain mail"
+    assert subset(tmp_path / "u", "--verdicts", "accepted,maybe") == 2
+    assert "--verdicts" in capsys.readouterr().err
+    assert subset(verified.parent) == 2, "never over its own input"
