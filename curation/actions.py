@@ -13,6 +13,8 @@ samples since.
 Accepting a suggestion is a ``move`` to the suggested class (one record per class, marked
 ``"via": "suggestion"``); refusing one is a ``refuse`` record that adds the suggested wnid to
 the sample's ``refused_suggestions``, which later write-backs never propose again.
+Confirming a label ``evaluation.verify`` rejected (``confirm_rejected``) is likewise a ``move``, back to
+the rejected class, marked ``"via": "label check"``: undone and replayed like every other action.
 The plugin's operators and the tests call these functions; nothing else writes curation.
 """
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .state import (
 ACTIONS = ("accept", "reject", "move", "ambiguous", "refuse", "undo")
 MAX_SAMPLES = 50_000  # per action: its record (ids and states) must fit in one 16 MB MongoDB document
 SUGGESTION = "suggestion"  # evaluation.suggest's Classification, with its ``wnid`` attribute
+LABEL_CHECK = "label check"  # a move that gives back a class evaluation.verify rejected
 
 
 def class_target(key: str, vocab: Vocabulary | None = None) -> dict:
@@ -130,18 +133,45 @@ def suggestions(dataset, image_ids: list[str]) -> dict[str, str]:
     return {i: w for i, w, no in zip(ids, wnids, refused) if w not in (no or [])}
 
 
+def _moves(dataset, classes: dict[str, str], via: str, log: CurationLog | None, vocab: Vocabulary | None) -> list[dict]:
+    """One logged ``move`` per class of ``classes`` ({image id: wnid}), marked ``via``; the records."""
+    by_class: dict[str, list[str]] = {}
+    for i, wnid in classes.items():
+        by_class.setdefault(wnid, []).append(i)
+    log = log or CurationLog(dataset)
+    vocab = vocab or load_vocabulary()
+    return [curate(dataset, "move", ids, to=wnid, log=log, vocab=vocab, via=via) for wnid, ids in sorted(by_class.items())]
+
+
 def accept_suggestions(dataset, image_ids: list[str], *, log: CurationLog | None = None,
                        vocab: Vocabulary | None = None) -> list[dict]:
     """Give each sample its suggested class: one logged ``move`` per class; return the records."""
-    by_class: dict[str, list[str]] = {}
-    for i, wnid in suggestions(dataset, image_ids).items():
-        by_class.setdefault(wnid, []).append(i)
-    if not by_class:
+    chosen = suggestions(dataset, image_ids)
+    if not chosen:
         raise ValueError("none of the given samples has a suggestion to accept (unlabelled, suggested, not refused)")
-    log = log or CurationLog(dataset)
-    vocab = vocab or load_vocabulary()
-    return [curate(dataset, "move", ids, to=wnid, log=log, vocab=vocab, via=SUGGESTION)
-            for wnid, ids in sorted(by_class.items())]
+    return _moves(dataset, chosen, SUGGESTION, log, vocab)
+
+
+def rejected_labels(dataset, image_ids: list[str]) -> dict[str, str]:
+    """The class ``evaluation.verify`` rejected, of each listed sample that is still unlabelled."""
+    from fiftyone import ViewField as F
+
+    if "rejected_wnid" not in dataset.get_field_schema():
+        return {}
+    view = dataset.match(F(KEY).is_in(list(image_ids)) & (F("ground_truth") == None)  # noqa: E711
+                         & (F("rejected_wnid") != None))  # noqa: E711
+    return dict(zip(*view.values([KEY, "rejected_wnid"])))
+
+
+def confirm_rejected(dataset, image_ids: list[str], *, log: CurationLog | None = None,
+                     vocab: Vocabulary | None = None) -> list[dict]:
+    """The curator overrules ``evaluation.verify``: each sample gets back the class it rejected (one logged
+    ``move`` per class, ``"via": "label check"``); return the records."""
+    chosen = rejected_labels(dataset, image_ids)
+    if not chosen:
+        raise ValueError("none of the given samples has a rejected label to confirm (evaluation.verify's "
+                         "rejected_wnid, still unlabelled)")
+    return _moves(dataset, chosen, LABEL_CHECK, log, vocab)
 
 
 def refuse_suggestions(dataset, image_ids: list[str], *, log: CurationLog | None = None) -> dict:

@@ -11,7 +11,11 @@ Each sample has a ``ground_truth`` Classification, the ILSVRC ``wnid`` and
 ``ambiguous`` with every ``candidates`` wnid and label (and ``resolved_by`` where the
 matcher chose one of several). A file whose name matched no class (``datasets.build
 --keep-unmatched``) is a sample without ``ground_truth``, ``wnid`` or ``class_index``, in the
-saved view "unlabelled"; ``evaluation.suggest`` proposes classes for it. Samples are keyed by
+saved view "unlabelled"; ``evaluation.suggest`` proposes classes for it. A manifest verified by
+``evaluation.verify`` also gives ``label_check`` (verdict, reason, score, mapping_score) and, for a
+label it rejected, ``rejected_label`` and ``rejected_wnid`` on a sample left unlabelled: the saved
+view "label check" lists them for a curator to confirm (``curation.actions.confirm_rejected``) or
+leave. Samples are keyed by
 ``image_id``, the file's sha256: loading again adds only new images and never
 touches a sample that is already there, so curation done in the App survives.
 It also saves the curation views (``curation.views``) and records where the
@@ -73,6 +77,10 @@ def sample_fields(rows: list[dict], vocab: Vocabulary) -> dict:
         "candidates": wnids,
         "candidate_labels": [class_label(vocab, w) for w in wnids],
         "resolved_by": first.get("resolved_by"),
+        # evaluation.verify: was the name's class checked against the picture, and what a rejection took away
+        "label_check": first.get("label_check"),
+        "rejected_label": first.get("rejected_label"),
+        "rejected_wnid": first.get("rejected_wnid"),
     }
 
 
@@ -85,6 +93,8 @@ def field_types(fo) -> dict:
         "matched_words": strings, "lemma": string, "lang": string, "sense_rank": fo.IntField,
         "ambiguous": fo.BooleanField, "candidates": strings, "candidate_labels": strings,
         "resolved_by": string,  # datasets.match: why one of several candidate classes was chosen
+        "label_check": fo.DictField,  # evaluation.verify: verdict, reason, score, mapping_score
+        "rejected_label": string, "rejected_wnid": string,  # the class evaluation.verify rejected
         "review": string,  # set by curation.actions: accepted, rejected or ambiguous
         REFUSED: strings,  # suggestions a curator refused (curation.actions.refuse_suggestions)
         "ground_truth": (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Classification}),

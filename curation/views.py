@@ -1,5 +1,5 @@
 """The curation's saved views, a fixed few whatever the class count: "to review", "rejected", "ambiguous",
-"unlabelled" and "suggestions to review".
+"unlabelled", "suggestions to review" and "label check".
 
 "to review" is the unreviewed labelled samples, likeliest mislabels first once ``curation.hygiene``
 has scored them (``mistakenness``), rarer word senses first before that. "unlabelled" is the
@@ -7,7 +7,10 @@ samples without a class (files whose names matched none, ``datasets.build --keep
 rejected ones left out. "suggestions to review" is those of them with a ``suggestion`` from
 ``evaluation.suggest`` that no curator refused, grouped by suggested class (the class with the
 most confident suggestion first) and most confident first within a class (``suggestion.order``,
-written with the suggestions). Saved views
+written with the suggestions). "label check" is the samples ``evaluation.verify`` was unsure of or
+rejected that no curator has reviewed yet, the least supported mapping (lemma -> class) first and the
+weakest picture first within it: a curator confirms a rejected label (``confirm_rejected``), accepts,
+rejects or moves an unsure one, or leaves them. Saved views
 store their stages, not their samples, so they follow the curation as it goes on.
 A class is browsed with the sidebar's ``ground_truth`` filter or the Model Evaluation
 panel, not with a saved view per class: at 1,000 classes such a list is unusable.
@@ -24,6 +27,7 @@ REJECTED = "rejected"
 AMBIGUOUS = "ambiguous"
 UNLABELLED = "unlabelled"
 SUGGESTIONS = "suggestions to review"
+LABEL_CHECK = "label check"
 
 
 OLD_CLASS_VIEW = "class: "  # the per-class views that earlier versions saved; removed on the next load
@@ -46,6 +50,9 @@ def curation_views(dataset) -> dict:
         UNLABELLED: unlabelled,
         # an expression, not a field name: the field appears only with the first suggestions
         SUGGESTIONS: suggested.sort_by(F("suggestion.order")),
+        LABEL_CHECK: dataset.match((F("review") == None)  # noqa: E711
+                                   & F("label_check.verdict").is_in(["unsure", "rejected"]))
+                            .sort_by([("label_check.mapping_score", 1), ("label_check.score", 1)]),
     }
 
 

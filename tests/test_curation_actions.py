@@ -8,7 +8,7 @@ from curation.load import load
 from curation.log import CurationLog, read_jsonl_log
 from curation.log import get_args_parser as log_args
 from curation.log import main as log_main
-from curation.views import AMBIGUOUS, REJECTED, SUGGESTIONS, TO_REVIEW, UNLABELLED
+from curation.views import AMBIGUOUS, LABEL_CHECK, REJECTED, SUGGESTIONS, TO_REVIEW, UNLABELLED
 from tests.conftest import make_manifest
 
 pytestmark = pytest.mark.fiftyone
@@ -104,7 +104,8 @@ def test_replay_cli_names_a_bad_log(fiftyone, tmp_path, capsys):
 
 def test_saved_views_follow_the_curation(fiftyone, tmp_path):
     ds, _ = curated_dataset(fiftyone, tmp_path, "act-views")
-    assert set(ds.list_saved_views()) == {TO_REVIEW, REJECTED, AMBIGUOUS, UNLABELLED, SUGGESTIONS}  # none per class
+    assert set(ds.list_saved_views()) == {TO_REVIEW, REJECTED, AMBIGUOUS, UNLABELLED, SUGGESTIONS, LABEL_CHECK}  # none per class
+    assert len(ds.load_saved_view(LABEL_CHECK)) == 0  # an unverified manifest: nothing to check
     assert len(ds.load_saved_view(TO_REVIEW)) == 6
     assert ds.load_saved_view(AMBIGUOUS).values("image_id") == [IDS[2]]  # its name matched both cranes
     actions.curate(ds, "reject", [IDS[0]])

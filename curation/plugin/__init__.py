@@ -2,7 +2,8 @@
 
 Accept, Reject, Move to class, Mark ambiguous and Undo curate labelled samples; Accept suggestion
 and Not this class review ``evaluation.suggest``'s suggestions on unlabelled ones (the saved view
-"suggestions to review").
+"suggestions to review"); Confirm label gives back a class ``evaluation.verify`` rejected (the saved
+view "label check").
 
 Each acts on the selected samples or, with none selected, on the whole current view
 (the form says how many), logs the action, and reloads the App. FiftyOne finds this
@@ -110,6 +111,14 @@ class RefuseSuggestion(_Curate):
         return [actions.refuse_suggestions(dataset, image_ids, log=log)]
 
 
+class ConfirmLabel(_Curate):
+    """The curator overrules evaluation.verify: the sample gets back the class it rejected (a logged move)."""
+    op_name, verb, icon = "confirm_label", "Confirm label", "verified"
+
+    def apply(self, dataset, image_ids: list, params: dict, log: CurationLog) -> list[dict]:
+        return actions.confirm_rejected(dataset, image_ids, log=log)
+
+
 class Undo(foo.Operator):
     """Undo this curator's last action (this App's user, or this App server when no one is logged in); with
     "any curator", the last action of anyone. Refused, changing nothing, when someone changed its samples since."""
@@ -210,7 +219,7 @@ if EvaluationPanel is not None:
 
 
 def register(p):
-    for op in (Accept, Reject, MoveToClass, MarkAmbiguous, AcceptSuggestion, RefuseSuggestion, Undo):
+    for op in (Accept, Reject, MoveToClass, MarkAmbiguous, AcceptSuggestion, RefuseSuggestion, ConfirmLabel, Undo):
         p.register(op)
     if EvaluationPanel is not None:
         p.register(RunEvaluationPanel)
