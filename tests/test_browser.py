@@ -313,3 +313,40 @@ def test_two_app_sessions_curate_one_dataset(fiftyone, tmp_path):
     state = dict(zip(*ds.values(["image_id", "ground_truth.label"])))
     assert state[first["image_ids"][0]] == "teapot" and state[second["image_ids"][0]] == "hammer"
     assert read_jsonl_log(ds.info["curation_log"]) == records
+
+
+def test_label_check_in_the_app(fiftyone, tmp_path):
+    """evaluation.verify's doubts in the App: the saved view "label check" (rejected teapots, the worst mapping
+    first, then an unsure umbrella); a rejected label confirmed through the operator palette, logged as a move."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from curation.views import LABEL_CHECK
+    from tests.test_label_check import TEAPOT, verified_manifest
+
+    require_browser()
+    load(verified_manifest(tmp_path), "browser-label-check")
+    ds = fiftyone.load_dataset("browser-label-check")
+    assert len(ds.load_saved_view(LABEL_CHECK)) == 3
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    args = ["--dataset", ds.name, "--view", LABEL_CHECK]
+    with ServedApp(args, os.environ.copy(), tmp_path / "app.log") as served, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        open_grid(page, f"http://127.0.0.1:{served.port}/datasets/{ds.name}", 3)
+        page.wait_for_selector("text=label_check", timeout=30_000)  # the verdict is a field of the sidebar
+        page.screenshot(path=str(ARTIFACTS / "app-label-check.png"))
+        select_first_tile(page)  # the worst: teapot 3, rejected
+        run_operator(page, "Confirm label")
+        expect(page.get_by_role("button", name="Execute")).to_be_enabled(timeout=10_000)
+        page.get_by_role("button", name="Execute").click()
+        page.wait_for_selector("text=2 samples", timeout=30_000)  # confirmed: it has left the view
+        time.sleep(1)
+        page.screenshot(path=str(ARTIFACTS / "app-after-confirm-label.png"))
+        browser.close()
+
+    ds.reload()
+    s = ds.match({"image_id": f"{3:064x}"}).first()
+    assert (s.ground_truth.label, s.wnid, s.review) == ("teapot", TEAPOT, "accepted")
+    record = read_jsonl_log(ds.info["curation_log"])[-1]
+    assert (record["action"], record["via"], record["to"]["wnid"], record["image_ids"]) == (
+        "move", "label check", TEAPOT, [f"{3:064x}"])
