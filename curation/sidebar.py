@@ -11,8 +11,8 @@ method (its label, rank, cross-entropy, per-class figures, eval and comparison f
 from __future__ import annotations
 
 ESSENTIAL = ("split", "style", "source", "review")
-CURATION = ("label_check", "rejected_label", "rejected_wnid", "wnid", "class_index", "ambiguous", "candidates", "candidate_labels", "matched_words", "lemma", "lang",
-            "sense_rank", "resolved_by", "refused_suggestions", "original_name", "collection", "license", "image_id")
+CURATION = ("label_check", "rejected_label", "rejected_wnid", "wnid", "class_index", "ambiguous", "candidates",
+            "candidate_labels", "matched_words", "lemma", "lang", "sense_rank", "resolved_by", "refused_suggestions", "original_name", "collection", "license", "image_id")
 SUGGESTION = "suggestion"  # curation.suggestions' field
 
 

@@ -106,6 +106,8 @@ def subset_rows(rows: list[dict], vocab: Vocabulary, cfg: SubsetConfig) -> tuple
                 and (r.get("label_check") is None or r["label_check"]["verdict"] in cfg.verdicts)]
     chosen, name = select(labelled, vocab, classes=cfg.classes, min_images=cfg.min_images,
                           single_word=cfg.single_word, max_sense_rank=cfg.max_sense_rank)
+    if any(r.get("label_check") for r in chosen):
+        name = name.replace("noisy", "verified", 1)  # "verified-25": the thesis's noisy-25, checked by evaluation.verify
     kept_classes = {r["wnid"] for r in chosen}
     unlabelled = [r for r in rows if r["wnid"] is None]
     rejected = [r for r in unlabelled if r.get("rejected_wnid") in kept_classes]

@@ -174,3 +174,26 @@ def test_subsets_of_a_verified_manifest(tmp_path, capsys):
     assert subset(tmp_path / "u", "--verdicts", "accepted,maybe") == 2
     assert "--verdicts" in capsys.readouterr().err
     assert subset(verified.parent) == 2, "never over its own input"
+
+
+def test_a_phrase_of_a_supported_mapping_is_judged_on_its_own(tmp_path):
+    """Drums that look like drums, and oil drums among them that look like nothing: the phrase "oil drum" is
+    not supported, its files are rejected; "long drum" (2 files, below phrase_min_files) goes with the mapping."""
+    drum = (541, "n03249569", "drum")
+    rng = np.random.default_rng(3)
+    rows = [row(i, drum, "drum", title=f"drum {i}") for i in range(10)]
+    rows += [row(i, drum, "drum", original_name=f"oil-drum-{i}.svg", title=None) for i in range(10, 15)]
+    rows += [row(i, drum, "drum", original_name=f"long_drum_{i}.svg") for i in range(15, 17)]
+    rows += [{**row(i, drum, "-"), "label": None, "wnid": None, "class_index": None, "lemma": None,
+              "matched_words": []} for i in range(17, 217)]
+    write_jsonl(tmp_path / "m.jsonl", rows)
+    logits = rng.normal(0, 1, (len(rows), 1000)).astype(np.float32)
+    logits[list(range(10)) + [15, 16], drum[0]] += 6.0
+    write_features(tmp_path / "f.h5", FeatureSet(np.zeros((len(rows), 2), np.float32), np.full(len(rows), -1),
+                                                np.asarray([r["id"] for r in rows]), np.asarray(["train"] * len(rows)),
+                                                logits=logits))
+    assert run(tmp_path / "m.jsonl", tmp_path / "v", "--features", tmp_path / "f.h5") == 0
+    checks = {int(r["id"], 16): r["label_check"] for r in read_manifest(tmp_path / "v" / "manifest.jsonl")}
+    assert all(checks[i]["verdict"] == "accepted" and "phrase" not in checks[i] for i in list(range(10)) + [15, 16])
+    assert all(checks[i]["verdict"] == "rejected" and checks[i]["phrase"] == "oil drum" for i in range(10, 15))
+    assert checks[10]["mapping_score"] < 0 < checks[0]["mapping_score"], "the phrase's margin, for the App's order"
