@@ -266,6 +266,15 @@ def test_reuse_copies_known_images_and_extracts_the_rest(tmp_path, capsys):
     np.testing.assert_allclose(reused.features, fresh.features, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(reused.logits, fresh.logits, rtol=1e-4, atol=1e-4)
     assert not any(p.name.startswith(".sub.h5") for p in tmp_path.iterdir()), "the extraction of the rest is cleaned up"
+    # an image that cannot be read is listed with the reason its extraction gave
+    bad = tmp_path / "new" / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    write_jsonl(tmp_path / "sub" / "manifest.jsonl", [*sub, {**rows[5], "id": "d" * 64, "filepath": str(bad)}])
+    assert extract_main(extract_args().parse_args([*args, "--out", str(tmp_path / "sub.h5"), "--reuse", str(full)])) == 0
+    (listed,) = [json.loads(line) for line in rejected_path(tmp_path / "sub.h5").read_text().splitlines()]
+    assert listed["id"] == "d" * 64 and listed["reason"] != "not extracted", listed
+    assert len(read_features(tmp_path / "sub.h5")) == 4
+    capsys.readouterr()
     # features of another network are refused, naming what differs
     assert extract_main(extract_args().parse_args([*args, "--out", str(tmp_path / "x.h5"), "--reuse", str(full),
                                                    "--tta", "flip"])) == 2
