@@ -42,6 +42,8 @@ rejected row keeps its class in ``rejected_label`` / ``rejected_wnid`` / ``rejec
 becomes unlabelled (``label``, ``wnid``, ``class_index`` null), so ``evaluation.suggest`` may propose a
 class for it; where another class of the same image is kept, the rejected row is dropped and named in
 the kept row's ``label_check.rejected_candidates``. Rows that had no label keep ``label_check`` null.
+CLIP's zero-shot log-probabilities over the 1000 classes join the backbones' logits where open_clip
+weights are on disk (``--clip-model``, ``--clip-weights``; never downloaded, ``--no-clip`` to skip).
 Also ``OUT/mappings.csv`` (lemma, class, files, verdicts, evidence: for people to read, worst first)
 and ``OUT/summary.json``. Without ``--features``, the features are extracted into
 ``OUT/features-<backbone>.h5`` (resumable, as ``evaluation.extract``).
@@ -67,6 +69,7 @@ from training.backbones import DEFAULT_BACKBONE, DEFAULT_LAYERS, WeightsUnavaila
 
 from .features import FeatureSet, read_features
 from .metrics import log_softmax
+from .zeroshot import ClipConfig, add_clip_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -308,6 +311,26 @@ def feature_sets(manifest: Path, out: Path, features: list[Path], backbones: lis
     return [read_features(p, features=False) for p in features], [str(p) for p in features]
 
 
+def clip_logits(rows: list[dict], clip: ClipConfig | None) -> tuple[FeatureSet | None, dict]:
+    """CLIP's zero-shot log-probabilities over the 1000 classes ("a drawing of a {name}") of the manifest's
+    images, as one more set of logits, where open_clip weights are on disk (never downloaded); else (None, why)."""
+    if clip is None:
+        return None, {"status": "skipped", "reason": "--no-clip"}
+    from datasets.vocabulary import load_vocabulary
+
+    from .zeroshot import clip_log_probs
+
+    paths = {r["id"]: r["filepath"] for r in rows if r.get("wnid")}
+    logp, info = clip_log_probs(list(paths.values()), [c.wnid for c in load_vocabulary()], clip)
+    if logp is None:
+        return None, info
+    logp = np.where(np.isnan(logp), -math.log(1000), logp)  # an unreadable file: no opinion
+    fs = FeatureSet(features=np.zeros((len(paths), 0), np.float32), labels=np.full(len(paths), -1),
+                    ids=np.asarray(list(paths), dtype=object), splits=np.asarray([""] * len(paths), dtype=object),
+                    logits=logp.astype(np.float32))
+    return fs, info
+
+
 def summarize(rows: list[dict], out_rows: list[dict], checks: list[dict | None], maps: list[Mapping],
               names: list[str], cfg: VerifyConfig, manifest: Path) -> dict:
     verdicts = Counter(c["verdict"] for c in checks if c)
@@ -321,17 +344,22 @@ def summarize(rows: list[dict], out_rows: list[dict], checks: list[dict | None],
 
 
 def verify(manifest: Path, out: Path, cfg: VerifyConfig, *, features: list[Path] | None = None,
-           backbones: list[str] | None = None, device: str = "auto", batch_size: int | None = None) -> dict:
-    """Run the stage: read, judge, write OUT/manifest.jsonl, mappings.csv and summary.json; return the summary."""
+           backbones: list[str] | None = None, device: str = "auto", batch_size: int | None = None,
+           clip: ClipConfig | None = None) -> dict:
+    """Run the stage: read, judge, write OUT/manifest.jsonl, mappings.csv and summary.json; return the summary.
+    ``clip`` adds CLIP's zero-shot logits where its weights are on disk (None: not tried)."""
     rows = read_manifest(manifest)
     if not any(r.get("wnid") for r in rows):
         raise ValueError(f"{manifest}: no labelled rows to verify")
     sets, names = feature_sets(manifest, out, list(features or []), list(backbones or [DEFAULT_BACKBONE]),
                                device, batch_size)
+    clip_set, clip_info = clip_logits(rows, clip)
+    if clip_set is not None:
+        sets, names = sets + [clip_set], names + [f"CLIP {clip_info['model']}"]
     checks, maps = verify_rows(rows, sets, names, cfg)
     out_rows = verified_rows(rows, checks, out)
     table = mapping_table(maps, checks)
-    summary = summarize(rows, out_rows, checks, maps, names, cfg, manifest)
+    summary = {**summarize(rows, out_rows, checks, maps, names, cfg, manifest), "clip": clip_info}
     write_jsonl(out / "manifest.jsonl", out_rows)
     atomic_write_text(out / "mappings.csv", table_csv(table))
     write_json(out / "summary.json", summary)
@@ -340,6 +368,9 @@ def verify(manifest: Path, out: Path, cfg: VerifyConfig, *, features: list[Path]
 
 def print_summary(s: dict, out: Path, rows: int = 15) -> None:
     v = s["verdicts"]
+    clip = s.get("clip") or {}
+    print(f"clip: {clip.get('model')} ({clip.get('weights')})" if clip.get("status") == "done"
+          else f"clip: skipped: {clip.get('reason')}")
     print(f"{s['labelled_rows']:,} labelled rows: {v['accepted']:,} accepted, {v['unsure']:,} unsure, "
           f"{v['rejected']:,} rejected; {s['mappings_supported']} of {s['mappings']} mappings supported")
     print(f"kept: {s['images_labelled_out']:,} labelled images in {s['classes_out']} classes, "
@@ -362,7 +393,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="features files of the manifest's images (evaluation.extract), averaged; default: extract")
     p.add_argument("--backbone", nargs="+", default=[DEFAULT_BACKBONE], choices=sorted(DEFAULT_LAYERS),
                    help="without --features: the backbone(s) to extract with (default %(default)s)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (extraction)")
     p.add_argument("--batch-size", type=int, default=None, help="extraction batch size")
     d = VerifyConfig()
     p.add_argument("--prior-weight", type=float, default=d.prior_weight,
@@ -374,6 +404,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--unsure-rank", type=int, default=d.unsure_rank,
                    help="a file of a supported mapping ranked this or worse is unsure (default %(default)s)")
     p.add_argument("--table-rows", type=int, default=15, help="mappings printed, least supported first")
+    add_clip_arguments(p.add_argument_group("CLIP, one more set of logits where its weights are on disk"))
     return p
 
 
@@ -384,8 +415,13 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.out.resolve() == args.manifest.resolve().parent:
             raise ValueError(f"--out {args.out} is the manifest's own folder: choose another, nothing is overwritten")
+        if args.clip_weights and not Path(args.clip_weights).is_file():
+            raise ValueError(f"--clip-weights {args.clip_weights}: no such file")
+        clip = None if args.no_clip else ClipConfig(model=args.clip_model, pretrained=args.clip_pretrained,
+                                                    weights=args.clip_weights, template=args.clip_template,
+                                                    batch_size=args.clip_batch_size, device=args.device)
         summary = verify(args.manifest, args.out, cfg, features=args.features, backbones=args.backbone,
-                         device=args.device, batch_size=args.batch_size)
+                         device=args.device, batch_size=args.batch_size, clip=clip)
     except (ValueError, OSError, WeightsUnavailable) as err:
         print(f"evaluation.verify: {err}", file=sys.stderr)
         return 2

@@ -62,7 +62,10 @@ def planted(tmp_path, rng=np.random.default_rng(0)):
 
 
 def run(manifest, out, *extra):
-    return main(get_args_parser().parse_args(["--manifest", str(manifest), "--out", str(out), *map(str, extra)]))
+    """The CLI; without CLIP unless a --clip option is given (importing open_clip takes seconds)."""
+    extra = [str(x) for x in extra]
+    clip = [] if any(x.startswith("--clip") for x in extra) else ["--no-clip"]
+    return main(get_args_parser().parse_args(["--manifest", str(manifest), "--out", str(out), *extra, *clip]))
 
 
 def test_class_ranks_standardise_per_class():
@@ -197,3 +200,29 @@ def test_a_phrase_of_a_supported_mapping_is_judged_on_its_own(tmp_path):
     assert all(checks[i]["verdict"] == "accepted" and "phrase" not in checks[i] for i in list(range(10)) + [15, 16])
     assert all(checks[i]["verdict"] == "rejected" and checks[i]["phrase"] == "oil drum" for i in range(10, 15))
     assert checks[10]["mapping_score"] < 0 < checks[0]["mapping_score"], "the phrase's margin, for the App's order"
+
+
+@pytest.mark.slow  # importing open_clip (torch, timm) takes seconds
+def test_clip_joins_as_one_more_set_of_logits(tmp_path, capsys):
+    from PIL import Image
+
+    from tests.conftest import tiny_clip_weights
+
+    manifest, features = planted(tmp_path)
+    rows = read_manifest(manifest)
+    for r in rows[:60]:  # the labelled images (and a few others), as real files
+        Image.new("RGB", (20, 16), (int(r["id"], 16) * 37 % 256, 90, 200)).save(tmp_path / f"{r['id'][-6:]}.png")
+        r["filepath"] = str(tmp_path / f"{r['id'][-6:]}.png")
+    rows[3]["filepath"] = str(tmp_path / "missing.png")  # unreadable: CLIP has no opinion on it
+    write_jsonl(manifest, rows)
+    weights = tiny_clip_weights(tmp_path, "verify-tiny")
+    assert run(manifest, tmp_path / "v", "--features", features, "--clip-model", "verify-tiny",
+               "--clip-weights", weights, "--device", "cpu") == 0
+    assert f"clip: verify-tiny ({weights})" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "v" / "summary.json").read_text())
+    assert summary["clip"]["status"] == "done" and summary["clip"]["classes"] == 1000
+    assert summary["features"][-1] == "CLIP verify-tiny"
+    checks = {int(r["id"], 16): r["label_check"] for r in read_manifest(tmp_path / "v" / "manifest.jsonl")}
+    assert all(checks[i]["verdict"] == "rejected" for i in range(20, 35)), "a random CLIP changes no verdict here"
+    assert run(manifest, tmp_path / "w", "--features", features, "--clip-weights", tmp_path / "nope.pt") == 2
+    assert "nope.pt: no such file" in capsys.readouterr().err
