@@ -123,3 +123,18 @@ def test_label_precision_counts(tmp_path, capsys):
     assert re.search(r"names read as written.*\s+8\s+6\s+2\s+75\.0%\s+100\.0%\s+1", out), out
     assert re.search(r"matching \+ evaluation\.verify\s+5\s+4\s+1\s+80\.0%\s+66\.7%\s+4", out), out
     assert out.rstrip().endswith("labels: precision 0.800 keeping 0.667 of right labels (strict alone: precision 0.667)")
+
+
+def test_judged_sample_is_whole():
+    """The fixture as its README describes it: 330 drawings from every source, each judged with a reason."""
+    import json
+    from collections import Counter
+
+    from benchmarks.label_precision import DRAW_SIZE, FIXTURE
+
+    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines()]
+    assert len(rows) == DRAW_SIZE and sorted(r["n"] for r in rows) == list(range(DRAW_SIZE))
+    assert len({r["id"] for r in rows}) == DRAW_SIZE and all(re.fullmatch(r"[0-9a-f]{64}", r["id"]) for r in rows)
+    assert Counter(r["verdict"] for r in rows) == {"right": 207, "wrong": 113, "unclear": 10}
+    assert all(r["reason"].strip() and re.fullmatch(r"n\d{8}", r["wnid"]) for r in rows)
+    assert {r["source"] for r in rows} == {"iconify", "fluentui-emoji", "openclipart", "tuxpaint"}
