@@ -4,8 +4,8 @@
     python -m evaluation.verify --manifest M --out DIR --features M_DIR/features-efficientnet-lite1.h5
     python -m evaluation.verify --manifest M --out DIR --backbone efficientnet-lite1 efficientnet-lite2
 
-A name match says a file *may* show a class; the network says whether it looks like one. Two
-levels are judged, with two pieces of evidence:
+A name match says a file *may* show a class; the network says whether it looks like one. Three
+levels are judged (mapping, phrase, file), with two pieces of evidence:
 
 * **The picture** (``class_ranks``): the ImageNet head's log-probabilities, standardised per class
   over the dataset's own images (median and MAD), so that a class the network gives every drawing
@@ -34,7 +34,8 @@ sense share 0.95. The rank of the class's WordNet or weight-space neighbourhood 
 (0.78-0.85), per-style normalisation worse, Lite0+1+2 averaged no better than Lite1 alone. The
 defaults (1.5, 200, 20) trade precision against the drawings kept: 96.1% precision keeping 84.1% of
 the right labels; phrases take it to 97.2% keeping 83.1%. A quasi-curated set of the library's own
-right mappings (993 files, mostly emoji and icons) loses 1.4% of them to the mapping rule.
+right mappings (993 files, mostly emoji and icons) loses 2.7% of them (27 files; 1.4% to the mapping
+rule alone).
 
 Writes ``OUT/manifest.jsonl``: the same rows, each labelled row with ``label_check`` (``verdict``:
 accepted, rejected or unsure; ``reason``; ``score``; ``mapping_score``, the mapping's margin). A
