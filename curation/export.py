@@ -18,7 +18,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from datasets.build import class_table, write_tree
+from datasets.tables import class_table, write_tree
 from datasets.manifest import ManifestError, read_manifest, relative_filepath, write_json, write_jsonl
 from datasets.vocabulary import Vocabulary, load_vocabulary
 

@@ -118,8 +118,8 @@ def subset_rows(rows: list[dict], vocab: Vocabulary, cfg: SubsetConfig) -> tuple
 
 def write_subset(manifest: Path, cfg: SubsetConfig, vocab: Vocabulary | None = None) -> dict:
     """Read ``manifest``, write the subset's manifest.jsonl (paths relative to OUT), classes.json and summary.json."""
-    from .build import class_table, dataset_counts, write_tree
     from .manifest import read_manifest, relative_filepath, write_json, write_jsonl
+    from .tables import class_table, dataset_counts, write_tree
 
     if Path(cfg.out).resolve() == Path(manifest).resolve().parent:
         raise ValueError(f"--out {cfg.out} is the manifest's own folder: choose another, nothing is overwritten")

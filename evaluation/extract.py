@@ -49,7 +49,7 @@ import shutil
 import sys
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -66,7 +66,8 @@ from training.images import ImageFiles, collate_skipping_bad
 from training.runtime import init_distributed as runtime_init_distributed
 from training.runtime import keep_freed_memory, resolve_device
 
-from .features import UNLABELLED, FeatureSet, write_features
+from .features import read_features, write_features
+from .reuse import check_same, gather, image_index, manifest_rows_set, read_rows
 
 logger = logging.getLogger(__name__)
 
@@ -528,16 +529,7 @@ def merge(cfg: ExtractConfig, job: Job, backbone, ranks: Ranks) -> dict:
     row_image = {iid: k for k, iid in enumerate(job.ids)}
     keep = [r for r in job.rows if done[row_image[r["id"]]]]
     feats, logits = gather_rows(job, np.asarray([row_image[r["id"]] for r in keep], dtype=np.int64), dim)
-
-    def col(key, default=""):
-        return np.asarray([str(r.get(key) if r.get(key) is not None else default) for r in keep], dtype=object)
-
-    fs = FeatureSet(
-        features=feats, labels=np.asarray([UNLABELLED if r.get("class_index") is None else r["class_index"]
-                                           for r in keep], dtype=np.int64), ids=col("id"),
-        splits=col("split"), logits=logits, wnids=col("wnid"), label_names=col("label"), styles=col("style"),
-        sources=col("source"), filepaths=col("filepath"), attrs=file_attrs(cfg, backbone, ranks, done, bad),
-    )
+    fs = manifest_rows_set(keep, feats, logits, file_attrs(cfg, backbone, ranks, done, bad))
     write_features(cfg.out, fs)
     rejected = [{"id": job.ids[k], "filepath": job.paths[k], "reason": errors[k]} for k in np.flatnonzero(bad)]
     write_jsonl(rejected_path(cfg.out), rejected)
@@ -587,6 +579,43 @@ def extract(cfg: ExtractConfig, ranks: Ranks | None = None) -> dict:
             "out": str(cfg.out), "shards": len(job.blocks), "processes": ranks.world, **backbone.describe()}
 
 
+def extract_reusing(cfg: ExtractConfig, ranks: Ranks | None = None) -> dict:
+    """``extract`` for ``cfg`` with ``reuse`` set: the images that file holds are copied (``evaluation.reuse``), the
+    rest extracted in a folder of their own beside ``cfg.out`` (resumable), then removed."""
+    start = time.perf_counter()
+    old = read_features(cfg.reuse)
+    backbone = load_backbone(cfg, torch.device("cpu"))
+    check_same(old.attrs, {**backbone.describe(), "tta": cfg.tta,
+                           "normalize": normalization_name(backbone.preprocessing)}, Path(cfg.reuse))
+    rows = read_manifest(cfg.manifest)
+    if not rows:
+        raise ValueError(f"{cfg.manifest}: no rows")
+    have = image_index(old)
+    missing = [r for r in rows if r["id"] not in have]
+    new, errors, part = None, {}, cfg.out.with_name(f".{cfg.out.name}.missing")
+    if missing:
+        logger.info("%d of %d images are not in %s: extracting them", len({r["id"] for r in missing}),
+                    len({r["id"] for r in rows}), cfg.reuse)
+        write_jsonl(part / "manifest.jsonl", missing)
+        extract(replace(cfg, manifest=part / "manifest.jsonl", out=part / "features.h5", reuse=None), ranks)
+        new = read_features(part / "features.h5")
+        errors = {r["id"]: r["reason"] for r in read_rows(rejected_path(part / "features.h5"))}
+    keep, features, logits = gather(rows, old, new)
+    images = len({r["id"] for r in keep})
+    attrs = {**old.attrs, "manifest": str(cfg.manifest), "subset": _subset_name(Path(cfg.manifest)),
+             "reused_from": str(cfg.reuse), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "images": images}
+    write_features(cfg.out, manifest_rows_set(keep, features, logits, attrs))
+    kept = {r["id"] for r in keep}
+    bad = {r["id"]: r for r in rows if r["id"] not in kept}
+    write_jsonl(rejected_path(cfg.out), [{"id": i, "filepath": r["filepath"], "reason": errors.get(i, "not extracted")}
+                                         for i, r in bad.items()])
+    shutil.rmtree(part, ignore_errors=True)
+    return {"complete": True, "rows": len(keep), "images": images, "bad_images": len(bad),
+            "reused": len({r["id"] for r in rows if r["id"] in have}), "processed_now": len(image_index(new)) if new is not None else 0,
+            "seconds": round(time.perf_counter() - start, 2), "images_per_s": None, "out": str(cfg.out),
+            **backbone.describe()}
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Extract backbone features and ImageNet logits to HDF5.", add_help=add_help)
     p.add_argument("--manifest", type=Path, required=True, help="manifest.jsonl from datasets.build")
@@ -626,12 +655,7 @@ def main(args: argparse.Namespace) -> int:
     if not ranks.main:
         logging.getLogger().setLevel(logging.WARNING)
     try:
-        if cfg.reuse is not None:
-            from .reuse import extract_reusing
-
-            summary = extract_reusing(cfg, ranks)
-        else:
-            summary = extract(cfg, ranks)
+        summary = extract_reusing(cfg, ranks) if cfg.reuse is not None else extract(cfg, ranks)
     except (ValueError, OSError, WeightsUnavailable) as err:
         where = f" (rank {ranks.rank})" if ranks.world > 1 else ""
         print(f"evaluation.extract{where}: {err}", file=sys.stderr)
