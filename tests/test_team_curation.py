@@ -152,10 +152,14 @@ def test_four_curators_at_once_keep_one_gap_free_log_that_replays_to_the_live_st
     assert {r["id"] for d in done for r in d["records"]} == {r["id"] for r in records}
     undos = check_log(records, initial, states(ds))
     assert undos > 100 and all(r["curator"] == r["undone"]["curator"] for r in records if r["action"] == "undo")
-    # the curators really interleaved (each one's records span the others'), and undos were refused over others'
-    # changes
-    spans = [(min(r["seq"] for r in d["records"]), max(r["seq"] for r in d["records"])) for d in done]
-    assert max(a for a, _ in spans) < min(b for _, b in spans) and sum(d["undo_refused"] for d in done) > 0
+    # the curators really interleaved (the log switches curator often, and at least three of them were at work
+    # together: a polling lock owes no one a turn, so on a loaded machine one curator may start after another
+    # finished), and undos were refused over others' changes
+    by_seq = [r["curator"] for r in sorted(records, key=lambda r: r["seq"])]
+    switches = sum(a != b for a, b in zip(by_seq, by_seq[1:]))
+    spans = sorted((min(r["seq"] for r in d["records"]), max(r["seq"] for r in d["records"])) for d in done)
+    together = max(sum(a <= s < b for a, b in spans) for s, _ in spans)
+    assert switches >= 20 and together >= 3 and sum(d["undo_refused"] for d in done) > 0, (switches, spans)
     assert read_jsonl_log(ds.info["curation_log"]) == records  # one machine: the mirror is the whole log
 
     out = tmp_path / "exported.jsonl"
