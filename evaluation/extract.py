@@ -66,8 +66,8 @@ from training.images import ImageFiles, collate_skipping_bad
 from training.runtime import init_distributed as runtime_init_distributed
 from training.runtime import keep_freed_memory, resolve_device
 
-from .features import read_features, write_features
-from .reuse import check_same, gather, image_index, manifest_rows_set, read_rows
+from .features import image_rows, read_features, write_features
+from .reuse import check_same, gather, manifest_rows_set, read_rows
 
 logger = logging.getLogger(__name__)
 
@@ -590,7 +590,7 @@ def extract_reusing(cfg: ExtractConfig, ranks: Ranks | None = None) -> dict:
     rows = read_manifest(cfg.manifest)
     if not rows:
         raise ValueError(f"{cfg.manifest}: no rows")
-    have = image_index(old)
+    have = image_rows(old)
     missing = [r for r in rows if r["id"] not in have]
     new, errors, part = None, {}, cfg.out.with_name(f".{cfg.out.name}.missing")
     if missing:
@@ -611,7 +611,7 @@ def extract_reusing(cfg: ExtractConfig, ranks: Ranks | None = None) -> dict:
                                          for i, r in bad.items()])
     shutil.rmtree(part, ignore_errors=True)
     return {"complete": True, "rows": len(keep), "images": images, "bad_images": len(bad),
-            "reused": len({r["id"] for r in rows if r["id"] in have}), "processed_now": len(image_index(new)) if new is not None else 0,
+            "reused": len({r["id"] for r in rows if r["id"] in have}), "processed_now": len(image_rows(new)) if new is not None else 0,
             "seconds": round(time.perf_counter() - start, 2), "images_per_s": None, "out": str(cfg.out),
             **backbone.describe()}
 

@@ -82,6 +82,14 @@ def labelled_rows(fs: FeatureSet) -> tuple[FeatureSet, int]:
     return (fs if dropped == 0 else fs.subset(mask)), dropped
 
 
+def image_rows(fs: FeatureSet) -> dict[str, int]:
+    """{image id: its first row}: an image in two classes has two rows with the same features and logits."""
+    first: dict[str, int] = {}
+    for row, image in enumerate(fs.ids.tolist()):
+        first.setdefault(image, row)
+    return first
+
+
 def ignored_unlabelled(n: int) -> str:
     """The line a command logs when it leaves ``n`` unlabelled rows out of training and scoring."""
     return f"ignored {n:,} unlabelled rows (no class; python -m evaluation.suggest proposes labels for them)"

@@ -18,7 +18,7 @@ import numpy as np
 
 from datasets.manifest import iter_jsonl
 
-from .features import UNLABELLED, FeatureSet
+from .features import UNLABELLED, FeatureSet, image_rows
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +30,6 @@ def check_same(attrs: dict, expected: dict, path: Path) -> None:
         if str(attrs.get(key)) != str(expected.get(key)):
             raise ValueError(f"--reuse {path}: its {key} is {attrs.get(key)!r}, this extraction's is "
                              f"{expected.get(key)!r}: features of another network cannot be reused")
-
-
-def image_index(fs: FeatureSet) -> dict[str, int]:
-    first: dict[str, int] = {}
-    for row, image in enumerate(fs.ids.tolist()):
-        first.setdefault(image, row)
-    return first
 
 
 def manifest_rows_set(rows: list[dict], features: np.ndarray, logits: np.ndarray, attrs: dict) -> FeatureSet:
@@ -58,7 +51,7 @@ def read_rows(path: Path) -> list[dict]:
 
 def gather(rows: list[dict], old: FeatureSet, new: FeatureSet | None) -> tuple[list[dict], np.ndarray, np.ndarray]:
     """(the rows either file holds, their features, their logits), the reused file first."""
-    have, fresh = image_index(old), image_index(new) if new is not None else {}
+    have, fresh = image_rows(old), image_rows(new) if new is not None else {}
     keep = [r for r in rows if r["id"] in have or r["id"] in fresh]
     take = [(old, have[r["id"]]) if r["id"] in have else (new, fresh[r["id"]]) for r in keep]
     dim = old.features.shape[1]

@@ -68,7 +68,7 @@ from datasets.lexicon import stop_words
 from datasets.match import name_stem, sense_share, split_words
 from training.backbones import DEFAULT_BACKBONE, DEFAULT_LAYERS, WeightsUnavailable
 
-from .features import FeatureSet, read_features
+from .features import FeatureSet, image_rows, read_features
 from .metrics import log_softmax
 from .zeroshot import ClipConfig, add_clip_arguments
 
@@ -119,10 +119,7 @@ def image_logits(sets: list[FeatureSet], names: list[str]) -> tuple[list[str], l
     for fs, name in zip(sets, names, strict=True):
         if fs.logits is None or fs.logits.shape[1] != 1000:
             raise ValueError(f"{name}: no 1000-way ImageNet logits (a fine-tuned head cannot verify ImageNet classes)")
-        first: dict[str, int] = {}
-        for row, image in enumerate(fs.ids.tolist()):
-            first.setdefault(image, row)
-        firsts.append(first)
+        firsts.append(image_rows(fs))
     ids = [i for i in firsts[0] if all(i in f for f in firsts[1:])]
     return ids, [fs.logits[[f[i] for i in ids]] for fs, f in zip(sets, firsts)]
 
