@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import logging
 import os
 import re
@@ -55,6 +54,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from scraping.files import atomic_write_bytes
+from training.figures import figure_png
 
 from .database import fiftyone_module
 from .state import KEY
@@ -119,14 +121,12 @@ def match_rows(feature_ids: np.ndarray, sample_keys: np.ndarray) -> tuple[np.nda
 
     ``feature_ids`` must be distinct (see ``first_rows``); pairs come in feature-row order.
     """
-    position = {key: i for i, key in enumerate(sample_keys)}
-    rows, samples = [], []
-    for row, image_id in enumerate(feature_ids):
-        i = position.get(image_id)
-        if i is not None:
-            rows.append(row)
-            samples.append(i)
-    return np.asarray(rows, dtype=np.int64), np.asarray(samples, dtype=np.int64), len(feature_ids) - len(rows)
+    from evaluation.features import sample_rows
+
+    row = sample_rows(feature_ids, sample_keys)
+    samples = np.flatnonzero(row >= 0)
+    samples = samples[np.argsort(row[samples], kind="stable")]
+    return row[samples], samples, len(feature_ids) - len(np.unique(row[samples]))
 
 
 def pca_reduce(X: np.ndarray, n_components: int = 50, *, rows: np.ndarray | None = None, fit_rows: int = 50_000,
@@ -269,9 +269,6 @@ def embedding_png(points: np.ndarray, labels: list[str] | np.ndarray, *, title: 
 
     Classes are ordered by name; with at most ``legend_max`` of them a legend sits at the right.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: files only
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
@@ -294,16 +291,7 @@ def embedding_png(points: np.ndarray, labels: list[str] | np.ndarray, *, title: 
     ax.set_yticks([])
     ax.set_aspect("equal", adjustable="datalim")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    return figure_png(fig)
 
 
 # ----------------------------------------------------------------------------- the FiftyOne part

@@ -162,7 +162,7 @@ def inspect_image(path: str, *, hash_size: int = 8, tolerance: int = 8) -> dict:
     """
     import imagehash
 
-    from datasets.images import load_rgb
+    from scraping.pixels import load_rgb
 
     try:
         data = Path(path).read_bytes()
@@ -573,15 +573,12 @@ def mistakenness(entropy: np.ndarray, correct: np.ndarray) -> np.ndarray:
 
 def _features_by_sample(features_path: Path, image_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(row of each sample in the features file or -1, the features): rows deduplicated by image id."""
-    from evaluation.features import read_features
+    from evaluation.features import read_features, sample_rows
 
     if not Path(features_path).is_file():
         raise ValueError(f"{features_path}: no such features file")
     fs = read_features(features_path)
-    first: dict[str, int] = {}
-    for r, image_id in enumerate(fs.ids):
-        first.setdefault(str(image_id), r)
-    rows = np.array([first.get(i, -1) for i in image_ids], dtype=np.int64)
+    rows = sample_rows(fs.ids, image_ids)
     if not (rows >= 0).any():
         raise ValueError(f"{features_path}: none of its image ids is in the dataset (wrong features file?)")
     finite = np.ones(len(fs.features), dtype=bool)

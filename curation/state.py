@@ -23,8 +23,7 @@ REFUSED = "refused_suggestions"
 
 def class_label(vocab: Vocabulary, wnid: str) -> str:
     """The class's name, with its wnid where two classes share it ("crane (n03126707)")."""
-    cls = vocab.by_wnid(wnid)
-    return cls.name if vocab.is_unique_name(cls) else f"{cls.name} ({wnid})"
+    return vocab.label(vocab.by_wnid(wnid))
 
 
 def _match(dataset, image_ids):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -15,10 +14,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from scraping.files import atomic_write_bytes
 from scraping.sources import IMAGE_EXTENSIONS, VECTOR_EXTENSIONS
 
 MAX_NAME_LENGTH = 200
-WHITE = (255, 255, 255)
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
@@ -117,10 +116,7 @@ def render_svg(data: bytes, dest: Path, size: int) -> tuple[int, int]:
         raise
     except Exception as err:  # cairosvg raises anything from XML, CSS and cairo layers
         raise BadImage(f"SVG could not be rendered: {type(err).__name__}: {err}"[:300]) from None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(png)
-    os.replace(tmp, dest)
+    atomic_write_bytes(dest, png)
     return w, h
 
 
@@ -147,31 +143,3 @@ def prepare_image(path: Path, render_dir: Path, size: int, data: bytes | None = 
         return ImageInfo(digest, dest, w, h)
     w, h = check_raster(path)
     return ImageInfo(digest, path, w, h)
-
-
-def to_rgb(img: Image.Image, background: tuple[int, int, int] = WHITE) -> Image.Image:
-    """8-bit RGB as a network sees a drawing: transparency composited on ``background``;
-    palette, CMYK, greyscale and 16-bit modes converted."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        import numpy as np
-
-        # 16-bit or float greyscale: scale the range to 8 bits instead of clipping it
-        arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
-        img = Image.fromarray(arr.astype(np.uint8), "L")
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
-        # paste with the alpha as mask: the same pixels as alpha_composite, in half the time
-        canvas = Image.new("RGB", rgba.size, background)
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
-        return canvas
-    return img.convert("RGB")
-
-
-def load_rgb(path, background: tuple[int, int, int] = WHITE) -> Image.Image:
-    """Open any image (a path or file object) as ``to_rgb`` gives it; an animation's first frame."""
-    with Image.open(path) as img:
-        img.seek(0)  # animated GIF/PNG/WebP: the first frame
-        img.load()
-        return to_rgb(img, background)

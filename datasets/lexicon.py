@@ -150,11 +150,6 @@ def _omw_files() -> dict[str, Path]:
     return {}
 
 
-def omw_languages() -> list[str]:
-    """ISO 639-3 codes the installed Open Multilingual Wordnet covers (empty without it)."""
-    return sorted(_omw_files())
-
-
 @functools.cache
 def omw_lemmas(lang: str) -> dict[str, list[str]]:
     """Lemma -> WordNet 3.0 synset keys (``"04376876-n"``) in ``lang``, in the wordnets' order.

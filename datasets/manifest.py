@@ -9,23 +9,21 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+# the manifest is written as every file is (scraping.files): whole or not at all
+from scraping.files import JSONLinesError, atomic_write_text, iter_jsonl, write_json, write_jsonl  # noqa: F401
 
 REQUIRED = ("id", "filepath", "original_name", "label", "wnid", "class_index", "split", "matched_words", "ambiguous", "source")
 
 
-class ManifestError(ValueError):
-    pass
+# a manifest is JSON Lines: a bad line and a missing field are the same kind of error
+ManifestError = JSONLinesError
 
 
 def safe_text(text: str) -> str:
     """File names as JSON can hold them: undecodable bytes become ``\\xNN`` escapes."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def write_json(path: Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_json_object(path: Path, what: str = "JSON file", fix: str = "") -> dict:
@@ -42,26 +40,6 @@ def read_json_object(path: Path, what: str = "JSON file", fix: str = "") -> dict
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a {what} (expected a JSON object){fix}")
     return data
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
-    """Write rows to ``path`` via a temporary file and a rename; return the count."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
-    os.replace(tmp, path)
-    return n
 
 
 def _resolved_dir(folder: Path) -> Path:
@@ -83,21 +61,6 @@ def relative_filepath(filepath: Path, root: Path) -> str:
         return real.relative_to(_resolved_dir(Path(root))).as_posix()
     except ValueError:
         return str(real)
-
-
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line; a bad line names file and line."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ManifestError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise ManifestError(f"{path}:{lineno}: expected a JSON object")
-            yield lineno, row
 
 
 def read_manifest(path: str | os.PathLike) -> list[dict]:

@@ -15,6 +15,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from scraping.files import write_json
+
 TABLE = Path(__file__).with_name("ilsvrc2012.json")
 WNID_RE = re.compile(r"^n\d{8}$")
 
@@ -73,6 +75,10 @@ class Vocabulary:
     def is_unique_name(self, cls: ImageNetClass) -> bool:
         return self._name_counts[cls.name.casefold()] == 1
 
+    def label(self, cls: ImageNetClass) -> str:
+        """The class's name as people read it, with its wnid where two classes share it ("crane (n03126707)")."""
+        return cls.name if self.is_unique_name(cls) else f"{cls.name} ({cls.wnid})"
+
     def slug(self, cls: ImageNetClass) -> str:
         """A folder-safe class name; the wnid is appended where the name is shared."""
         base = re.sub(r"[^0-9A-Za-z]+", "_", cls.name).strip("_")
@@ -109,9 +115,7 @@ def generate() -> list[ImageNetClass]:
 
 
 def write_table(classes: list[ImageNetClass], path: Path = TABLE) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps([asdict(c) for c in classes], indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_json(path, [asdict(c) for c in classes], indent=1)
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

@@ -60,6 +60,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from datasets.manifest import read_manifest, write_jsonl
+from scraping.files import atomic_path
 from training.backbones import (DEFAULT_BACKBONE, DEFAULT_LAYERS, NORMALIZATIONS, WeightsUnavailable, create_backbone,
                                 normalization_name, renormalized)
 from training.images import ImageFiles, collate_skipping_bad
@@ -168,29 +169,13 @@ def shard_path(folder: Path, start: int, stop: int) -> Path:
     return folder / f"shard-{start:09d}-{stop:09d}.npz"
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # no directory handles (Windows): the rename is as durable as the platform makes it
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_shard(folder: Path, shard: Shard, fingerprint: str) -> Path:
     """The shard under a temporary name, fsync'ed, renamed into place, the folder fsync'ed: whole or absent."""
     path = shard_path(folder, shard.start, shard.stop)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path, durable=True) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, fingerprint=np.asarray(fingerprint), start=np.int64(shard.start), stop=np.int64(shard.stop),
                  done=shard.done, bad=shard.bad, errors=np.asarray(shard.errors, dtype=str),
                  features=shard.features, logits=shard.logits)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(folder)
     return path
 
 

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scraping.files import atomic_path
+
 UNLABELLED = -1  # the label of a row with no class (wnid and label_name "")
 ROW_CHUNK = 8192  # rows per contiguous read of row_blocks / read_rows
 STR_FIELDS = ("ids", "wnids", "label_names", "splits", "styles", "sources", "filepaths")
@@ -84,10 +86,21 @@ def labelled_rows(fs: FeatureSet) -> tuple[FeatureSet, int]:
 
 def image_rows(fs: FeatureSet) -> dict[str, int]:
     """{image id: its first row}: an image in two classes has two rows with the same features and logits."""
+    return _first_rows(fs.ids)
+
+
+def _first_rows(ids: np.ndarray) -> dict[str, int]:
     first: dict[str, int] = {}
-    for row, image in enumerate(fs.ids.tolist()):
-        first.setdefault(image, row)
+    for row, image in enumerate(np.asarray(ids).tolist()):
+        first.setdefault(str(image), row)
     return first
+
+
+def sample_rows(ids: np.ndarray, keys) -> np.ndarray:
+    """For each image id in ``keys`` (a dataset's samples, say), its first row in ``ids`` (a features file's),
+    or -1 where it has none: the one way samples meet feature rows (embed, hygiene, write-back, suggest)."""
+    first = _first_rows(ids)
+    return np.fromiter((first.get(str(k), -1) for k in keys), dtype=np.int64, count=len(keys))
 
 
 def ignored_unlabelled(n: int) -> str:
@@ -183,13 +196,9 @@ def read_rows(data, rows, *, dtype=np.float32, chunk: int | None = None) -> np.n
 
 def write_features(path: str | Path, fs: FeatureSet) -> None:
     """Write a whole FeatureSet atomically (evaluation.extract writes incrementally instead)."""
-    import os
-
     import h5py
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(Path(path)) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("features", data=np.asarray(fs.features, dtype=np.float32))
         f.create_dataset("labels", data=np.asarray(fs.labels, dtype=np.int64))
         if fs.logits is not None:
@@ -202,7 +211,6 @@ def write_features(path: str | Path, fs: FeatureSet) -> None:
             # str() turns str subclasses (torch.__version__) into something h5py can store
             f.attrs[key] = json.dumps(value) if isinstance(value, dict) else (str(value) if isinstance(value, str) else value)
         f.attrs["complete"] = True
-    os.replace(tmp, path)
 
 
 class FeatureJoinError(ValueError):

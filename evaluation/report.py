@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ import numpy as np
 
 from datasets.manifest import atomic_write_text
 from datasets.vocabulary import load_vocabulary
+from training.figures import pyplot, save_figure
 
 from .results import METRICS, read_metrics
 
@@ -191,7 +191,7 @@ def class_name(wnid: str) -> str:
         cls = vocab[int(wnid)] if wnid.isdigit() and int(wnid) < len(vocab) else vocab.by_wnid(wnid)
     except KeyError:
         return wnid
-    return cls.name if vocab.is_unique_name(cls) else f"{cls.name} ({wnid})"
+    return vocab.label(cls)
 
 
 # --- formatting ------------------------------------------------------------------------------------
@@ -370,30 +370,12 @@ def worst_table(column: Column, method: str, split: str, k: int = WORST) -> tupl
 # --- figures ---------------------------------------------------------------------------------------
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never open a window
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _short(label: str, limit: int = MAX_LABEL) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def _save(fig, path: Path) -> Path:
-    """Write the figure next to ``path`` under a temporary name, then rename it into place."""
-    plt = _pyplot()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    try:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_figure(fig, path, dpi=100, bbox_inches="tight")
 
 
 def file_stem(method: str) -> str:
@@ -402,7 +384,7 @@ def file_stem(method: str) -> str:
 
 def plot_per_class(per_class: dict, method: str, split: str, path: Path) -> Path:
     """Horizontal bars of per-class top-1, best at the top (thesis Fig. 4.3 / 5.9)."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = class_rows(per_class)
     names = [_short(n) for n, _ in rows]
     values = [100 * m["top1"] for _, m in rows]
@@ -437,7 +419,7 @@ def confusion_labels(confusion: dict) -> tuple[np.ndarray, list[str], list[str]]
 
 
 def plot_confusion(confusion: dict, method: str, split: str, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     norm, row_names, col_names = confusion_labels(confusion)
     rows, cols = norm.shape
     side = max(rows, cols)
@@ -465,7 +447,7 @@ def plot_per_style(column: Column, split: str, path: Path) -> Path | None:
     table = style_table(column, split)
     if table is None:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     methods = [m for m in ordered_methods(column.methods) if (column.block(m, split) or {}).get("per_style")]
     styles = [r[0] for r in table[1]]
     height = 0.8 / len(methods)

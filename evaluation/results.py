@@ -10,13 +10,12 @@ so two methods never lose each other's results and a crash leaves the old files.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from datasets.manifest import atomic_write_text
+from scraping.files import atomic_path, atomic_write_text
 
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.h5"
@@ -48,20 +47,19 @@ def write_method(results: str | Path, method: str, metrics: dict, predictions: d
     atomic_write_text(results / METRICS, json.dumps(data, indent=1, sort_keys=False, default=_json) + "\n")
 
     final = results / PREDICTIONS
-    tmp = results / f".{PREDICTIONS}.{os.getpid()}.tmp"
-    if final.exists():
-        shutil.copyfile(final, tmp)
-    with h5py.File(tmp, "a") as f:
-        if method in f:
-            del f[method]
-        g = f.create_group(method)
-        for name, value in predictions.items():
-            value = np.asarray(value)
-            if value.dtype == object or value.dtype.kind in "US":
-                g.create_dataset(name, data=value.astype(object), dtype=h5py.string_dtype())
-            else:
-                g.create_dataset(name, data=value, compression="gzip" if value.ndim > 1 else None)
-    os.replace(tmp, final)
+    with atomic_path(final) as tmp:
+        if final.exists():
+            shutil.copyfile(final, tmp)
+        with h5py.File(tmp, "a") as f:
+            if method in f:
+                del f[method]
+            g = f.create_group(method)
+            for name, value in predictions.items():
+                value = np.asarray(value)
+                if value.dtype == object or value.dtype.kind in "US":
+                    g.create_dataset(name, data=value.astype(object), dtype=h5py.string_dtype())
+                else:
+                    g.create_dataset(name, data=value, compression="gzip" if value.ndim > 1 else None)
 
 
 def read_predictions(results: str | Path, method: str) -> dict[str, np.ndarray]:

@@ -25,7 +25,6 @@ from datasets.workspace import run_number
 
 logger = logging.getLogger(__name__)
 STATE = "evaluation.json"
-STEPS = ("extract", "head", "svm", "writeback")
 METHODS = ("head", "svm")  # written back in this order: the SVM is the App's latest
 
 

@@ -83,10 +83,7 @@ def wnid_prompts(wnids: list[str], template: str, vocab=None) -> list[str]:
     from datasets.vocabulary import load_vocabulary
 
     vocab = vocab or load_vocabulary()
-    labels = []
-    for wnid in wnids:
-        cls = vocab.by_wnid(wnid)
-        labels.append(cls.name if vocab.is_unique_name(cls) else f"{cls.name} ({wnid})")
+    labels = [vocab.label(vocab.by_wnid(wnid)) for wnid in wnids]
     return label_prompts(labels, template, vocab)
 
 

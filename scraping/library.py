@@ -22,6 +22,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .files import write_json
+
 logger = logging.getLogger(__name__)
 
 # Pinned, so a dataset built today can be built again. Every Iconify colour set under
@@ -132,9 +134,7 @@ def install_npm(packages: dict[str, str] = NPM_PACKAGES) -> list[str]:
     # Declared in a package.json, not named on the command line: `npm install <pkg>`
     # prunes every package it was not given, which would undo the others.
     manifest = {"name": "drawnet-clipart-library", "private": True, "dependencies": dict(packages)}
-    tmp = prefix / ".package.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, prefix / "package.json")
+    write_json(prefix / "package.json", manifest, indent=1)
     subprocess.run(
         ["npm", "install", "--prefix", str(prefix), "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
         check=True,

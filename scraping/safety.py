@@ -28,7 +28,7 @@ from urllib.parse import unquote, unquote_to_bytes, urlsplit
 import imagehash
 from PIL import Image
 
-from datasets.images import to_rgb
+from .pixels import to_rgb
 
 REASONS = frozenset({"empty", "not-image", "html", "truncated", "bomb", "too-large", "svg-unsafe", "svg-invalid",
                      "unsupported"})

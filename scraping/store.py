@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -21,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets.manifest import atomic_write_text, write_jsonl
+from .files import atomic_write_bytes, atomic_write_text, write_jsonl
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -148,12 +147,7 @@ class Store:
         sha = hashlib.sha256(data).hexdigest()
         path = self.images / f"{sha}{ext}"
         if not path.exists():
-            tmp = self.images / f".{sha}.{os.getpid()}.{threading.get_ident()}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            atomic_write_bytes(path, data, durable=True)
         return sha
 
     @contextmanager

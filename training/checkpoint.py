@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scraping.files import atomic_path, fsync_dir
+
 FORMAT = "drawnet-finetune/1"
 REQUIRED = ("format", "model", "optimizer", "scheduler", "epoch", "step", "args", "rng", "early_stopping", "history")
 
@@ -22,29 +24,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is missing, truncated or not ours; the message names the file."""
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save(state: dict, folder: Path, *, best: bool) -> Path:
     """Write ``folder/last.pt`` atomically; with ``best``, point ``best.pt`` at it too."""
     folder.mkdir(parents=True, exist_ok=True)
     last = folder / "last.pt"
-    tmp = folder / f".last.pt.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        torch.save({"format": FORMAT, **state}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, last)
+    with atomic_path(last, durable=True) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
     if best:
         link = folder / f".best.pt.{os.getpid()}.tmp"
         link.unlink(missing_ok=True)
@@ -55,7 +40,7 @@ def save(state: dict, folder: Path, *, best: bool) -> Path:
 
             shutil.copyfile(last, link)
         os.replace(link, folder / "best.pt")
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return last
 
 

@@ -18,7 +18,6 @@ import csv
 import io
 import logging
 import math
-import os
 import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 
 from datasets.manifest import atomic_write_text, write_json
 
+from .figures import pyplot, save_figure
 from .backbones import BACKBONES, Backbone, WeightsUnavailable, create_backbone
 from .recipes import RECIPES, Layer, layers
 
@@ -232,12 +232,9 @@ def _csv(rows: list[dict]) -> str:
 
 def plot(result: dict, path: Path) -> Path:
     """Bars per layer in network order, log y, coloured by group; layers without a number are marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never open a window
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
+    plt = pyplot()
     rows = result["layers"]
     x = range(len(rows))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.5 + 0.35 * len(rows)), 4.5))
@@ -266,15 +263,10 @@ def plot(result: dict, path: Path) -> Path:
             fig.text(0.01, 0.005, "n/a = " + "; ".join(notes), fontsize=7, ha="left", va="bottom", parse_math=False)
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout(rect=(0, 0.04 if notes else 0, 1, 1))
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-        try:
-            fig.savefig(tmp, format="png", dpi=100)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    finally:
+    except BaseException:
         plt.close(fig)
-    return path
+        raise
+    return save_figure(fig, path, dpi=100)
 
 
 def write_outputs(result: dict, out: Path) -> list[Path]:

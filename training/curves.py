@@ -1,17 +1,15 @@
 """Loss and accuracy per epoch as a PNG (the thesis's Fig. 5.7), from a run's history."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from .figures import pyplot, save_figure
 
 
 def plot_curves(history: list[dict], path: Path, title: str = "") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     for split, style in (("train", "-"), ("val", "--")):
@@ -35,8 +33,4 @@ def plot_curves(history: list[dict], path: Path, title: str = "") -> Path:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path, dpi=110)

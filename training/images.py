@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from datasets.images import WHITE, load_rgb  # noqa: F401  (load_rgb: the one conversion, here for training)
+from scraping.pixels import load_rgb  # noqa: F401  (the one conversion, here for training)
 
 
 @dataclass(frozen=True)

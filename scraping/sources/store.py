@@ -21,7 +21,7 @@ class StoreSource(Source):
     noise_words = SCRAPED_NOISE
 
     def __init__(self, root: str | os.PathLike):
-        from datasets.manifest import iter_jsonl
+        from ..files import iter_jsonl
 
         self.root = Path(root)
         if not is_store(self.root):
