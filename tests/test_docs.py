@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,8 +30,6 @@ def is_module(name: str) -> bool:
 
 
 def test_mkdocs_builds_strict(tmp_path: Path) -> None:
-    pytest.importorskip("mkdocs", reason="mkdocs is in the test extra: pip install -e '.[test]'")
-    pytest.importorskip("material", reason="mkdocs-material is in the test extra")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "FIFTYONE_DO_NOT_TRACK": "true"}
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
