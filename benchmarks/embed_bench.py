@@ -164,24 +164,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  (umap-learn first call, numba compilation: {compile_s:.1f} s, not counted)")
 
     small_t, small_pts = ours(Xs, args.seed, args.jobs)
-    ours_tsne = sum(small_t[s][0] for s in ("pca", "knn", "tsne"))
-    ours_tsne_cpu = sum(small_t[s][1] for s in ("pca", "knn", "tsne"))
-    ours_umap = sum(small_t[s][0] for s in ("pca", "knn", "umap"))
-    ours_umap_cpu = sum(small_t[s][1] for s in ("pca", "knn", "umap"))
-    print(f"t-SNE, {args.n} x {args.dims}")
-    print(f"  curation.embed (PCA + Annoy kNN + openTSNE)     wall {ours_tsne:7.1f} s  cpu {ours_tsne_cpu:7.1f} s  "
-          f"10-NN class agreement {agreement(small_pts['tsne'], ys):.3f}")
-    if not args.no_peers:
-        pts, wall, cpu = clock(brain_tsne, Xs, args.seed)
-        print(f"  fiftyone-brain recipe (PCA + sklearn TSNE)      wall {wall:7.1f} s  cpu {cpu:7.1f} s  "
-              f"10-NN class agreement {agreement(pts, ys):.3f}  ratio {wall / ours_tsne:.1f}x")
-    print(f"UMAP, {args.n} x {args.dims} (seeded: umap-learn optimises on one thread)")
-    print(f"  curation.embed (PCA + shared kNN + umap-learn)  wall {ours_umap:7.1f} s  cpu {ours_umap_cpu:7.1f} s  "
-          f"10-NN class agreement {agreement(small_pts['umap'], ys):.3f}")
-    if not args.no_peers:
-        pts, wall, cpu = clock(brain_umap, Xs, args.seed)
-        print(f"  fiftyone-brain recipe (umap-learn on raw D)     wall {wall:7.1f} s  cpu {cpu:7.1f} s  "
-              f"10-NN class agreement {agreement(pts, ys):.3f}  ratio {wall / ours_umap:.1f}x")
+    for method, title, ours_name, peer_name, peer in (
+            ("tsne", f"t-SNE, {args.n} x {args.dims}", "curation.embed (PCA + Annoy kNN + openTSNE)    ",
+             "fiftyone-brain recipe (PCA + sklearn TSNE)     ", brain_tsne),
+            ("umap", f"UMAP, {args.n} x {args.dims} (seeded: umap-learn optimises on one thread)",
+             "curation.embed (PCA + shared kNN + umap-learn) ", "fiftyone-brain recipe (umap-learn on raw D)    ",
+             brain_umap)):
+        wall_ours = sum(small_t[s][0] for s in ("pca", "knn", method))
+        cpu_ours = sum(small_t[s][1] for s in ("pca", "knn", method))
+        print(title)
+        print(f"  {ours_name} wall {wall_ours:7.1f} s  cpu {cpu_ours:7.1f} s  "
+              f"10-NN class agreement {agreement(small_pts[method], ys):.3f}")
+        if not args.no_peers:
+            pts, wall, cpu = clock(peer, Xs, args.seed)
+            print(f"  {peer_name} wall {wall:7.1f} s  cpu {cpu:7.1f} s  "
+                  f"10-NN class agreement {agreement(pts, ys):.3f}  ratio {wall / wall_ours:.1f}x")
 
     if min(args.n, large) < 10_000:
         print("  (below 10k points openTSNE uses Barnes-Hut, above FFT gradients: the extrapolation below mixes both)")

@@ -393,14 +393,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="without --features: the backbone(s) to extract with (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=None, help="extraction batch size")
     d = VerifyConfig()
-    p.add_argument("--prior-weight", type=float, default=d.prior_weight,
-                   help="exponent of the sense share in the mapping's evidence (default %(default)s)")
-    p.add_argument("--mapping-rank", type=float, default=d.mapping_rank,
-                   help="a mapping is supported when share**w / its files' typical rank >= 1/this (default %(default)s)")
-    p.add_argument("--file-rank", type=float, default=d.file_rank,
-                   help="a file of an unsupported mapping is kept when share / its rank >= 1/this (default %(default)s)")
-    p.add_argument("--unsure-rank", type=int, default=d.unsure_rank,
-                   help="a file of a supported mapping ranked this or worse is unsure (default %(default)s)")
+    for name, what in (("prior_weight", "exponent of the sense share in the mapping's evidence"),
+                       ("mapping_rank", "a mapping is supported when share**w / its files' typical rank >= 1/this"),
+                       ("file_rank", "a file of an unsupported mapping is kept when share / its rank >= 1/this"),
+                       ("unsure_rank", "a file of a supported mapping ranked this or worse is unsure")):
+        default = getattr(d, name)
+        p.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
+                       help=f"{what} (default %(default)s)")
     p.add_argument("--table-rows", type=int, default=15, help="mappings printed, least supported first")
     add_clip_arguments(p.add_argument_group("CLIP, one more set of logits where its weights are on disk"))
     return p
