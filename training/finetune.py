@@ -707,13 +707,13 @@ def evaluate_and_write_back(cfg: FinetuneConfig) -> None:
           f"{_pct(state['svm']['svm'].get('val'))}  (results in {out / 'results'})")
     dataset = read_source(out).get("dataset")
     if not dataset:
-        print(f"to see it in the App: python -m evaluation.writeback --run {out} --dataset NAME")
+        print(f"to see it in the App: python -m curation.writeback --run {out} --dataset NAME")
         return
     if not fiftyone_available():
         print(f"FiftyOne is not installed here: the results stay in {out}. Where the dataset lives, run:\n"
-              f"  python -m evaluation.writeback --run {out}")
+              f"  python -m curation.writeback --run {out}")
         return
-    from evaluation.writeback import app_hint, format_summary, write_back_run
+    from curation.writeback import app_hint, format_summary, write_back_run
 
     for summary in write_back_run(out):
         print(format_summary(summary))
