@@ -91,7 +91,7 @@ def test_a_run_without_fiftyone_is_written_back_with_run(fiftyone, tmp_path):
     from curation.load import main as load_main
     from curation.writeback import get_args_parser as wb_args
     from curation.writeback import main as wb_main
-    from training.plan import export_current
+    from training.workflow import export_current
 
     workspace = tmp_path / "ws"
     manifest = make_dataset(tmp_path / "data")

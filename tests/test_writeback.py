@@ -397,7 +397,7 @@ def test_cli_summary_and_errors(dataset, results, tmp_path, capsys):
 def test_end_to_end_with_the_baseline(dataset, tmp_path, vocab, monkeypatch):
     import curation.writeback as writeback
     import curation.writeback_fields as fields
-    import evaluation.scores as scores
+    import evaluation.scores as scoring
     from evaluation.baseline import get_args_parser as baseline_args
     from evaluation.baseline import main as baseline_main
     from evaluation.features import FeatureSet, write_features
@@ -422,7 +422,7 @@ def test_end_to_end_with_the_baseline(dataset, tmp_path, vocab, monkeypatch):
             blocks.append(len(pos))
             yield pos, scores
 
-    monkeypatch.setattr(scores, "SCORE_CHUNK", 3)  # scored three rows at a time, written two samples at a time
+    monkeypatch.setattr(scoring, "SCORE_CHUNK", 3)  # scored three rows at a time, written two samples at a time
     monkeypatch.setattr(fields, "WRITE_CHUNK", 2)
     monkeypatch.setattr(writeback, "score_blocks", spy)
     s = run(dataset, out)  # the only method; name from the backbone
