@@ -44,7 +44,18 @@ from scraping.files import atomic_write_text
 from . import checkpoint
 from .backbones import DEFAULT_LAYERS, WeightsUnavailable, create_backbone
 from .curves import plot_curves
-from .data import Augment, EpochSampler, LabelledImages, ShardSampler, draw_seed, train_transform
+from .data import (
+    Augment,
+    Data,
+    EpochSampler,
+    LabelledImages,
+    ShardSampler,
+    class_list,
+    draw_seed,
+    holdout_rows,
+    labelled_manifest_rows,
+    train_transform,
+)
 from .engine import (
     Context,
     RunLog,
@@ -64,33 +75,6 @@ from .workflow import evaluate_and_write_back, extract_only, prepare_run
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class Data:
-    classes: list[dict]  # [{"wnid", "label", "class_index"}] in head order
-    train: LabelledImages
-    val: LabelledImages | None
-
-
-def labelled_manifest_rows(rows: list[dict], data) -> list[dict]:
-    """The rows with a class: those of ``datasets.build --keep-unmatched`` with ``wnid`` null are left out, and
-    counted in a logged line; none left is an error naming the manifest."""
-    kept = [r for r in rows if r.get("wnid") is not None]
-    if len(kept) < len(rows):
-        logger.info("%s: skipped %s unlabelled rows (no class; python -m evaluation.suggest proposes labels for "
-                    "them)", data, f"{len(rows) - len(kept):,}")
-    if not kept:
-        raise ValueError(f"{data}: no rows" + (f" with a class ({len(rows)} unlabelled)" if rows else ""))
-    return kept
-
-
-def class_list(rows: list[dict]) -> list[dict]:
-    """The manifest's classes in ILSVRC order: the new head's order."""
-    classes = {}
-    for r in rows:
-        classes.setdefault(r["wnid"], {"wnid": r["wnid"], "label": r["label"], "class_index": int(r["class_index"])})
-    return sorted(classes.values(), key=lambda c: c["class_index"])
-
-
 def read_data(cfg: FinetuneConfig, rows: list[dict], prep) -> Data:
     ordered = class_list(rows)
     target = {c["wnid"]: (c["class_index"] if cfg.keep_imagenet_head else k) for k, c in enumerate(ordered)}
@@ -107,17 +91,6 @@ def read_data(cfg: FinetuneConfig, rows: list[dict], prep) -> Data:
 
     return Data(ordered, dataset("train", lambda: train_transform(prep, aug)),
                 dataset("val", lambda: prep.transform(normalize=False)) if splits["val"] else None)
-
-
-def holdout_rows(rows: list[dict], style: str, data: str) -> list[dict]:
-    """The rows of every other style: a run for ``evaluation.svm --holdout-style`` never sees ``style``."""
-    styles = sorted({str(r.get("style")) for r in rows})
-    if style not in styles:
-        raise ValueError(f"{data}: no rows of style {style!r} to hold out; its styles: {', '.join(styles)}")
-    kept = [r for r in rows if str(r.get("style")) != style]
-    logger.info("holding out style %s: %d of %d rows left out of train and val", style, len(rows) - len(kept),
-                len(rows))
-    return kept
 
 
 def build_model(cfg: FinetuneConfig, classes: list[dict], resuming: bool = False):
