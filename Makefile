@@ -68,11 +68,11 @@ demo: setup
 	$(PY) -m evaluation.report $(foreach s,$(SUBSETS),--results $(OUT)-$(s)/results)
 	$(PY) -m evaluation.suggest --features $(FEATURES) --out $(CURATED)/suggest
 	$(PY) -m curation.load --manifest $(CURATED)/manifest.jsonl --dataset $(DATASET)
-	$(PY) -m evaluation.writeback --dataset $(DATASET) --results $(CURATED)/results --method baseline \
+	$(PY) -m curation.writeback --dataset $(DATASET) --results $(CURATED)/results --method baseline \
 	  --name baseline_$(SHORT)
-	$(PY) -m evaluation.writeback --dataset $(DATASET) --results $(CURATED)/results --method svm \
+	$(PY) -m curation.writeback --dataset $(DATASET) --results $(CURATED)/results --method svm \
 	  --name svm_$(SHORT) --compare baseline_$(SHORT)
-	$(PY) -m evaluation.writeback --dataset $(DATASET) --results $(CURATED)/suggest --method suggest
+	$(PY) -m curation.writeback --dataset $(DATASET) --results $(CURATED)/suggest --method suggest
 	$(PY) -m curation.embed --dataset $(DATASET) --features $(FEATURES)
 	$(PY) -m curation.hygiene --dataset $(DATASET) --features $(FEATURES)
 	@# the user's step 2 as typed, in this workspace: the curated dataset, evaluated and written back;

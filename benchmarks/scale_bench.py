@@ -7,7 +7,7 @@ For each size N it generates N drawings (shapes in varied colours, named after t
 ILSVRC classes, with about 2% exact and 3% near duplicates) and runs the real stages on
 them, each as its own process, as a user would: ``datasets.build --from``,
 ``evaluation.extract`` (the tiny random backbone, CPU), ``curation.load``, ``curation.embed``,
-``curation.hygiene``, ``evaluation.baseline``, ``evaluation.svm``, ``evaluation.writeback``
+``curation.hygiene``, ``evaluation.baseline``, ``evaluation.svm``, ``curation.writeback``
 for both, ``curation.export``, and the App: ``curation.app`` started and its first grid page
 (the GraphQL query the grid sends) answered over HTTP. All sizes share one MongoDB.
 
@@ -355,9 +355,9 @@ def stage_commands(n: int, work: Path, dataset: str, port: int) -> dict[str, lis
         "hygiene": [py, "-m", "curation.hygiene", "--dataset", dataset, "--features", str(feats), "--no-clip"],
         "baseline": [py, "-m", "evaluation.baseline", "--features", str(feats), "--out", str(res)],
         "svm": [py, "-m", "evaluation.svm", "--features", str(feats), "--out", str(res)],
-        "writeback baseline": [py, "-m", "evaluation.writeback", "--dataset", dataset, "--results", str(res),
+        "writeback baseline": [py, "-m", "curation.writeback", "--dataset", dataset, "--results", str(res),
                                "--method", "baseline", "--name", "baseline_tiny"],
-        "writeback svm": [py, "-m", "evaluation.writeback", "--dataset", dataset, "--results", str(res), "--method",
+        "writeback svm": [py, "-m", "curation.writeback", "--dataset", dataset, "--results", str(res), "--method",
                           "svm", "--name", "svm_tiny", "--compare", "baseline_tiny"],
         "export": [py, "-m", "curation.export", "--dataset", dataset, "--out", str(work / "export")],
         "app": [py, "-m", "curation.app", "--dataset", dataset, "--port", str(port)],

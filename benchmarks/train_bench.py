@@ -6,7 +6,7 @@
 
 Both sides train the same network (random weights: timing needs none) on the same
 batches, already on the device, so the figure is the network's step and not the input
-pipeline. Ours is ``training.finetune.train_one_epoch`` with the optimal recipe's
+pipeline. Ours is ``training.engine.train_one_epoch`` with the optimal recipe's
 parameter groups, in each speed setting; the peer is what a short script does: fp32,
 NCHW, ``nn.CrossEntropyLoss`` and one SGD group. Images/s and peak GPU memory per row.
 """
@@ -23,7 +23,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.backbones import create_backbone  # noqa: E402
-from training.finetune import Context, train_one_epoch  # noqa: E402
+from training.engine import Context, train_one_epoch  # noqa: E402
 from training.recipes import RECIPES, apply_recipe, frozen_modules, param_groups  # noqa: E402
 
 

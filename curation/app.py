@@ -20,6 +20,7 @@ import argparse
 import sys
 
 from .database import app_url, fiftyone_module
+from .writeback_fields import eval_keys, failure_view_name
 
 WORKSPACE = "curation"
 # FiftyOne's own Model Evaluation panel, as curation/plugin adapts it: it opens on the selected evaluation, and a
@@ -65,8 +66,6 @@ def curation_space(fo, brain_key: str | None, eval_state: dict | None = None):
 
 def opening_view(dataset, view: str | None, latest: str | None) -> str | None:
     """The saved view the grid opens on: ``view``, else the latest method's failures (when it has some)."""
-    from evaluation.writeback import failure_view_name
-
     if view:
         if not dataset.has_saved_view(view):
             raise ValueError(f"dataset {dataset.name!r} has no saved view {view!r} (has: "
@@ -80,8 +79,6 @@ def opening_view(dataset, view: str | None, latest: str | None) -> str | None:
 
 def prepare(dataset, *, view: str | None = None, brain_key: str | None = None):
     """Configure the dataset's App (sidebar, tiles, saved space); return (space, saved view name, latest method)."""
-    from evaluation.writeback import eval_keys
-
     from .sidebar import configure_app, latest_method
 
     fo = fiftyone_module()

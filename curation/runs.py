@@ -22,9 +22,9 @@ def _plain(value):
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
-def record_run(dataset, key: str, *, method: str, **config) -> None:
+def record_run(dataset, key: str, /, *, method: str, **config) -> None:
     """Register (or replace) the custom run ``key`` on ``dataset``: ``method`` names the stage, ``config`` holds
-    JSON-serialisable facts (fields written, flags, summary)."""
+    JSON-serialisable facts (fields written, flags, summary; any name but ``method``, even ``dataset``)."""
     if not KEY_RE.match(key):
         raise ValueError(f"run key {key!r}: FiftyOne wants a Python identifier (letters, digits, underscores)")
     if dataset.has_run(key):

@@ -10,27 +10,20 @@ method (its label, rank, cross-entropy, per-class figures, eval and comparison f
 """
 from __future__ import annotations
 
+from .writeback_fields import registry, run_key
+
 ESSENTIAL = ("split", "style", "source", "review")
 CURATION = ("label_check", "rejected_label", "rejected_wnid", "wnid", "class_index", "ambiguous", "candidates",
             "candidate_labels", "matched_words", "lemma", "lang", "sense_rank", "resolved_by", "refused_suggestions", "original_name", "collection", "license", "image_id")
 SUGGESTION = "suggestion"  # curation.suggestions' field
 
 
-def registry(dataset) -> dict:
-    """evaluation.writeback's record of what each written-back name owns."""
-    from evaluation.writeback import REGISTRY
-
-    return dataset.info.get(REGISTRY) or {}
-
-
 def latest_method(dataset) -> str | None:
-    """The written-back name written last (by its time stamp; older records by their order); not one whose run
-    was stopped midway."""
+    """The written-back name written last (by its run's time stamp); not one whose write-back was stopped
+    midway."""
     owned = registry(dataset)
     names = [n for n in owned if not owned[n].get("incomplete")]
-    if not names:
-        return None
-    return max(names, key=lambda n: (owned[n].get("written_at") or "", names.index(n)))
+    return max(names, key=lambda n: dataset.get_run_info(run_key(n)).timestamp, default=None)
 
 
 def method_fields(dataset, name: str) -> list[str]:

@@ -5,7 +5,7 @@
 
 The folder is ``--workspace DIR``, else ``$DRAWNET_WORKSPACE``, else the current directory.
 ``curation.load`` records its dataset there; ``curation.app``, ``training.finetune`` and
-``evaluation.writeback`` then need no dataset name and no paths. The file is small JSON
+``curation.writeback`` then need no dataset name and no paths. The file is small JSON
 for people to read; paths in it are relative to the workspace when they lie inside it,
 so a workspace copied to a GPU machine still finds its exports.
 """

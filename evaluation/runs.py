@@ -1,6 +1,6 @@
 """A training.finetune run's evaluation, and its state for the write-back: how the user's step 2 ends.
 
-    python -m evaluation.writeback --run RUN_DIR      # where the dataset lives, for a run trained elsewhere
+    python -m curation.writeback --run RUN_DIR      # where the dataset lives, for a run trained elsewhere
 
 Steps, each recorded in ``RUN/evaluation.json`` when it finishes, so that a resumed or
 repeated call does only what is left (and all of it again once ``best.pt`` changes):
@@ -11,7 +11,7 @@ repeated call does only what is left (and all of it again once ``best.pt`` chang
     writeback   both onto the run's dataset, as ``runNNN_head`` and ``runNNN_svm``, each compared
                 with the name that had the best val top-1 before the run
 
-The first three need no FiftyOne and are here; the write-back is ``evaluation.writeback.write_back_run``.
+The first three need no FiftyOne and are here; the write-back is ``curation.writeback.write_back_run``.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
     python -m evaluation.suggest --features feats.h5 --out suggest/
     python -m evaluation.suggest --features lite0.h5 --features lite2.h5 --out suggest/ --method svm
     python -m evaluation.suggest --features F --out D --refused refused.jsonl --precision 0.9 --max-other 0.05
-    python -m evaluation.suggest --features F --out D --dataset drawnet   # and onto the FiftyOne dataset
+    python -m curation.writeback --dataset drawnet --results D --method suggest   # then onto the FiftyOne dataset
 
 The labelled rows of the features file (both splits: the curated classes) train a classifier;
 every unlabelled row (label -1, ``datasets.build --keep-unmatched``) gets the class it most likely
@@ -868,10 +868,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for suggestions.jsonl and suggest.json")
     p.add_argument("--refused", type=Path, default=None,
                    help='JSONL of {"id": image id, "wnid": wnid} a curator refused: never suggested for that image')
-    p.add_argument("--dataset", default=None,
-                   help="also write the suggestions onto this FiftyOne dataset (as evaluation.writeback --method "
-                        "suggest does; needs FiftyOne here)")
-    p.add_argument("--database-uri", default=None, help="with --dataset: a shared MongoDB (default: FiftyOne's own)")
     g = p.add_argument_group("classifier and calibration")
     g.add_argument("--method", choices=METHODS, default=d.method, help="default %(default)s")
     g.add_argument("--C", default=None, help="C candidates, comma-separated, chosen by out-of-fold log loss "
@@ -906,14 +902,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"evaluation.suggest: {err}", file=sys.stderr)
         return 2
     print(format_summary(summary, args.out))
-    if args.dataset:  # the write-back, where FiftyOne is: imported only here
-        from .writeback import write_back_suggestions
-
-        try:
-            return write_back_suggestions(args.dataset, args.out, args.database_uri)
-        except (ValueError, OSError) as err:
-            print(f"evaluation.suggest: {err}", file=sys.stderr)
-            return 2
+    print(f"onto the dataset: python -m curation.writeback --dataset NAME --results {args.out} --method suggest")
     return 0
 
 

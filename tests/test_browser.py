@@ -129,8 +129,8 @@ def free_port() -> int:
 @pytest.fixture
 def app(fiftyone, tmp_path):
     """A dataset with baseline predictions written back, served by ``python -m curation.app``."""
+    from curation.writeback import get_args_parser, main
     from evaluation.results import write_method
-    from evaluation.writeback import get_args_parser, main
 
     require_browser()
     manifest = make_manifest(tmp_path, n=9)
@@ -204,7 +204,7 @@ def test_curate_in_the_app(app):
 @pytest.fixture
 def suggestions_app(fiftyone, tmp_path):
     """Unlabelled samples with suggestions written back, the App opened on "suggestions to review"."""
-    from evaluation.writeback import get_args_parser, main
+    from curation.writeback import get_args_parser, main
     from tests.test_suggestions import LINES, manifest_with_unlabelled, write_suggest_folder
 
     require_browser()

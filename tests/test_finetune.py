@@ -578,13 +578,13 @@ def test_build_model_is_reproducible(manifest):
 
 
 def test_unlabelled_manifest_rows_are_skipped_and_counted(caplog):
-    from training.finetune import class_list, labelled_manifest_rows
+    from training.data import class_list, labelled_manifest_rows
 
     rows = [{"id": f"{i:064x}", "wnid": wnid, "label": label, "class_index": index, "split": "train"}
             for i, (index, wnid, label, _) in enumerate(CLASSES)]
     rows += [{"id": f"{9 + i:064x}", "wnid": None, "label": None, "class_index": None, "split": "train"}
              for i in range(2)]
-    with caplog.at_level("INFO", logger="training.finetune"):
+    with caplog.at_level("INFO", logger="training.data"):
         kept = labelled_manifest_rows(rows, "m.jsonl")
     assert kept == rows[:3] and [c["class_index"] for c in class_list(kept)] == [134, 849, 879]
     assert "m.jsonl: skipped 2 unlabelled rows" in caplog.text

@@ -120,7 +120,4 @@ def test_the_order_check_sees_an_upward_import(tmp_path):
 def test_packages_follow_the_pipeline():
     """scraping -> datasets -> training -> evaluation -> curation: a module never imports a later package,
     except the user's step 2 (``ORCHESTRATION``), lazily."""
-    assert upward_imports() == [
-        # being moved (issue 26): the write-back's FiftyOne side to curation, step 2's edges to training.workflow
-        "evaluation.writeback -> curation (lazy)", "evaluation.writeback -> curation (top)",
-        "training.finetune -> evaluation (lazy)", "training.plan -> curation (lazy)"]
+    assert upward_imports() == []

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from curation.load import load
+from curation.runs import run_config
 from tests.conftest import make_manifest
 
 pytestmark = [pytest.mark.fiftyone, pytest.mark.slow]
@@ -76,7 +77,7 @@ def written(ds, name: str) -> dict:
                else c[i] for i in order] for f, c in zip(fields, columns)}
     out["evaluations"] = sorted(ds.list_evaluations())
     out["views"] = {v: sorted(ds.load_saved_view(v).values("image_id")) for v in sorted(ds.list_saved_views())}
-    out["per_class"] = ds.info.get("per_class_metrics", {}).get(name)
+    out["per_class"] = (run_config(ds, f"writeback_{name}") or {}).get("per_class")
     return out
 
 
@@ -86,7 +87,7 @@ def test_writeback_killed_three_times_then_rerun_equals_an_uninterrupted_run(fif
     results = baseline_results(ds, tmp_path / "results")
 
     def cmd(dataset: str) -> list[str]:
-        return [sys.executable, "-m", "evaluation.writeback", "--dataset", dataset, "--results", str(results),
+        return [sys.executable, "-m", "curation.writeback", "--dataset", dataset, "--results", str(results),
                 "--method", "baseline", "--name", "baseline"]
 
     reference, when = against_a_reference(ds, cmd, seed=5)

@@ -11,9 +11,9 @@ from curation.log import get_args_parser as log_args
 from curation.log import main as log_main
 from curation.suggestions import pick, review_order
 from curation.views import SUGGESTIONS, TO_REVIEW, UNLABELLED
+from curation.writeback import get_args_parser as wb_args
+from curation.writeback import main as wb_main
 from datasets.manifest import read_manifest, write_jsonl
-from evaluation.writeback import get_args_parser as wb_args
-from evaluation.writeback import main as wb_main
 from tests.conftest import make_image, make_manifest
 
 pytestmark = pytest.mark.fiftyone
@@ -179,7 +179,8 @@ def test_plugin_reviews_suggestions(fiftyone, tmp_path):
 
 
 def test_suggest_command_writes_onto_the_dataset(fiftyone, tmp_path, capsys):
-    """evaluation.suggest --dataset: fitted on labelled rows, its suggestions land on the unlabelled samples."""
+    """evaluation.suggest, then curation.writeback --method suggest: fitted on labelled rows, its suggestions land
+    on the unlabelled samples."""
     import numpy as np
 
     from evaluation.features import UNLABELLED, FeatureSet, write_features
@@ -203,10 +204,13 @@ def test_suggest_command_writes_onto_the_dataset(fiftyone, tmp_path, capsys):
                     attrs={"backbone": "toy", "layer": "toy"})
     write_features(tmp_path / "f.h5", fs)
     args = suggest_args().parse_args(["--features", str(tmp_path / "f.h5"), "--out", str(tmp_path / "s"),
-                                      "--no-clip", "--dataset", "sug-e2e"])
+                                      "--no-clip"])
     assert suggest_main(args) == 0
     out = capsys.readouterr().out
-    assert "5 unlabelled:" in out and "suggestions to review" in out
+    assert "5 unlabelled:" in out and f"python -m curation.writeback --dataset NAME --results {tmp_path / 's'}" in out
+    assert wb_main(wb_args().parse_args(["--dataset", "sug-e2e", "--results", str(tmp_path / "s"),
+                                         "--method", "suggest"])) == 0
+    assert "suggestions to review" in capsys.readouterr().out
     ds = fiftyone.load_dataset("sug-e2e")
     got = dict(suggested(ds))
     assert got.get(FREE[0]) == TEAPOT and got.get(FREE[1]) == TEAPOT and got.get(FREE[2]) == UMBRELLA

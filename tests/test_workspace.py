@@ -86,12 +86,12 @@ sys.exit(main(get_args_parser().parse_args(sys.argv[1:])))
 @pytest.mark.slow
 def test_a_run_without_fiftyone_is_written_back_with_run(fiftyone, tmp_path):
     """A workspace with an export; training where FiftyOne is absent uses it, a kill during the evaluation is
-    resumed with --resume, and `evaluation.writeback --run` writes the run back where the dataset lives."""
+    resumed with --resume, and `curation.writeback --run` writes the run back where the dataset lives."""
     from curation.load import get_args_parser as load_args
     from curation.load import main as load_main
-    from evaluation.writeback import get_args_parser as wb_args
-    from evaluation.writeback import main as wb_main
-    from training.plan import export_current
+    from curation.writeback import get_args_parser as wb_args
+    from curation.writeback import main as wb_main
+    from training.workflow import export_current
 
     workspace = tmp_path / "ws"
     manifest = make_dataset(tmp_path / "data")
@@ -122,7 +122,7 @@ def test_a_run_without_fiftyone_is_written_back_with_run(fiftyone, tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "evaluation: extract already done" in done.stderr and "evaluation: svm" in done.stderr
-    assert f"python -m evaluation.writeback --run {run}" in done.stdout  # FiftyOne is absent: the command to run
+    assert f"python -m curation.writeback --run {run}" in done.stdout  # FiftyOne is absent: the command to run
     ds = fiftyone.load_dataset("gpu-box")
     assert not ds.has_evaluation("run001_svm_top1")
 
@@ -138,7 +138,7 @@ def test_saved_views_stay_few_at_1000_classes(fiftyone, tmp_path, vocab):
     from curation.load import load
     from datasets.manifest import write_jsonl
     from evaluation.results import write_method
-    from evaluation.writeback import WritebackConfig, write_back
+    from curation.writeback import WritebackConfig, write_back
 
     rows = [{"id": f"{c.index:064x}", "filepath": str(tmp_path / f"{c.index}.png"), "original_name": f"{c.index}.png",
              "label": c.name, "wnid": c.wnid, "class_index": c.index, "split": "val", "matched_words": [],

@@ -1,4 +1,5 @@
-"""evaluation.writeback: hand-made predictions onto FiftyOne, checked field by field, run by run, view by view."""
+"""curation.writeback: hand-made predictions onto FiftyOne, checked field by field, run by run, view by view;
+the pure scoring (evaluation.scores) on its own."""
 import math
 import uuid
 
@@ -6,24 +7,21 @@ import numpy as np
 import pytest
 
 from curation.load import class_label, load
+from curation.runs import run_config
+from curation.writeback import WritebackConfig, get_args_parser, main, write_back
+from curation.writeback_fields import default_name, run_key, validate_name
 from datasets.manifest import read_manifest, write_jsonl
 from evaluation.metrics import log_softmax
 from evaluation.results import read_metrics, write_method
-from evaluation.writeback import (
-    WritebackConfig,
+from evaluation.scores import (
     choose_rows,
-    class_metrics,
     class_columns,
+    class_metrics,
     compact_logits,
-    default_name,
     expand_logits,
-    get_args_parser,
-    main,
     method_logits,
     rank_gain,
     score_blocks,
-    validate_name,
-    write_back,
 )
 from tests.conftest import make_manifest
 
@@ -179,10 +177,10 @@ def test_scores_are_read_in_contiguous_blocks(tmp_path):
 def test_classification_documents_are_what_fiftyone_writes(fiftyone):
     from fiftyone.core.utils import serialize_numpy_array
 
-    from evaluation.writeback import _VectorBytes, classification_docs
+    from curation.writeback_fields import VectorBytes, classification_docs
 
     vector = np.random.default_rng(1).normal(size=1000).astype(np.float32)
-    assert _VectorBytes(1000)(vector) == serialize_numpy_array(vector)
+    assert VectorBytes(1000)(vector) == serialize_numpy_array(vector)
     logits = np.random.default_rng(2).normal(size=(2, 7)).astype(np.float32)
     cols, vals, filler = compact_logits(logits, np.array([3, -1]))
     res = {"pred": np.array([1, 0]), "confidence": np.array([0.25, 0.5]), "columns": cols, "values": vals,
@@ -217,7 +215,7 @@ def test_fields_evaluations_and_per_class(dataset, results, vocab):
     assert by_image(dataset, "lr_top5")[image_id(6)] is True and by_image(dataset, "lr_top1")[image_id(6)] is False
     assert by_image(dataset, "lr_top1")[image_id(1)] is None  # train is not under the stored runs
 
-    per_class = dataset.info["per_class_metrics"]["lr"]
+    per_class = run_config(dataset, "writeback_lr")["per_class"]
     teapot_ce = [-log_softmax(ramp(TEAPOT, r, sp)[None])[0][CLASSES.index(TEAPOT)] for _, _, r, sp in
                  (LR_ROWS[0], LR_ROWS[7])]
     assert per_class["val"]["teapot"] == pytest.approx({"n": 2, "top1": 0.5, "top5": 1.0,
@@ -282,6 +280,36 @@ def test_compare_and_idempotent_rerun(dataset, results):
     assert dataset.has_evaluation("sv_top1") and by_image(dataset, "sv_rank")[image_id(6)] == 6
 
 
+def test_each_name_is_a_fiftyone_run_replaced_by_a_rewrite_and_removed_with_the_name(dataset, results, capsys):
+    run(dataset, results, method="svm", name="sv")
+    first = run(dataset, results, method="logistic", name="lr", compare="sv")
+    assert dataset.list_runs() == ["writeback_lr", "writeback_sv"]
+    info = dataset.get_run_info("writeback_lr")
+    assert info.config.method == "writeback" and info.config.accuracy == first["accuracy"]
+    record = run_config(dataset, "writeback_lr")
+    assert set(record["fields"]) == {"lr", "lr_rank", "lr_ce", "lr_class_top1", "lr_class_top5", "lr_class_ce",
+                                     "lr_vs_sv"} and record["eval_keys"] == ["lr_top1", "lr_top5"]
+    assert record["view_names"] == ["lr: failures", "lr vs sv: improved", "lr vs sv: worsened"]
+    assert "incomplete" not in record and record["per_class"]["val"]["teapot"]["n"] == 2
+    stamp = info.timestamp
+
+    run(dataset, results, method="logistic", name="lr", split="train")  # the same name again: its run is replaced
+    assert dataset.list_runs() == ["writeback_lr", "writeback_sv"]
+    assert dataset.get_run_info("writeback_lr").timestamp > stamp
+    again = run_config(dataset, "writeback_lr")
+    assert again["split"] == "train" and "lr_vs_sv" not in again["fields"] and again["compare"] is None
+
+    assert cli("--dataset", dataset.name, "--delete", "lr") == 0
+    assert "lr: deleted from dataset" in capsys.readouterr().out
+    dataset.reload()
+    assert dataset.list_runs() == ["writeback_sv"]
+    assert not any(f == "lr" or f.startswith("lr_") for f in dataset.get_field_schema())
+    assert not dataset.has_evaluation("lr_top1") and not [v for v in dataset.list_saved_views() if "lr" in v]
+    assert dataset.has_evaluation("sv_top1") and "sv: failures" in dataset.list_saved_views()  # another name stays
+    assert cli("--dataset", dataset.name, "--delete", "lr") == 2
+    assert "no written-back results named 'lr' (has sv)" in capsys.readouterr().err
+
+
 def test_current_class_after_curation(dataset, results):
     """A sample moved to another class is scored against it; one moved outside the method's classes is not evaluated."""
     moves = {image_id(1): ("teapot", TEAPOT), image_id(0): ("hammer", 587),
@@ -302,7 +330,7 @@ def test_current_class_after_curation(dataset, results):
 def test_bulk_writes_store_what_set_values_stores(dataset, fiftyone):
     from bson import ObjectId
 
-    from evaluation.writeback import _write_samples
+    from curation.writeback_fields import write_samples
 
     ids = dataset.values("id")[:3]
     labels = [fiftyone.Classification(label="teapot", confidence=0.5, logits=np.arange(3, dtype=np.float32) + k)
@@ -311,7 +339,7 @@ def test_bulk_writes_store_what_set_values_stores(dataset, fiftyone):
         dataset.add_sample_field(prefix, fiftyone.EmbeddedDocumentField, embedded_doc_type=fiftyone.Classification)
         dataset.add_sample_field(f"{prefix}_n", fiftyone.IntField)
     before = dataset.values("last_modified_at")[:3]
-    _write_samples(dataset, ids, "raw", labels, {"raw_n": [1, None, 3]})
+    write_samples(dataset, ids, "raw", labels, {"raw_n": [1, None, 3]})
     dataset.set_values("api", dict(zip(ids, labels)), key_field="id")
     dataset.set_values("api_n", dict(zip(ids, [1, None, 3])), key_field="id")
     for i, old in zip(ids, before):
@@ -351,7 +379,7 @@ def test_cli_summary_and_errors(dataset, results, tmp_path, capsys):
     assert cli("--dataset", dataset.name, "--results", results, "--method", "svm", "--name", "svm.x") == 2
     assert "--name 'svm.x'" in capsys.readouterr().err
     assert cli("--dataset", dataset.name, "--results", results, "--method", "svm", "--name", "wnid") == 2
-    assert "field 'wnid' already exists (not written by evaluation.writeback)" in capsys.readouterr().err
+    assert "field 'wnid' already exists (not written by curation.writeback)" in capsys.readouterr().err
     assert cli("--dataset", dataset.name, "--results", results, "--method", "svm", "--compare", "nobody") == 2
     assert "--compare nobody" in capsys.readouterr().err
     assert cli("--dataset", "no-such-dataset", "--results", results, "--method", "svm") == 2
@@ -363,11 +391,13 @@ def test_cli_summary_and_errors(dataset, results, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "stranger/predictions.h5: none of the 1 image ids" in err
     dataset.reload()
-    assert "st" not in dataset.get_field_schema() and "st" not in dataset.info["writeback"]  # nothing half-written
+    assert "st" not in dataset.get_field_schema() and run_config(dataset, run_key("st")) is None  # nothing written
 
 
 def test_end_to_end_with_the_baseline(dataset, tmp_path, vocab, monkeypatch):
-    import evaluation.writeback as writeback
+    import curation.writeback as writeback
+    import curation.writeback_fields as fields
+    import evaluation.scores as scoring
     from evaluation.baseline import get_args_parser as baseline_args
     from evaluation.baseline import main as baseline_main
     from evaluation.features import FeatureSet, write_features
@@ -392,8 +422,8 @@ def test_end_to_end_with_the_baseline(dataset, tmp_path, vocab, monkeypatch):
             blocks.append(len(pos))
             yield pos, scores
 
-    monkeypatch.setattr(writeback, "SCORE_CHUNK", 3)  # scored three rows at a time, written two samples at a time
-    monkeypatch.setattr(writeback, "WRITE_CHUNK", 2)
+    monkeypatch.setattr(scoring, "SCORE_CHUNK", 3)  # scored three rows at a time, written two samples at a time
+    monkeypatch.setattr(fields, "WRITE_CHUNK", 2)
     monkeypatch.setattr(writeback, "score_blocks", spy)
     s = run(dataset, out)  # the only method; name from the backbone
     assert max(blocks) <= 3 and sum(blocks) == 2 * 8  # read twice (probabilities? then scores), a block at a time
@@ -417,6 +447,6 @@ def test_end_to_end_with_the_baseline(dataset, tmp_path, vocab, monkeypatch):
         assert stored[kept] == pytest.approx(np.exp(log_softmax(logits[i:i + 1]))[0][kept], rel=2e-2, abs=1e-6)
     # classes with one row per sample agree with metrics.json's per-class figures
     json_val = read_metrics(out)["methods"]["baseline"]["val"]["per_class"]
-    ours = dataset.info["per_class_metrics"]["baseline_fake_net"]["val"]
+    ours = run_config(dataset, "writeback_baseline_fake_net")["per_class"]["val"]
     for label, wnid in (("teapot", "n04398044"), ("umbrella", "n04507155")):
         assert ours[label] == pytest.approx(json_val[wnid])

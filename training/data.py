@@ -1,4 +1,5 @@
-"""Training data from a manifest: augmented images, and an epoch order that depends on the seed alone.
+"""Training data from a manifest: its labelled rows and classes, augmented images, and an epoch order that
+depends on the seed alone.
 
 Every image a run draws has a draw number (its position in the run's stream of samples).
 The shuffle of each pass and the augmentation of each draw are seeded by ``(seed, draw)``,
@@ -7,6 +8,7 @@ with more or fewer workers and a run split over N processes all see the same bat
 """
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .images import Preprocessing, load_rgb
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -203,3 +207,41 @@ class ShardSampler(Sampler):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+@dataclass
+class Data:
+    classes: list[dict]  # [{"wnid", "label", "class_index"}] in head order
+    train: LabelledImages
+    val: LabelledImages | None
+
+
+def labelled_manifest_rows(rows: list[dict], data) -> list[dict]:
+    """The rows with a class: those of ``datasets.build --keep-unmatched`` with ``wnid`` null are left out, and
+    counted in a logged line; none left is an error naming the manifest."""
+    kept = [r for r in rows if r.get("wnid") is not None]
+    if len(kept) < len(rows):
+        logger.info("%s: skipped %s unlabelled rows (no class; python -m evaluation.suggest proposes labels for "
+                    "them)", data, f"{len(rows) - len(kept):,}")
+    if not kept:
+        raise ValueError(f"{data}: no rows" + (f" with a class ({len(rows)} unlabelled)" if rows else ""))
+    return kept
+
+
+def class_list(rows: list[dict]) -> list[dict]:
+    """The manifest's classes in ILSVRC order: the new head's order."""
+    classes = {}
+    for r in rows:
+        classes.setdefault(r["wnid"], {"wnid": r["wnid"], "label": r["label"], "class_index": int(r["class_index"])})
+    return sorted(classes.values(), key=lambda c: c["class_index"])
+
+
+def holdout_rows(rows: list[dict], style: str, data: str) -> list[dict]:
+    """The rows of every other style: a run for ``evaluation.svm --holdout-style`` never sees ``style``."""
+    styles = sorted({str(r.get("style")) for r in rows})
+    if style not in styles:
+        raise ValueError(f"{data}: no rows of style {style!r} to hold out; its styles: {', '.join(styles)}")
+    kept = [r for r in rows if str(r.get("style")) != style]
+    logger.info("holding out style %s: %d of %d rows left out of train and val", style, len(rows) - len(kept),
+                len(rows))
+    return kept

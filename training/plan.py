@@ -8,7 +8,7 @@ into ``RUN/data/``, and the run records the last curation-log record that export
 Where FiftyOne is absent (a GPU box), the workspace's latest export is used, and said so.
 Folder: a new numbered ``WORKSPACE/runs/NNN-<backbone>-<recipe>/``; nothing is overwritten.
 ``RUN/source.json`` says all of this, and which dataset the results go back to.
-FiftyOne is imported here only, lazily, at that edge.
+The export itself is ``training.workflow.export_current``: step 2 reaches the curation from there only.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from datasets.manifest import atomic_write_text, read_json_object
 from datasets.workspace import (
@@ -26,7 +27,6 @@ from datasets.workspace import (
     now,
     open_workspace,
     read_workspace,
-    record_export,
     workspace_root,
 )
 
@@ -46,37 +46,6 @@ def fiftyone_available() -> bool:
     return importlib.util.find_spec("fiftyone") is not None
 
 
-def last_log_seq(dataset_name: str, database_uri: str | None) -> int | None:
-    """The number of the dataset's newest curation record (None for an empty log)."""
-    from curation.database import fiftyone_module
-    from curation.log import CurationLog
-
-    fo = fiftyone_module(database_uri)
-    records = CurationLog(fo.load_dataset(dataset_name)).records()
-    return records[-1].get("seq") if records else None
-
-
-def export_current(ws: Workspace, folder: Path) -> dict:
-    """Export the workspace's dataset as curated now into ``folder``; return the source record."""
-    from curation.database import fiftyone_module
-    from curation.export import export
-
-    fo = fiftyone_module(ws.database_uri)
-    if not fo.dataset_exists(ws.dataset):
-        raise WorkspaceError(f"{ws.file}: its dataset {ws.dataset!r} is not in the database; load it again with "
-                             "python -m curation.load, or give --data MANIFEST")
-    seq = last_log_seq(ws.dataset, ws.database_uri)  # read first: the export holds at least every record up to it
-    summary = export(ws.dataset, folder, database_uri=ws.database_uri, layout_tree=False)
-    manifest = folder / "manifest.jsonl"
-    record_export(ws, manifest, log_seq=seq)
-    logger.info("exported %s as curated now (%d images in %d classes, %d moved, left out: %s; curation log up to "
-                "record %s) to %s", ws.dataset, summary["images"], summary["classes"], summary["moved"],
-                summary["left_out"] or "none", seq, manifest)
-    return {"kind": "export", "dataset": ws.dataset, "manifest": str(manifest), "log_seq": seq,
-            "exported_at": ws.latest_export.get("exported_at"), "images": summary["images"],
-            "classes": summary["classes"], "moved": summary["moved"], "left_out": summary["left_out"]}
-
-
 def latest_export(ws: Workspace) -> dict:
     """The workspace's latest export, for a machine without FiftyOne; an error if there is none."""
     latest = ws.latest_export or {}
@@ -94,10 +63,11 @@ def latest_export(ws: Workspace) -> dict:
 
 
 def plan_run(workspace: str | Path | None, data: Path | None, out: Path | None, backbone: str, recipe: str,
-             *, export: bool | None = None) -> RunPlan:
+             *, export_to: Callable[[Workspace, Path], dict] | None = None) -> RunPlan:
     """The run's data and folder: the options where given, the workspace for the rest.
 
-    ``export``: export the current curation (default: where FiftyOne is importable)."""
+    ``export_to(ws, folder)`` exports the workspace's dataset as curated now into ``folder`` and returns its source
+    record (``training.workflow.export_current``); without it the workspace's latest export is used."""
     if data is not None and out is not None:
         return RunPlan(Path(data), Path(out), {"kind": "manifest", "manifest": str(data)})
     if data is None:
@@ -108,8 +78,8 @@ def plan_run(workspace: str | Path | None, data: Path | None, out: Path | None, 
     folder = Path(out) if out is not None else new_run_dir(ws, backbone, recipe)
     if data is not None:
         source = {"kind": "manifest", "manifest": str(data)}
-    elif export if export is not None else fiftyone_available():
-        source = export_current(ws, folder / "data")
+    elif export_to is not None:
+        source = export_to(ws, folder / "data")
     else:
         source = latest_export(ws)
     if data is None:

@@ -166,8 +166,8 @@ def _initial_view(ctx) -> dict | None:
 
 
 def _failures_view_name(eval_key: str) -> str:
-    """evaluation.writeback's failures view of the name that owns ``eval_key`` (``N_top1`` or ``N_top5``)."""
-    from evaluation.writeback import failure_view_name
+    """curation.writeback's failures view of the name that owns ``eval_key`` (``N_top1`` or ``N_top5``)."""
+    from curation.writeback_fields import failure_view_name
 
     return failure_view_name(eval_key.removesuffix("_top1").removesuffix("_top5"))
 
