@@ -1,6 +1,6 @@
 """Files that appear whole or not at all: every stage's atomic writes, in one place.
 
-A file is written beside its destination under a hidden temporary name (``.name.<pid>.<thread>.tmp``) and
+A file is written beside its destination under a hidden temporary name (``.name.<pid>.tmp``) and
 renamed over it, so a reader, or a process killed half-way, never sees half a file: at worst the old one
 stays, with a stray temporary beside it that the next write of the same process replaces. ``durable=True``
 also fsyncs the file and its folder, for files whose loss after a power cut would cost work (checkpoints,
@@ -37,12 +37,14 @@ def fsync_dir(folder: Path) -> None:
 
 
 def temporary_path(path: Path, suffix: str = "") -> Path:
-    """The hidden temporary beside ``path`` that this process and thread write before the rename.
+    """The hidden temporary beside ``path`` that this process writes before the rename (``.name.<pid>.tmp``);
+    another thread's has its id too, so download threads writing the same file never share one.
 
     ``suffix`` keeps a file type for writers that read it from the name (Matplotlib: ``.png``).
     """
     path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp{suffix}")
+    thread = "" if threading.current_thread() is threading.main_thread() else f".{threading.get_ident()}"
+    return path.with_name(f".{path.name}.{os.getpid()}{thread}.tmp{suffix}")
 
 
 @contextmanager

@@ -28,8 +28,8 @@ def save(state: dict, folder: Path, *, best: bool) -> Path:
     """Write ``folder/last.pt`` atomically; with ``best``, point ``best.pt`` at it too."""
     folder.mkdir(parents=True, exist_ok=True)
     last = folder / "last.pt"
-    with atomic_path(last, durable=True) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+    with atomic_path(last, durable=True) as tmp, open(tmp, "wb") as f:
+        torch.save({"format": FORMAT, **state}, f)
     if best:
         link = folder / f".best.pt.{os.getpid()}.tmp"
         link.unlink(missing_ok=True)
