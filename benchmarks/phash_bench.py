@@ -59,22 +59,26 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+def timed(fn, *args):
+    """(what ``fn(*args)`` returns, seconds it took)."""
+    start = time.perf_counter()
+    return fn(*args), time.perf_counter() - start
+
+
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     hexes = planted_hashes(args.hashes, args.near_share, args.seed)
-    t0 = time.perf_counter()
-    ours = first_near(phash_bits(hexes), args.distance)
-    new = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    peer = loop_first_near(hexes, args.distance)
-    old = time.perf_counter() - t0
+    ours, new = timed(lambda: first_near(phash_bits(hexes), args.distance))
+    peer, old = timed(loop_first_near, hexes, args.distance)
     if not np.array_equal(ours, peer):
         print(f"MISMATCH: {int((ours != peer).sum())} hashes differ", file=sys.stderr)
         return 1
     print(f"{args.hashes} 64-bit hashes, distance {args.distance}: {int((ours >= 0).sum())} with an earlier near one "
           f"(same answer both ways)")
-    print(f"{'scraping.phash.first_near (multi-index)':<44} {new:8.3f} s")
-    print(f"{'all-pairs loop (old write_manifest)':<44} {old:8.3f} s  ratio {old / new:.1f}x")
+    rows = [("scraping.phash.first_near (multi-index)", new, ""),
+            ("all-pairs loop (old write_manifest)", old, f"  ratio {old / new:.1f}x")]
+    for name, seconds, ratio in rows:
+        print(f"{name:<44} {seconds:8.3f} s{ratio}")
     return 0
 
 
