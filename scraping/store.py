@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .files import atomic_write_bytes, atomic_write_text, write_jsonl
+from .phash import first_near, phash_bits
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -203,9 +204,7 @@ class Store:
 
     def write_manifest(self, near_distance: int = 4) -> Path:
         """manifest.jsonl from the journal, in the order the images were first found. ``near_duplicate_of``
-        names the first earlier image within ``near_distance`` bits of perceptual hash."""
-        import numpy as np
-
+        names the first earlier image within ``near_distance`` bits of perceptual hash (:func:`.phash.first_near`)."""
         urls: dict[str, list] = {}
         for sha, url, page_url, query in self.db.execute(
                 "SELECT sha, url, page_url, query FROM image_urls ORDER BY rowid"):
@@ -218,15 +217,11 @@ class Store:
             sha, ext = r.pop("sha"), r.pop("ext")
             rows.append({"id": sha, "filepath": f"images/{sha}{ext}", **r, "urls": sorted(
                 urls.get(sha, []), key=lambda u: u["url"]), "near_duplicate_of": None})
-        hashes = np.array([int(r["phash"] or "0", 16) for r in rows], dtype=np.uint64)
-        for i in range(1, len(rows)):
-            if not rows[i]["phash"]:
-                continue
-            bits = np.unpackbits((hashes[:i] ^ hashes[i]).view(np.uint8).reshape(i, 8), axis=1).sum(axis=1)
-            close = np.flatnonzero(bits <= near_distance)
-            close = [j for j in close if rows[j]["phash"]]
-            if close:
-                rows[i]["near_duplicate_of"] = rows[close[0]]["id"]
+        hashed = [i for i, r in enumerate(rows) if r["phash"]]
+        bits = phash_bits([f"{int(rows[i]['phash'], 16):016x}" for i in hashed])
+        for i, j in zip(hashed, first_near(bits, near_distance).tolist()):
+            if j >= 0:
+                rows[i]["near_duplicate_of"] = rows[hashed[j]]["id"]
         path = self.root / "manifest.jsonl"
         write_jsonl(path, rows)
         atomic_write_text(self.root / "store.json", json.dumps({"format": FORMAT}) + "\n")

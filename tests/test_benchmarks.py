@@ -138,3 +138,13 @@ def test_judged_sample_is_whole():
     assert Counter(r["verdict"] for r in rows) == {"right": 207, "wrong": 113, "unclear": 10}
     assert all(r["reason"].strip() and re.fullmatch(r"n\d{8}", r["wnid"]) for r in rows)
     assert {r["source"] for r in rows} == {"iconify", "fluentui-emoji", "openclipart", "tuxpaint"}
+
+
+def test_phash_bench_runs(capsys):
+    from benchmarks.phash_bench import main
+
+    assert main(["--hashes", "500", "--near-share", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"500 64-bit hashes, distance 4: \d+ with an earlier near one \(same answer both ways\)", out), out
+    assert re.search(r"scraping\.phash\.first_near \(multi-index\)\s+[\d.]+ s", out), out
+    assert re.search(r"all-pairs loop \(old write_manifest\)\s+[\d.]+ s\s+ratio [\d.]+x", out), out

@@ -5,25 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curation.hygiene import (
-    HygieneConfig,
-    blank_fraction,
-    duplicate_groups,
-    embedding_pairs,
-    find_clip_weights,
-    get_args_parser,
-    inspect_files,
-    inspect_image,
-    label_prompts,
-    main,
-    mistakenness,
-    phash_bits,
-    phash_pairs,
-    run,
-    same_key_pairs,
-    star_groups,
-    zero_shot,
-)
+from curation.filechecks import blank_fraction, inspect_files, inspect_image
+from curation.hygiene import HygieneConfig, get_args_parser, main, run
+from curation.mislabels import mistakenness
+from curation.runs import run_config
 from datasets.manifest import write_jsonl
 from evaluation.features import FeatureSet, write_features
 from evaluation.svm import (
@@ -35,6 +20,7 @@ from evaluation.svm import (
     softmax_summary,
     within_class_shrinkage,
 )
+from evaluation.zeroshot import find_clip_weights, label_prompts, zero_shot
 from tests.conftest import tiny_clip_weights
 
 pytestmark = pytest.mark.fiftyone
@@ -150,74 +136,6 @@ def test_blank_fraction_counts_the_dominant_colour():
     assert blank_fraction(red) == pytest.approx(15 / 16)  # the dominant colour need not be white
 
 
-def test_phash_pairs_are_every_pair_within_the_distance():
-    bits = phash_bits(["ffff0000ffff0000", "ffff0000ffff0001", "0000ffff0000ffff", "ffff0000ffff000f"])
-    assert bits.shape == (4, 64)
-    assert phash_pairs(bits, 1).tolist() == [[0, 1]]
-    assert phash_pairs(bits, 4).tolist() == [[0, 1], [0, 3], [1, 3]]
-    # families of near hashes (a few bits flipped), identical ones, and unrelated ones: the pigeonhole search finds
-    # exactly what comparing every pair finds, whatever the distance and hash length
-    rng = np.random.default_rng(3)
-    for nbits in (16, 64, 256):
-        bits = np.repeat(rng.integers(0, 2, (30, nbits)).astype(bool), 4, axis=0)
-        bits ^= rng.random(bits.shape) < 1.5 / nbits  # about 1.5 bits flipped per copy
-        bits[7] = bits[3]
-        differ = (bits[:, None, :] != bits[None, :, :]).sum(axis=2)
-        for distance in (0, 1, 3, 4, 7, nbits):
-            brute = np.argwhere(np.triu(differ <= distance, 1))
-            assert phash_pairs(bits, distance).tolist() == brute.tolist(), (nbits, distance)
-        assert len(phash_pairs(bits, 4)) > len(phash_pairs(bits, 0)) > 0  # the data has near and equal hashes
-    with pytest.raises(ValueError, match="--phash-distance 256 links over 5 pairs"):
-        phash_pairs(bits[:10], 256, max_pairs=5)
-
-
-def test_same_key_pairs_in_chunks():
-    keys = np.array([3, 1, 3, 2, 3, 1, 7])
-    pairs = sorted(tuple(p) for i, j in same_key_pairs(keys, chunk=1) for p in zip(i.tolist(), j.tolist()))
-    assert pairs == [(0, 2), (0, 4), (1, 5), (2, 4)]
-
-
-def test_embedding_pairs_are_every_pair_within_the_cosine_distance():
-    from sklearn.metrics.pairwise import cosine_distances
-
-    rng = np.random.default_rng(4)
-    for dims, screen in ((8, 32), (120, 16)):  # 8: rotated; 120: screened in 16 + 1 dims first
-        base = rng.normal(size=(60, dims))
-        X = np.repeat(base, 3, axis=0) + rng.normal(size=(180, dims)) * rng.choice([0.01, 0.1, 0.4], size=(180, 1))
-        dist = cosine_distances(X - X.mean(axis=0))  # the brain's metric: centred rows
-        for threshold in (0.0, 0.01, 0.05, 0.3):
-            pairs, d = embedding_pairs(X.astype(np.float32), threshold, dims=screen)
-            brute = {p for p in map(tuple, np.argwhere(np.triu(dist <= threshold, 1)).tolist())
-                     if abs(dist[p] - threshold) > 1e-5}  # float32 rows: nothing on the boundary
-            found = set(map(tuple, pairs.tolist()))
-            assert brute <= found and all(abs(dist[p] - threshold) <= 1e-5 for p in found - brute), (dims, threshold)
-            assert np.allclose(d, dist[pairs[:, 0], pairs[:, 1]], atol=1e-5)
-        assert len(embedding_pairs(X, 0.05)[0]) > 10
-    rows = rng.permutation(len(X))[:100]  # positions in rows; centred on those rows only
-    assert np.array_equal(embedding_pairs(X, 0.05, rows=rows)[0], embedding_pairs(X[rows], 0.05)[0])
-    with pytest.raises(ValueError, match="--near-threshold 2 links over 3 pairs"):
-        embedding_pairs(X, 2, max_pairs=3)
-
-
-def test_star_groups_do_not_chain():
-    # a chain 0-1-2-3-4-5-6: transitive closure would make one group of 7
-    chain = np.array([[i, i + 1] for i in range(6)])
-    group = star_groups(8, chain, np.zeros(6), np.arange(8))
-    assert group[7] == -1 and len(set(group[:7].tolist())) >= 2
-    links = {frozenset(p) for p in chain.tolist()}
-    for v in range(7):  # every member: its representative, linked to it, or linked to a file linked to it
-        rep = int(group[v])
-        assert rep == v or {v, rep} in links or any({v, u} in links and {u, rep} in links for u in range(7))
-    # a hub represents the files it links; a file linked to two hubs joins the nearer one
-    pairs = np.array([[0, 1], [0, 2], [0, 3], [4, 5], [4, 6], [3, 4]])
-    close = np.array([0.1, 0.1, 0.9, 0.1, 0.1, 0.2])
-    assert star_groups(7, pairs, close, np.arange(7)).tolist() == [0, 0, 0, 4, 4, 4, 4]
-    # 1 and 2 are linked to 0 (the representative, lowest rank) and to 3 (another one, farther): 3 is left
-    # alone, and joins the group of its nearest linked file
-    pairs = np.array([[0, 1], [0, 2], [1, 3], [2, 3]])
-    assert star_groups(4, pairs, np.array([0.1, 0.1, 0.5, 0.5]), np.arange(4)).tolist() == [0, 0, 0, 0]
-
-
 def test_inspect_files_in_workers_equals_one_process(tmp_path):
     paths = []
     for i in range(6):
@@ -227,37 +145,6 @@ def test_inspect_files_in_workers_equals_one_process(tmp_path):
     alone = [inspect_image(p) for p in paths]
     assert inspect_files(paths, workers=2, min_pool=0) == alone
     assert "error" in alone[-1] and alone[0]["sha256"] != alone[1]["sha256"]
-
-
-def test_duplicate_groups_joins_exact_and_near_links_and_finds_leaks():
-    ids = ["a", "b", "c", "d", "e"]
-    digests = ["x", "x", "y", "z", None]
-    out = duplicate_groups(ids, digests, ["train", "train", "val", "train", "val"],
-                           {"embedding": np.array([[1, 2]]), "phash": np.zeros((0, 2))})
-    assert out["exact_group"] == ["x", "x", None, None, None]
-    assert out["exact_duplicates"][:2] == [["b"], ["a"]]
-    assert out["near_group"] == ["a", "a", "a", None, None]  # a-b exact, b-c near: one group of two files
-    assert out["near_group_size"][:3] == [3, 3, 3] and out["near_by"][2] == ["embedding"]
-    assert out["near_duplicates"][:3] == [["c"], ["c"], ["a", "b"]]  # the files linked directly: a is b's file
-    assert out["leak_with"] == [["c"], ["c"], ["a", "b"], None, None]
-    assert out["counts"]["exact_groups"] == 1 and out["counts"]["leak_samples"] == 3
-    splits = ["train", "train", "val", "train", "val"]
-    capped = duplicate_groups(ids, digests, splits, {"phash": np.array([[1, 2]])}, listed=1)
-    assert capped["leak_with"][2] == ["a"] and capped["near_by"][0] == ["phash"]
-
-
-def test_duplicate_groups_are_stars_not_chains_and_leaks_follow_direct_links():
-    # files 0-1-2-3-4 linked in a chain (distinct digests); 2 is val, the rest train
-    ids = [f"{i}" for i in range(5)]
-    chain = np.array([[0, 1], [1, 2], [2, 3], [3, 4]])
-    out = duplicate_groups(ids, ids, ["train", "train", "val", "train", "train"], {"embedding": chain},
-                           closeness={"embedding": np.array([0.1, 0.2, 0.9, 0.1])})
-    assert out["counts"]["near_groups"] == 2 and max(out["near_group_size"]) < 5  # not the whole chain
-    assert out["near_group"] == ["1", "1", "1", "3", "3"]  # 2 joins 1, the nearer of its representatives
-    assert out["near_duplicates"][2] == ["1", "3"]  # nearest first, across groups
-    assert out["leak_with"][2] == ["1", "3", "0"]  # both direct links, though 3 is in another group; then 0
-    assert out["leak_with"][3] == ["2"] and out["leak_with"][4] is None
-    assert out["counts"]["leak_groups"] == 2
 
 
 def test_mistakenness_equals_the_brains(fiftyone):
@@ -390,12 +277,35 @@ def test_findings_become_tags_and_fields(fiftyone, tmp_path):
     pred = by_image(ds, "cv_prediction")[role["crane"]]
     assert pred.logits is None and 0 < pred.confidence <= 1  # mistakenness is ours: no K-wide logits stored
     assert ds.list_brain_runs() == []
-    info = ds.info["hygiene"]
+    info = run_config(ds, "hygiene")  # the run record (curation.runs) holds the summary
     assert info["mislabels"]["method"].startswith("rbf SVM, exact kernel (")
     assert info["counts"]["dup:exact"] == 2 and info["counts"]["leak_groups"] == 1
     assert info["mislabels"]["scored"] == len(ds) - 2 and info["clip"]["status"] == "skipped"
     assert set(info["seconds"]) >= {"files", "near_embedding", "cv_svm", "mistakenness"}
     assert summary["with_features"] == len(ds) - 2
+
+
+def test_a_run_is_recorded_with_its_fields_and_a_second_one_replaces_it(fiftyone, tmp_path):
+    ds, features, role = build(tmp_path, "hyg-record", fiftyone)
+    ds.info["hygiene"] = {"samples": 1}  # where earlier versions kept the summary: removed by a run
+    ds.save()
+    summary = run("hyg-record", features, HygieneConfig(**FAST, mislabels=False))
+    ds.reload()
+    assert ds.list_runs() == ["hygiene"] and "hygiene" not in ds.info
+    first = run_config(ds, "hygiene")
+    assert first["method"] == "hygiene" and first["tags"] == ["dup:exact", "dup:near", "leak", "tiny", "blank",
+                                                                 "unreadable"]
+    assert {"near_group", "leak_with", "min_side", "mistakenness", "cv_prediction", "clip_agreement"} <= set(
+        first["fields"]) and set(first["fields"]) <= set(ds.get_field_schema())
+    assert first["config"]["mislabels"] is False and first["counts"] == summary["counts"]
+    assert first["mislabels"] == {"enabled": False} and first["features"] == str(features)
+    run("hyg-record", features, HygieneConfig(**FAST, near_threshold=0.0, mislabels=False))
+    ds.reload()
+    second = run_config(ds, "hygiene")
+    assert ds.list_runs() == ["hygiene"] and second["config"]["near_threshold"] == 0.0
+    assert second["counts"]["near_pairs_embedding"] == 0 < first["counts"]["near_pairs_embedding"]
+    ds.delete_run("hygiene")  # forgets the record, as FiftyOne users expect; the findings stay
+    assert ds.list_runs() == [] and run_config(ds, "hygiene") is None and tagged(ds, "tiny") == {role["tiny"]}
 
 
 def test_rerun_is_idempotent_and_leaves_other_tags_alone(fiftyone, tmp_path):
@@ -442,7 +352,7 @@ def test_above_the_exact_limit_the_linear_model_scores_and_says_so(fiftyone, tmp
     assert main(get_args_parser().parse_args(argv)) == 0
     out = capsys.readouterr().out
     ds.reload()
-    info = ds.info["hygiene"]["mislabels"]
+    info = run_config(ds, "hygiene")["mislabels"]
     assert info["method"] == f"linear: shrunk LDA ({len(ds) - 2} rows > exact limit 10)" and info["method"] in out
     assert info["scored"] == len(ds) - 2 and 0 <= info["linear"]["shrinkage"] <= 1
     ranked = ds.exists("mistakenness").sort_by("mistakenness", reverse=True).values("image_id")
