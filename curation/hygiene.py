@@ -663,7 +663,7 @@ def _cv_scores(rows: np.ndarray, features: np.ndarray, labels: list, reviews: li
     """Out-of-fold top-1 of the scored samples: the exact-kernel SVM up to ``exact_rows`` of them, else the linear
     model. Returns the samples trained on, their labels, per sample the predicted column of ``classes`` (-1: not
     scored), its probability and the probabilities' entropy, and what was left out, and why."""
-    from evaluation.svm import cross_validated_linear
+    from evaluation.classify.oof import cross_validated_linear
 
     rejected = np.array([r == "rejected" for r in reviews], dtype=bool)
     labelled = np.array([label is not None for label in labels], dtype=bool)
@@ -692,7 +692,8 @@ def _cv_scores(rows: np.ndarray, features: np.ndarray, labels: list, reviews: li
 
 def _exact_top(X: np.ndarray, y: np.ndarray, cfg: HygieneConfig) -> tuple:
     """``evaluation.svm.cross_validated_probabilities``' top-1 (column or -1, probability, entropy) and classes."""
-    from evaluation.svm import cross_validated_probabilities, softmax_summary
+    from evaluation.classify.calibration import softmax_summary
+    from evaluation.classify.oof import cross_validated_probabilities
 
     probs, classes = cross_validated_probabilities(X, y, folds=cfg.folds, seed=cfg.seed, kernel=cfg.kernel, C=cfg.C,
                                                    jobs=cfg.jobs)

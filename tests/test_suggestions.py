@@ -179,7 +179,8 @@ def test_plugin_reviews_suggestions(fiftyone, tmp_path):
 
 
 def test_suggest_command_writes_onto_the_dataset(fiftyone, tmp_path, capsys):
-    """evaluation.suggest --dataset: fitted on labelled rows, its suggestions land on the unlabelled samples."""
+    """evaluation.suggest, then the write-back it prints: fitted on labelled rows, its suggestions land on the
+    unlabelled samples."""
     import numpy as np
 
     from evaluation.features import UNLABELLED, FeatureSet, write_features
@@ -203,10 +204,15 @@ def test_suggest_command_writes_onto_the_dataset(fiftyone, tmp_path, capsys):
                     attrs={"backbone": "toy", "layer": "toy"})
     write_features(tmp_path / "f.h5", fs)
     args = suggest_args().parse_args(["--features", str(tmp_path / "f.h5"), "--out", str(tmp_path / "s"),
-                                      "--no-clip", "--dataset", "sug-e2e"])
+                                      "--no-clip"])
     assert suggest_main(args) == 0
     out = capsys.readouterr().out
-    assert "5 unlabelled:" in out and "suggestions to review" in out
+    assert "5 unlabelled:" in out
+    assert f"python -m curation.writeback --dataset NAME --results {tmp_path / 's'} --method suggest" in out
+    with pytest.raises(SystemExit):  # the write-back is the curation package's: no --dataset here
+        suggest_args().parse_args(["--features", "f.h5", "--out", "s", "--dataset", "sug-e2e"])
+    write_back("sug-e2e", tmp_path / "s")
+    assert "suggestions to review" in capsys.readouterr().out
     ds = fiftyone.load_dataset("sug-e2e")
     got = dict(suggested(ds))
     assert got.get(FREE[0]) == TEAPOT and got.get(FREE[1]) == TEAPOT and got.get(FREE[2]) == UMBRELLA
