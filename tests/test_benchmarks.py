@@ -138,3 +138,14 @@ def test_judged_sample_is_whole():
     assert Counter(r["verdict"] for r in rows) == {"right": 207, "wrong": 113, "unclear": 10}
     assert all(r["reason"].strip() and re.fullmatch(r"n\d{8}", r["wnid"]) for r in rows)
     assert {r["source"] for r in rows} == {"iconify", "fluentui-emoji", "openclipart", "tuxpaint"}
+
+
+def test_classify_bench_runs(capsys):
+    from benchmarks.classify_bench import main
+
+    assert main(["--rows", "400", "--dims", "24", "--small-dims", "12", "--classes", "5", "--components", "30"]) == 0
+    out = capsys.readouterr().out
+    for name in ("nystroem", "lda", "search"):
+        m = re.search(rf"^{name}\s+ours\s+([\d.]+) s\s+scikit-learn\s+([\d.]+) s\s+ratio\s+([\d.]+)x", out, re.M)
+        assert m and float(m.group(1)) > 0 and float(m.group(2)) > 0, out
+    assert re.search(r"largest kernel difference [\d.e+-]+", out) and "same top-1 on 100.00% of rows" in out, out

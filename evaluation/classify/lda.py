@@ -6,8 +6,9 @@ covariance, shrunk towards ``trace / D``, gives the same ``coef_`` and ``interce
 classify_bench.py`` checks it), and ``sklearn.covariance.ledoit_wolf_shrinkage`` of the class-centred rows the
 same shrinkage. Both want every standardised, centred row in memory and LDA a pass per fold; these take
 one pass over a chunk at a time and solve the folds from the totals less each fold's statistics. Measured by
-``benchmarks/classify_bench.py lda`` (2 shared cores, 20,000 rows x 512 dims x 100 classes, 5 folds): see the
-figures in :func:`fold_statistics`.
+``benchmarks/classify_bench.py lda`` (2 shared CPU cores, 20,000 rows x 512 dims x 100 classes, 5 folds): the
+same top-1 on 100% of the rows, fold weights equal to 7e-13; out-of-fold scores of every row in 1.7 s here,
+8.9 s with scikit-learn's pieces (5.2x), whose memory also grows with the rows (the standardised copy).
 """
 from __future__ import annotations
 
