@@ -48,8 +48,8 @@ classification mistakenness with ``use_logits=True``: ``(m * exp(-entropy(p)) + 
 when the predicted class is the label, else 1, computed here for all samples at once and written
 with ``set_values`` (the brain saved sample by sample, ~120 samples/s, from 1000-wide logits stored on
 every prediction; neither is needed, and no brain run is registered). Up to ``--exact-rows``
-samples the probabilities are ``evaluation.svm.cross_validated_probabilities`` (an SVM on an exact
-kernel: rows^2 floats per fold, time rows^2 x classes); above, ``evaluation.svm.cross_validated_linear``
+samples the probabilities are ``evaluation.classify.oof.cross_validated_probabilities`` (an SVM on an exact
+kernel: rows^2 floats per fold, time rows^2 x classes); above, ``evaluation.classify.oof.cross_validated_linear``
 (a shrunk linear discriminant, linear in the rows, the same folds and temperature scaling).
 The run's record and the printed summary say which ran, and why.
 

@@ -5,8 +5,8 @@ caller makes FiftyOne labels of the (label, confidence) pairs).
 Mistakenness is the brain's classification mistakenness with ``use_logits=True``: ``(m * exp(-entropy(p)) + 1)
 / 2``, m = -1 when the predicted class is the label, else 1, for all samples at once (the brain saved sample by
 sample, ~120 samples/s, from 1000-wide logits stored on every prediction; neither is needed). Up to
-``exact_rows`` samples the probabilities are ``evaluation.svm.cross_validated_probabilities`` (an SVM on an
-exact kernel: rows^2 floats per fold, time rows^2 x classes); above, ``evaluation.svm.cross_validated_linear``
+``exact_rows`` samples the probabilities are ``evaluation.classify.oof.cross_validated_probabilities`` (an SVM on an
+exact kernel: rows^2 floats per fold, time rows^2 x classes); above, ``evaluation.classify.oof.cross_validated_linear``
 (a shrunk linear discriminant, linear in the rows, the same folds and temperature scaling).
 """
 from __future__ import annotations
@@ -45,8 +45,9 @@ def mistakenness(entropy: np.ndarray, correct: np.ndarray) -> np.ndarray:
 
 def _top_of_folds(X: np.ndarray, y: np.ndarray, cv: CrossValidation, exact: bool) -> tuple:
     """Out-of-fold top-1 (column or -1, probability, entropy), the classes and (linear model) its facts: the
-    exact-kernel SVM's probabilities or the linear model's. The one place that calls ``evaluation.svm``."""
-    from evaluation.svm import cross_validated_linear, cross_validated_probabilities, softmax_summary
+    exact-kernel SVM's probabilities or the linear model's. The one place that calls ``evaluation.classify``."""
+    from evaluation.classify.calibration import softmax_summary
+    from evaluation.classify.oof import cross_validated_linear, cross_validated_probabilities
 
     if not exact:
         return cross_validated_linear(X, y, folds=cv.folds, seed=cv.seed)

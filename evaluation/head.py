@@ -23,7 +23,7 @@ import numpy as np
 from .features import FeatureSet, ignored_unlabelled, labelled_rows, read_features
 from .metrics import format_global, log_softmax
 from .results import write_method
-from .svm import class_names, scored_results
+from .classify.scoring import class_names, scored_results
 
 logger = logging.getLogger(__name__)
 METHOD = "head"

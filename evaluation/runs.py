@@ -67,7 +67,8 @@ def evaluate_run(run: Path, *, manifest: str | Path, backbone: str, device: str 
     """Extract, score the head, fit the SVM: whichever is not done yet for the current best.pt; return the state."""
     from evaluation.extract import ExtractConfig, extract
     from evaluation.head import run_head
-    from evaluation.svm import SVMConfig, train_and_evaluate
+    from evaluation.classify.config import SVMConfig
+    from evaluation.svm import train_and_evaluate
 
     run = Path(run)
     state = read_state(run)

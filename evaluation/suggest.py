@@ -13,7 +13,7 @@ Classifier. ``logistic`` (default): multinomial logistic regression on standardi
 C chosen from ``--C`` (default 0.01,0.1,1) by the out-of-fold log loss after temperature scaling.
 ``svm``: evaluation.svm's one-vs-rest SVC with the kernel computed once per fit (``--kernel rbf``,
 ``--C 1``); its decision values become probabilities by temperature scaling, as in
-``evaluation.svm.cross_validated_probabilities``. The final model is fitted on every labelled row.
+``evaluation.classify.oof.cross_validated_probabilities``. The final model is fitted on every labelled row.
 
 Calibration. Out-of-fold scores: stratified ``--folds`` k-fold over labelled *images* (an image in
 two classes is two rows, always on the same side), each image scored by a model that never saw
@@ -87,9 +87,12 @@ Writes DIR/suggestions.jsonl, one line per unlabelled image (the first of its ro
 probability, "top5": [[wnid, probability], ...]}``, and DIR/suggest.json: ``meta``, ``classes``,
 ``threshold`` (null: abstain on all), ``estimated`` and ``heldout`` {precision, coverage,
 other_suggested, known_precision}, ``calibration`` {ece, ece_before_scaling, temperature,
-clip_weight, bins}, ``params`` and ``counts``. The core (:func:`suggest`) takes arrays and imports
-neither FiftyOne nor torch.
+clip_weight, bins}, ``params`` and ``counts``. ``python -m curation.writeback --method suggest`` puts
+them on a FiftyOne dataset (the command prints it). The core (:func:`suggest`) takes arrays and imports
+neither FiftyOne nor torch; its out-of-fold pools are ``evaluation.suggest_pools``, its threshold and
+decisions ``evaluation.open_set``.
 """
+from __future__ import annotations
 from __future__ import annotations
 
 import argparse
@@ -103,50 +106,39 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.manifest import iter_jsonl, write_json, write_jsonl
+from scraping.files import iter_jsonl, write_json, write_jsonl
 
-from .features import UNLABELLED, FeatureSet
+from .classify.calibration import calibrated_logits, log_probs
+from .classify.inputs import features_meta, load_inputs, paths_label
+from .features import UNLABELLED, FeatureSet, sample_rows
 from .metrics import percent
+from .open_set import (
+    choose_threshold,
+    confidence_score,
+    cross_fitted,
+    decide,
+    exclusion_mask,
+    figures,
+    pool_report,
+    threshold_value,
+)
+from .suggest_pools import (
+    METHODS,
+    SCORES,
+    SuggestConfig,
+    calibrate,
+    check_images,
+    fit_scores,
+    group_images,
+    known_pool,
+    other_pool,
+)
 from .zeroshot import add_clip_arguments
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("logistic", "svm")
-SCORES = ("msp", "max-logit")
-DEFAULT_C = {"logistic": (0.01, 0.1, 1.0), "svm": (1.0,)}
-ECE_BINS = 15
 SUGGESTIONS = "suggestions.jsonl"
 SUMMARY = "suggest.json"
-
-
-@dataclass
-class SuggestConfig:
-    method: str = "logistic"  # "logistic" (multinomial) or "svm" (one-vs-rest SVC)
-    C: tuple[float, ...] | None = None  # candidates, chosen by out-of-fold log loss; None: DEFAULT_C[method]
-    kernel: str = "rbf"  # svm only: "rbf" or "linear"
-    folds: int = 5  # stratified k-fold over labelled images: the out-of-fold scores
-    class_groups: int = 5  # leave-classes-out groups: the "other" pool
-    precision: float = 0.95  # target precision of the suggestions
-    open_share: float = 0.0  # assumed share of unlabelled drawings showing none of the known classes
-    max_other: float | None = 0.10  # most of the other pool that may be given a class; None: no bound
-    score: str = "msp"  # the thresholded confidence: "msp" (top probability) or "max-logit"
-    seed: int = 0
-    jobs: int = 1  # parallel fits (processes); -1: all cores
-
-    def check(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.score not in SCORES:
-            raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
-        if self.folds < 2 or self.class_groups < 2:
-            raise ValueError(f"folds and class groups must be at least 2, got {self.folds} and {self.class_groups}")
-        if not 0 < self.precision < 1 or not 0 <= self.open_share < 1:
-            raise ValueError(f"precision must be in (0, 1) and open share in [0, 1), got {self.precision} and "
-                             f"{self.open_share}")
-        if self.max_other is not None and not 0 <= self.max_other <= 1:
-            raise ValueError(f"max other must be in [0, 1], got {self.max_other}")
-        if self.C is not None and (not self.C or min(self.C) <= 0):
-            raise ValueError(f"C must be positive numbers, got {self.C}")
 
 
 @dataclass
@@ -162,462 +154,7 @@ class Suggestions:
     report: dict = field(default_factory=dict)  # params, estimated, heldout, calibration, counts, warnings
 
 
-# ---------------------------------------------------------------- labelled images
-
-
-@dataclass
-class Images:
-    """The labelled rows grouped by image id."""
-    classes: np.ndarray  # (K,) sorted labels
-    image_of_row: np.ndarray  # (n_rows,) image index of each row
-    first_row: np.ndarray  # (n_images,) the image's first row
-    label_sets: np.ndarray  # (n_images, K) bool: the image's classes
-
-
-def group_images(ids: np.ndarray, labels: np.ndarray) -> Images:
-    classes = np.unique(labels)
-    uniq, first_row, image_of_row = np.unique(np.asarray(ids).astype(str), return_index=True, return_inverse=True)
-    sets = np.zeros((len(uniq), len(classes)), dtype=bool)
-    sets[image_of_row, np.searchsorted(classes, labels)] = True
-    return Images(classes, image_of_row, first_row, sets)
-
-
-def check_images(images: Images) -> None:
-    per_class = images.label_sets.sum(axis=0)
-    if int((per_class >= 2).sum()) < 2:
-        raise ValueError(f"need at least 2 classes with 2+ labelled images, got {int((per_class >= 2).sum())} "
-                         f"({len(images.classes)} class(es), {len(images.first_row)} image(s))")
-
-
-def image_folds(images: Images, folds: int, seed: int) -> tuple[np.ndarray, int]:
-    """(fold of each image, -1: never held out, number of folds): stratified on the image's first class.
-
-    An image with a class that has a single image is always trained on, so every fold keeps every class.
-    """
-    import warnings
-
-    from sklearn.model_selection import StratifiedKFold
-
-    per_class = images.label_sets.sum(axis=0)
-    scorable = np.flatnonzero((images.label_sets & (per_class < 2)).sum(axis=1) == 0)
-    first = images.label_sets[scorable].argmax(axis=1)
-    n_splits = max(2, min(folds, int(np.bincount(first).max())))  # StratifiedKFold's limit: the largest class
-    fold = np.full(len(images.first_row), -1)
-    with warnings.catch_warnings():  # classes of 2..folds-1 images are spread over distinct folds: fine
-        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        for k, (_, test) in enumerate(splitter.split(np.zeros(len(scorable)), first)):
-            fold[scorable[test]] = k
-    return fold, n_splits
-
-
-def class_groups(n_classes: int, groups: int, seed: int) -> list[np.ndarray]:
-    """The class columns split into ``groups`` seeded groups (fewer when there are too few classes)."""
-    order = np.random.default_rng(seed).permutation(n_classes)
-    return [np.sort(g) for g in np.array_split(order, min(groups, n_classes))]
-
-
-# ---------------------------------------------------------------- models and scores
-
-
-def make_model(method: str, C: float, kernel: str = "rbf"):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from .svm import precomputed_svm
-
-    if method == "logistic":
-        return Pipeline([("scale", StandardScaler()), ("logistic", LogisticRegression(C=C, max_iter=2000))])
-    return precomputed_svm(kernel, C)
-
-
-def fit_scores(method: str, C: float, kernel: str, X_fit: np.ndarray, y_fit: np.ndarray, X_test: np.ndarray,
-               columns: np.ndarray, limit_threads: bool = False) -> np.ndarray:
-    """Decision scores (len(X_test), len(columns)) of a model fitted on (X_fit, y_fit).
-
-    Logistic: its logits; SVM: its one-vs-rest decision values. A column the fit had no row of (a class all of
-    whose images sit in the held-out part: rare) gets each row's lowest score.
-    """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1 if limit_threads else None):
-        model = make_model(method, C, kernel).fit(X_fit, y_fit)
-        raw = model.decision_function(X_test) if len(X_test) else np.zeros((0, len(model.classes_)))
-    if raw.ndim == 1:  # two classes: the score of the second only
-        raw = np.stack([-raw / 2, raw / 2], axis=1) if method == "logistic" else np.stack([-raw, raw], axis=1)
-    scores = np.empty((len(X_test), len(columns)))
-    scores[:] = raw.min(axis=1, keepdims=True) if raw.size else 0.0
-    scores[:, np.searchsorted(columns, model.classes_)] = raw
-    return scores
-
-
-def run_fits(tasks: list[tuple], X: np.ndarray, y: np.ndarray, cfg: SuggestConfig, C_of: list[float],
-             desc: str) -> list[np.ndarray]:
-    """``fit_scores`` for each task (fit rows, test rows, columns), in parallel when ``cfg.jobs`` != 1."""
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
-    parallel = cfg.jobs != 1
-    calls = (delayed(fit_scores)(cfg.method, C, cfg.kernel, X[fit], y[fit], X[test], cols, parallel)
-             for (fit, test, cols), C in zip(tasks, C_of, strict=True))
-    run = Parallel(n_jobs=cfg.jobs, return_as="generator")(calls)
-    return list(tqdm(run, total=len(tasks), desc=desc, unit=" fit", disable=None))
-
-
-def out_of_fold(X: np.ndarray, y: np.ndarray, images: Images, fold: np.ndarray, n_splits: int,
-                Cs: tuple[float, ...], cfg: SuggestConfig) -> dict[float, np.ndarray]:
-    """{C: (n_images, K) out-of-fold scores}; rows of never-held-out images stay NaN."""
-    tasks, C_of = [], []
-    for C in Cs:
-        for k in range(n_splits):
-            fit = np.flatnonzero(fold[images.image_of_row] != k)
-            test = images.first_row[fold == k]
-            tasks.append((fit, test, images.classes))
-            C_of.append(C)
-    scores = run_fits(tasks, X, y, cfg, C_of, "out-of-fold")
-    out = {}
-    for i, C in enumerate(Cs):
-        S = np.full((len(images.first_row), len(images.classes)), np.nan)
-        for k in range(n_splits):
-            S[fold == k] = scores[i * n_splits + k]
-        out[C] = S
-    return out
-
-
-def leave_classes_out(X: np.ndarray, y: np.ndarray, images: Images, groups: list[np.ndarray], C: float,
-                      cfg: SuggestConfig) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """[(other images, kept class columns, their scores (n, kept))] per group: the group's images scored by a
-    model fitted on the images of no class of the group. An image with classes both in and out is in neither."""
-    tasks, plan = [], []
-    for g in groups:
-        in_group = images.label_sets[:, g].any(axis=1)
-        all_in = ~np.delete(images.label_sets, g, axis=1).any(axis=1)
-        others = np.flatnonzero(in_group & all_in)
-        keep = np.setdiff1d(np.arange(len(images.classes)), g)
-        fit = np.flatnonzero(~in_group[images.image_of_row])
-        if len(others) and len(np.unique(y[fit])) >= 2:
-            tasks.append((fit, images.first_row[others], images.classes[keep]))
-            plan.append((others, keep))
-    scores = run_fits(tasks, X, y, cfg, [C] * len(tasks), "leave classes out") if tasks else []
-    return [(others, keep, S) for (others, keep), S in zip(plan, scores, strict=True)]
-
-
-# ---------------------------------------------------------------- calibration
-
-
-def log_probs(scores: np.ndarray, clip: np.ndarray | None, a: float, b: float) -> np.ndarray:
-    """Calibrated log-probabilities: log_softmax(a * scores + b * clip); ``b / a`` is CLIP's weight w."""
-    from scipy.special import log_softmax
-
-    z = a * np.asarray(scores, dtype=np.float64)
-    if clip is not None and b:
-        z = z + b * clip
-    return log_softmax(z, axis=1)
-
-
-def set_log_loss(logp: np.ndarray, label_sets: np.ndarray) -> float:
-    """Mean -log of the probability of the image's classes (any of them counts as right)."""
-    from scipy.special import logsumexp
-
-    return -float(np.mean(logsumexp(np.where(label_sets, logp, -np.inf), axis=1)))
-
-
-def smoothed_log_loss(logp: np.ndarray, label_sets: np.ndarray) -> float:
-    """:func:`set_log_loss` against targets smoothed by Laplace's rule: right with probability 1 - 1/(n+2).
-
-    With every out-of-fold image right (separable classes), the plain log loss falls for ever as the
-    temperature goes to 0 and every probability to 1; these targets stop it where the confidence
-    matches (n+1)/(n+2), what n right out of n supports. On other data the difference is negligible.
-    """
-    from scipy.special import logsumexp
-
-    eps = 1.0 / (len(logp) + 2)
-    right = logsumexp(np.where(label_sets, logp, -np.inf), axis=1)
-    wrong = logsumexp(np.where(label_sets, -np.inf, logp), axis=1)
-    wrong = np.where(label_sets.all(axis=1), 0.0, wrong)  # an image in every class cannot be wrong
-    return -float(np.mean((1 - eps) * right + eps * wrong))
-
-
-def fit_calibration(scores: np.ndarray, clip: np.ndarray | None, label_sets: np.ndarray) -> tuple[float, float]:
-    """(a, b) minimising the out-of-fold (smoothed) log loss of softmax(a * scores + b * clip); b = 0 without
-    CLIP."""
-    from scipy.optimize import minimize, minimize_scalar
-
-    if clip is None:
-        res = minimize_scalar(lambda la: smoothed_log_loss(log_probs(scores, None, math.exp(la), 0.0), label_sets),
-                              bounds=(-10.0, 10.0), method="bounded")
-        return math.exp(res.x), 0.0
-
-    def loss(p):
-        return smoothed_log_loss(log_probs(scores, clip, math.exp(p[0]), p[1]), label_sets)
-
-    a0, _ = fit_calibration(scores, None, label_sets)
-    res = minimize(loss, x0=[math.log(a0), 0.0], bounds=[(-10.0, 10.0), (0.0, 20.0)], method="L-BFGS-B")
-    return math.exp(res.x[0]), float(res.x[1])
-
-
-def reliability(conf: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> tuple[float, list[dict]]:
-    """(expected calibration error, bins [{lo, hi, count, confidence, accuracy}]) over equal-width bins."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, bins - 1)
-    table, ece = [], 0.0
-    for k in range(bins):
-        m = which == k
-        n = int(m.sum())
-        mean_conf = float(conf[m].mean()) if n else None
-        acc = float(correct[m].mean()) if n else None
-        if n:
-            ece += n / len(conf) * abs(mean_conf - acc)
-        table.append({"lo": round(float(edges[k]), 4), "hi": round(float(edges[k + 1]), 4), "count": n,
-                      "confidence": mean_conf, "accuracy": acc})
-    return float(ece), table
-
-
-def class_score(logp: np.ndarray, z: np.ndarray | None, cols: np.ndarray, kind: str) -> np.ndarray:
-    """The thresholded score of class ``cols[i]`` in row i: -log(1 - p) for msp (increasing in the probability p,
-    without p rounding to a tie at 1.0), the calibrated logit for max-logit."""
-    from scipy.special import logsumexp
-
-    rows = np.arange(len(logp))
-    if kind != "msp":
-        return z[rows, cols]
-    rest = logp.copy()
-    rest[rows, cols] = -np.inf
-    return -logsumexp(rest, axis=1)
-
-
-def confidence_score(logp: np.ndarray, z: np.ndarray | None, kind: str) -> np.ndarray:
-    """:func:`class_score` of each row's top class."""
-    return class_score(logp, z, logp.argmax(axis=1), kind)
-
-
-def threshold_value(t: float, kind: str) -> float | None:
-    """The threshold as reported: a probability for msp, None for abstain-on-all."""
-    return None if math.isinf(t) else (-math.expm1(-t) if kind == "msp" else t)
-
-
-def calibrated_logits(scores: np.ndarray, clip: np.ndarray | None, a: float, b: float) -> np.ndarray:
-    return a * scores + (b * clip if clip is not None and b else 0.0)
-
-
-# ---------------------------------------------------------------- the threshold
-
-
-def precision_curve(known_conf: np.ndarray, known_ok: np.ndarray, other_conf: np.ndarray,
-                    share: float) -> tuple[np.ndarray, np.ndarray]:
-    """(candidate thresholds ascending, estimated precision when suggesting at conf >= each; NaN: none suggested)."""
-    t = np.unique(np.concatenate([known_conf, other_conf]))
-    order = np.argsort(known_conf, kind="stable")
-    kc = known_conf[order]
-    at = np.searchsorted(kc, t, side="left")
-    right = np.concatenate([np.cumsum(known_ok[order][::-1])[::-1], [0]])[at] / len(kc)
-    suggested = (len(kc) - at) / len(kc)
-    other = (len(other_conf) - np.searchsorted(np.sort(other_conf), t, side="left")) / max(len(other_conf), 1)
-    num = (1 - share) * right
-    den = (1 - share) * suggested + share * other
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return t, np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
-
-def min_support(precision: float) -> int:
-    """Known-class suggestions a higher candidate threshold needs to veto a lower one: below 1 / (1 - target)
-    (20 at 95%), a single other-pool image above them puts the estimate under the target whatever the rest."""
-    return math.ceil(1 / (1 - precision) - 1e-9)
-
-
-def choose_threshold(known_conf: np.ndarray, known_ok: np.ndarray, other_conf: np.ndarray, *, precision: float,
-                     share: float, max_other: float | None = None) -> float:
-    """The smallest candidate t with precision(t) >= ``precision`` and precision(t') >= ``precision`` at every
-    candidate t' > t with :func:`min_support` known-class suggestions; inf if there is none.
-
-    The monotone (conservative) rule, except that the few most confident images cannot veto alone: their
-    errors still count in the precision at every lower threshold.
-    """
-    t, prec = precision_curve(known_conf, known_ok, other_conf, share)
-    support = len(known_conf) - np.searchsorted(np.sort(known_conf), t, side="left")
-    passing = np.isnan(prec) | (prec >= precision - 1e-12)
-    vetoes = np.flatnonzero(~passing & (support >= min_support(precision)))
-    start = vetoes[-1] + 1 if len(vetoes) else 0
-    eligible = np.flatnonzero(passing[start:])
-    if not len(eligible):
-        return math.inf
-    return max(float(t[start + eligible[0]]), other_bound(other_conf, max_other))
-
-
-def estimate_open_share(new_conf: np.ndarray, known_conf: np.ndarray, other_conf: np.ndarray) -> float | None:
-    """The share of unlabelled drawings that show none of the known classes, estimated from their confidences.
-
-    The unlabelled confidences are taken as a mixture of the known-class and the other pool's
-    (out-of-fold): ``F_new = (1 - s) F_known + s F_other``, the empirical CDFs compared at every pooled
-    value; ``s`` is the least-squares fit, in [0, 1]. None without unlabelled rows or an other pool.
-    Other objects unlike every known class score lower than the left-out classes do, so on such a pool
-    this reads high rather than low.
-    """
-    if not len(new_conf) or not len(other_conf) or not len(known_conf):
-        return None
-    grid = np.unique(np.concatenate([new_conf, known_conf, other_conf]))
-
-    def cdf(x):
-        return np.searchsorted(np.sort(x), grid, side="right") / len(x)
-
-    fk = cdf(known_conf)
-    a, b = cdf(other_conf) - fk, cdf(new_conf) - fk
-    denom = float((a * a).sum())
-    return None if denom == 0 else float(np.clip((a * b).sum() / denom, 0.0, 1.0))
-
-
-def other_bound(other_conf: np.ndarray, max_other: float | None) -> float:
-    """The smallest threshold at which at most ``max_other`` of the other pool is given a class (-inf: no bound)."""
-    if max_other is None or not len(other_conf):
-        return -math.inf
-    ranked = np.sort(other_conf)[::-1]
-    allowed = int(math.floor(max_other * len(ranked) + 1e-9))  # other images that may clear the threshold
-    return -math.inf if allowed >= len(ranked) else float(np.nextafter(ranked[allowed], math.inf))
-
-
-def figures(t: float, known_conf: np.ndarray, known_ok: np.ndarray, other_conf: np.ndarray,
-            share: float) -> dict:
-    """precision (the mix of both pools), coverage, other_suggested and known_precision at threshold ``t``."""
-    sk = known_conf >= t
-    fk, fc = float(sk.mean()), float((sk & known_ok).mean())
-    fo = float((other_conf >= t).mean()) if len(other_conf) else 0.0
-    den = (1 - share) * fk + share * fo
-    return {"precision": (1 - share) * fc / den if den > 0 else None, "coverage": fk,
-            "other_suggested": fo if len(other_conf) else None,
-            "known_precision": float((sk & known_ok).sum() / sk.sum()) if sk.any() else None}
-
-
-def cross_fitted(known_conf: np.ndarray, known_ok: np.ndarray, other_conf: np.ndarray, cfg: SuggestConfig,
-                 share: float, other_group: np.ndarray | None = None) -> dict:
-    """``figures`` with the threshold chosen on one half of both pools and measured on the other, both ways,
-    averaged (a figure undefined on one half, e.g. nothing suggested, is averaged over the other).
-
-    The known-class images are halved at random; the other pool by its class groups (``other_group``: even
-    and odd groups) where there are two or more, since unseen classes, not images, are what varies there.
-    """
-    rng = np.random.default_rng(cfg.seed + 1)
-    half_k = rng.permutation(len(known_conf)) % 2
-    if other_group is not None and len(np.unique(other_group)) >= 2:
-        half_o = np.searchsorted(np.unique(other_group), other_group) % 2
-    else:
-        half_o = rng.permutation(len(other_conf)) % 2
-    runs = []
-    for h in (0, 1):
-        a, b = half_k == h, half_o == h
-        t = choose_threshold(known_conf[a], known_ok[a], other_conf[b], precision=cfg.precision, share=share,
-                             max_other=cfg.max_other)
-        runs.append(figures(t, known_conf[~a], known_ok[~a], other_conf[~b], share))
-    out = {}
-    for key in runs[0]:
-        values = [r[key] for r in runs if r[key] is not None]
-        out[key] = float(np.mean(values)) if values else None
-    return out
-
-
 # ---------------------------------------------------------------- the core
-
-
-def calibrate(X: np.ndarray, y: np.ndarray, images: Images, clip_img: np.ndarray | None, cfg: SuggestConfig) -> dict:
-    """Out-of-fold scores for each C, the C of least calibrated log loss, and its calibration (a, b)."""
-    fold, n_splits = image_folds(images, cfg.folds, cfg.seed)
-    Cs = tuple(cfg.C or DEFAULT_C[cfg.method])
-    oof = out_of_fold(X, y, images, fold, n_splits, Cs, cfg)
-    scored = fold >= 0
-    sets = images.label_sets[scored]
-    losses = {}
-    for C, S in oof.items():
-        a, _ = fit_calibration(S[scored], None, sets)
-        losses[C] = smoothed_log_loss(log_probs(S[scored], None, a, 0.0), sets)
-    C = min(Cs, key=lambda c: losses[c])
-    clip_s = None if clip_img is None else clip_img[scored]
-    a, b = fit_calibration(oof[C][scored], clip_s, sets)
-    return {"C": C, "losses": losses, "a": a, "b": b, "scored": scored, "scores": oof[C][scored], "clip": clip_s,
-            "sets": sets, "n_splits": n_splits}
-
-
-def known_pool(cal: dict, kind: str) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(confidence, right) of each out-of-fold scored image, and the calibration summary."""
-    from scipy.special import log_softmax
-
-    S, clip, sets = cal["scores"], cal["clip"], cal["sets"]
-    rows = np.arange(len(S))
-    logp = log_probs(S, clip, cal["a"], cal["b"])
-    ok = sets[rows, logp.argmax(axis=1)]
-    ece, bins = reliability(np.exp(logp.max(axis=1)), ok)
-    raw = log_softmax(S, axis=1)  # before: the classifier's own softmax, without CLIP
-    ece_before, _ = reliability(np.exp(raw.max(axis=1)), sets[rows, raw.argmax(axis=1)])
-    info = {"ece": ece, "ece_before_scaling": ece_before, "temperature": 1 / cal["a"],
-            "clip_weight": cal["b"] / cal["a"] if clip is not None else None,
-            "log_loss": set_log_loss(logp, sets), "log_loss_before_scaling": set_log_loss(raw, sets),
-            "accuracy": float(ok.mean()), "images": int(len(S)), "bins": bins}
-    conf = confidence_score(logp, calibrated_logits(S, clip, cal["a"], cal["b"]), kind)
-    return conf, ok, info
-
-
-def other_pool(X: np.ndarray, y: np.ndarray, images: Images, cal: dict, clip_img: np.ndarray | None,
-               cfg: SuggestConfig, warnings: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(confidence of each image of the leave-classes-out pool, the class group it was left out with)."""
-    from scipy.special import log_softmax
-
-    k = len(images.classes)
-    groups = class_groups(k, cfg.class_groups, cfg.seed)
-    if len(groups) < cfg.class_groups:
-        warnings.append(f"only {k} classes: {len(groups)} class groups instead of {cfg.class_groups}")
-    pools = leave_classes_out(X, y, images, groups, cal["C"], cfg) if k >= 3 else []
-    conf, group = [np.zeros(0)], [np.zeros(0, dtype=np.int64)]
-    for g, (others, keep, S) in enumerate(pools):
-        clip = None if clip_img is None else log_softmax(clip_img[others][:, keep], axis=1)
-        logp = log_probs(S, clip, cal["a"], cal["b"])
-        conf.append(confidence_score(logp, calibrated_logits(S, clip, cal["a"], cal["b"]), cfg.score))
-        group.append(np.full(len(others), g))
-    if not pools:
-        warnings.append(f"{k} classes: none can be left out to stand for other drawings; precision is estimated "
-                        "on known-class drawings only (open share taken as 0)")
-    return np.concatenate(conf), np.concatenate(group)
-
-
-def exclusion_mask(exclude: dict | None, m: int, classes: np.ndarray) -> np.ndarray:
-    """(m, K) bool: the classes never to propose for each scored row (labels not among ``classes`` ignored)."""
-    mask = np.zeros((m, len(classes)), dtype=bool)
-    column = {int(c): k for k, c in enumerate(classes)}
-    for row, labels in (exclude or {}).items():
-        if not 0 <= int(row) < m:
-            raise ValueError(f"exclude: row {row} out of range (0..{m - 1})")
-        mask[int(row), [column[int(c)] for c in labels if int(c) in column]] = True
-    return mask
-
-
-def decide(logp: np.ndarray, z: np.ndarray, excluded: np.ndarray, threshold: float, classes: np.ndarray,
-           kind: str) -> tuple[np.ndarray, ...]:
-    """(suggestion, confidence, top5, top5_proba): the best allowed class when its score reaches ``threshold``."""
-    proba = np.exp(logp)
-    allowed = np.where(excluded, -1.0, proba)
-    order = np.argsort(-allowed, axis=1, kind="stable")[:, :5]
-    top_p = np.take_along_axis(allowed, order, axis=1)
-    top5 = np.where(top_p >= 0, classes[order], UNLABELLED)
-    top5_proba = np.where(top_p >= 0, top_p, np.nan)
-    best = order[:, 0] if len(order) else np.zeros(0, dtype=np.int64)
-    rows = np.arange(len(proba))
-    score = class_score(logp, z, best, kind)
-    ok = (~excluded[rows, best]) & (score >= threshold)
-    suggestion = np.where(ok, classes[best], UNLABELLED) if len(rows) else np.zeros(0, dtype=np.int64)
-    confidence = np.where(excluded[rows, best], 0.0, proba[rows, best])
-    if top5.shape[1] < 5:  # fewer than 5 classes: pad
-        pad = 5 - top5.shape[1]
-        top5 = np.pad(top5, ((0, 0), (0, pad)), constant_values=UNLABELLED)
-        top5_proba = np.pad(top5_proba, ((0, 0), (0, pad)), constant_values=np.nan)
-    return suggestion.astype(np.int64), confidence, top5.astype(np.int64), top5_proba
-
-
-def pool_report(new_conf: np.ndarray, t: float, known_conf: np.ndarray, known_ok: np.ndarray,
-                other_conf: np.ndarray) -> dict:
-    """What the unlabelled rows themselves say: their estimated share of other-object drawings
-    (:func:`estimate_open_share`) and the precision to expect from the suggestions at that share."""
-    share = estimate_open_share(new_conf, known_conf, other_conf)
-    expected = None if share is None or math.isinf(t) else figures(t, known_conf, known_ok, other_conf,
-                                                                   min(share, 1 - 1e-9))["precision"]
-    return {"estimated_open_share": share, "expected_precision": expected}
 
 
 def _arrays(features, labels, ids, new_features, clip, clip_new) -> tuple:
@@ -683,7 +220,8 @@ def suggest(features: np.ndarray, labels: np.ndarray, ids: np.ndarray, new_featu
                    "max_other": cfg.max_other, "precision": cfg.precision, "seed": cfg.seed},
         "threshold": threshold_value(t, cfg.score),
         "estimated": figures(t, known_conf, known_ok, other_conf, share),
-        "heldout": cross_fitted(known_conf, known_ok, other_conf, cfg, share, other_group),
+        "heldout": cross_fitted(known_conf, known_ok, other_conf, precision=cfg.precision, max_other=cfg.max_other,
+                                share=share, seed=cfg.seed, other_group=other_group),
         "pool": pool,
         "calibration": calibration,
         "counts": {"labelled_rows": len(y), "labelled_images": len(images.first_row), "classes": len(classes),
@@ -724,17 +262,19 @@ def read_refused(path: Path, new_ids: list[str], label_of: dict[str, int]) -> tu
     """
     if not path.is_file():
         raise ValueError(f"{path}: no such refusals file")
-    row_of = {i: k for k, i in enumerate(new_ids)}
-    exclude: dict[int, set[int]] = {}
-    lines = applied = 0
+    refusals = []
     for lineno, obj in iter_jsonl(path):
         if not isinstance(obj.get("id"), str) or not isinstance(obj.get("wnid"), str):
             raise ValueError(f'{path}:{lineno}: expected {{"id": image id, "wnid": wnid}}, got {json.dumps(obj)[:120]}')
-        lines += 1
-        if obj["id"] in row_of and obj["wnid"] in label_of:
-            exclude.setdefault(row_of[obj["id"]], set()).add(label_of[obj["wnid"]])
+        refusals.append((obj["id"], obj["wnid"]))
+    exclude: dict[int, set[int]] = {}
+    applied = 0
+    rows = sample_rows(np.asarray(new_ids, dtype=object), [image for image, _ in refusals])
+    for row, (_, wnid) in zip(rows.tolist(), refusals, strict=True):
+        if row >= 0 and wnid in label_of:
+            exclude.setdefault(row, set()).add(label_of[wnid])
             applied += 1
-    return exclude, {"file": str(path), "lines": lines, "applied": applied}
+    return exclude, {"file": str(path), "lines": len(refusals), "applied": applied}
 
 
 def clip_inputs(fs: FeatureSet, labelled: np.ndarray, new: np.ndarray, wnids: list[str],
@@ -770,8 +310,6 @@ def suggestion_lines(ids: list[str], result: Suggestions, wnid_of: dict[int, str
 
 def run(features: Path | list[Path], out: Path, cfg: SuggestConfig, args: argparse.Namespace) -> dict:
     """The whole command: read, suggest, write DIR/suggestions.jsonl and DIR/suggest.json; return the summary."""
-    from .svm import features_meta, load_inputs, paths_label
-
     label = paths_label(features)
     fs = load_inputs(features)
     labelled, new = np.flatnonzero(fs.labelled), unlabelled_rows(fs)

@@ -148,3 +148,13 @@ def test_phash_bench_runs(capsys):
     assert re.search(r"500 64-bit hashes, distance 4: \d+ with an earlier near one \(same answer both ways\)", out), out
     assert re.search(r"scraping\.phash\.first_near \(multi-index\)\s+[\d.]+ s", out), out
     assert re.search(r"all-pairs loop \(old write_manifest\)\s+[\d.]+ s\s+ratio [\d.]+x", out), out
+
+def test_classify_bench_runs(capsys):
+    from benchmarks.classify_bench import main
+
+    assert main(["--rows", "400", "--dims", "24", "--small-dims", "12", "--classes", "5", "--components", "30"]) == 0
+    out = capsys.readouterr().out
+    for name in ("nystroem", "lda", "search"):
+        m = re.search(rf"^{name}\s+ours\s+([\d.]+) s\s+scikit-learn\s+([\d.]+) s\s+ratio\s+([\d.]+)x", out, re.M)
+        assert m and float(m.group(1)) > 0 and float(m.group(2)) > 0, out
+    assert re.search(r"largest kernel difference [\d.e+-]+", out) and "same top-1 on 100.00% of rows" in out, out

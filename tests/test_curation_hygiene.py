@@ -10,16 +10,11 @@ from curation.hygiene import HygieneConfig, get_args_parser, main, run
 from curation.mislabels import mistakenness
 from curation.runs import run_config
 from datasets.manifest import write_jsonl
+from evaluation.classify.calibration import softmax_summary
+from evaluation.classify.folds import class_folds as linear_folds
+from evaluation.classify.lda import fold_statistics, shrunk_lda, within_class_shrinkage
+from evaluation.classify.oof import cross_validated_linear, cross_validated_probabilities
 from evaluation.features import FeatureSet, write_features
-from evaluation.svm import (
-    cross_validated_linear,
-    cross_validated_probabilities,
-    fold_statistics,
-    linear_folds,
-    shrunk_lda,
-    softmax_summary,
-    within_class_shrinkage,
-)
 from evaluation.zeroshot import find_clip_weights, label_prompts, zero_shot
 from tests.conftest import tiny_clip_weights
 
@@ -361,7 +356,7 @@ def test_above_the_exact_limit_the_linear_model_scores_and_says_so(fiftyone, tmp
 
 
 def test_rejected_samples_are_left_out_of_training(fiftyone, tmp_path, monkeypatch):
-    import evaluation.svm
+    import evaluation.classify.oof
 
     ds, features, role = build(tmp_path, "hyg-rejected", fiftyone)
     rejected = ds.match({"image_id": role["wrong"]}).values("id")
@@ -370,13 +365,13 @@ def test_rejected_samples_are_left_out_of_training(fiftyone, tmp_path, monkeypat
     relabelled = f"{4:064x}"
     ds.match({"image_id": relabelled}).set_field("ground_truth.label", "teapot").save()
     trained = []
-    real = evaluation.svm.cross_validated_probabilities
+    real = evaluation.classify.oof.cross_validated_probabilities
 
     def spy(features, labels, **kw):
         trained.append(len(labels))
         return real(features, labels, **kw)
 
-    monkeypatch.setattr(evaluation.svm, "cross_validated_probabilities", spy)
+    monkeypatch.setattr(evaluation.classify.oof, "cross_validated_probabilities", spy)
     summary = run("hyg-rejected", features, HygieneConfig(**FAST))
     ds.reload()
     assert trained == [len(ds) - 3]  # neither the rejected sample nor the two without features

@@ -177,7 +177,7 @@ def test_finetune_holdout_style_leaves_the_style_out(tmp_path, capsys):
     assert saved["holdout_style"] == "s1"
     assert Path(out / "best.pt").exists()
     # its features say which style it never saw; only that one may be held out from them
-    from evaluation.svm import unseen_styles
+    from evaluation.classify.holdout import unseen_styles
 
     feats = tmp_path / "ft.h5"
     extract(ExtractConfig(manifest=m, out=feats, backbone="tiny", weights=str(out / "best.pt"), device="cpu"))

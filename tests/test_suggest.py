@@ -6,18 +6,10 @@ import re
 import numpy as np
 import pytest
 
+from evaluation.classify.calibration import reliability
 from evaluation.features import UNLABELLED, FeatureSet, write_features
-from evaluation.suggest import (
-    SuggestConfig,
-    choose_threshold,
-    estimate_open_share,
-    figures,
-    get_args_parser,
-    main,
-    precision_curve,
-    reliability,
-    suggest,
-)
+from evaluation.open_set import choose_threshold, estimate_open_share, figures, precision_curve
+from evaluation.suggest import SuggestConfig, get_args_parser, main, suggest
 from tests.conftest import tiny_clip_weights
 
 # ILSVRC classes (index, wnid, name); crane's name is shared with another class

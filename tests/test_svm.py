@@ -6,10 +6,15 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from evaluation import svm
+from evaluation.classify import folds, holdout, search, stats
+from evaluation.classify.config import SVMConfig
+from evaluation.classify.folds import make_cv
+from evaluation.classify.inputs import is_fine_tuned
+from evaluation.classify.models import short_params
+from evaluation.classify.scoring import evaluate_model
 from evaluation.features import FeatureJoinError, FeatureSet, join_features, write_features
 from evaluation.results import read_metrics, read_predictions
-from evaluation.svm import SVMConfig, evaluate_model, get_args_parser, is_fine_tuned, main, make_cv, short_params
+from evaluation.svm import get_args_parser, main
 
 CLASSES = (1, 207, 849)  # ILSVRC indices: goldfish, golden retriever, teapot
 WNIDS = {1: "n01443537", 207: "n02099601", 849: "n04398044", 500: "n03000134"}
@@ -252,7 +257,7 @@ def test_unlabelled_rows_are_ignored_and_counted(trained, tmp_path, caplog):
             "holdout": ("--features", feats, "--out", tmp_path / "holdout", "--holdout-style", "colour", *SMALL_GRID)}
     for name, argv in runs.items():
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="evaluation.svm"):
+        with caplog.at_level(logging.INFO, logger="evaluation"):  # evaluation.svm and evaluation.classify
             assert run(*argv) == 0, name
         assert note in caplog.text, name
     fitted, applied = read_metrics(tmp_path / "fit"), read_metrics(tmp_path / "model")
@@ -509,14 +514,14 @@ def styled_set() -> FeatureSet:
 def test_holdout_style_never_trains_on_the_style(monkeypatch):
     fs = styled_set()
     seen = []
-    real = svm.method_search
+    real = holdout.method_search
 
     def spy(method, X, y, cfg):
         seen.append(X)
         return real(method, X, y, cfg)
 
-    monkeypatch.setattr(svm, "method_search", spy)
-    result = svm.holdout_style(fs, "sketch", SVMConfig(folds=3, C=(1.0,), kernels=("linear",), logistic_C=(1.0,)))
+    monkeypatch.setattr(holdout, "method_search", spy)
+    result = holdout.holdout_style(fs, "sketch", SVMConfig(folds=3, C=(1.0,), kernels=("linear",), logistic_C=(1.0,)))
     assert len(seen) == 2  # svm, logistic
     held = {row.tobytes() for row in fs.features[fs.styles == "sketch"]}
     for X in seen:
@@ -531,14 +536,14 @@ def test_holdout_styles_to_run():
     fs.styles[:4] = "tiny"
     fs.styles[np.flatnonzero(fs.labels == 849)[-25:]] = "mono"
     assert min((fs.styles == s).sum() for s in STYLES) >= 20
-    styles, skipped = svm.holdout_styles(fs, "all", 20)
+    styles, skipped = holdout.holdout_styles(fs, "all", 20)
     assert styles == list(STYLES)
     assert [s.split()[0] for s in skipped] == ["mono", "tiny"]
     assert "1 class(es)" in skipped[0] and "4 rows" in skipped[1]
-    assert svm.holdout_styles(fs, "all", 2)[0] == sorted(set(fs.styles.tolist()) - {"mono"})
-    assert svm.holdout_styles(fs, "sketch, colour,sketch") == (["sketch", "colour"], [])
+    assert holdout.holdout_styles(fs, "all", 2)[0] == sorted(set(fs.styles.tolist()) - {"mono"})
+    assert holdout.holdout_styles(fs, "sketch, colour,sketch") == (["sketch", "colour"], [])
     with pytest.raises(ValueError, match="'watercolour'.*colour, lineart, mono, sketch, tiny"):
-        svm.holdout_styles(fs, "colour,watercolour")
+        holdout.holdout_styles(fs, "colour,watercolour")
 
 
 def test_holdout_cli(tmp_path, capsys):
@@ -578,7 +583,7 @@ def test_holdout_resumes_and_saves_each_style(tmp_path, monkeypatch, capsys):
             raise ValueError("interrupted")
         return {"svm": {"top1": 0.5, "top5": 1.0, "n": 30}, "train_rows": len(calls)}
 
-    monkeypatch.setattr(svm, "holdout_style", fake)
+    monkeypatch.setattr(holdout, "holdout_style", fake)
     args = ("--features", feats, "--out", out, *SMALL_GRID)
     assert run(*args, "--holdout-style", "colour,sketch") == 2
     assert "'sketch'" in capsys.readouterr().err
@@ -614,7 +619,7 @@ def test_least_squares_svm_is_ridge_on_plus_minus_one_targets():
     fs = feature_set(per_class=12, std=3.0)
     X, y = fs.features, fs.labels
     cfg = SVMConfig(kernels=("linear",), C=(0.5,), folds=3)
-    model = svm.approx_svm_search(X, y, cfg).best_estimator_
+    model = search.approx_svm_search(X, y, cfg).best_estimator_
     Z = (X - X.mean(axis=0)) / X.std(axis=0)
     Y = np.where(y[:, None] == np.array(CLASSES)[None, :], 1.0, -1.0)
     ridge = Ridge(alpha=1 / 0.5).fit(Z, Y)
@@ -629,16 +634,16 @@ def test_approximate_cross_validation_equals_fold_by_fold_fits(monkeypatch):
     fs = feature_set(per_class=15, std=6.0, seed=4)  # overlapping blobs: folds score differently
     X, y = fs.features, fs.labels
     cfg = SVMConfig(kernels=("linear", "rbf"), C=(0.01, 1.0), folds=3, components=20)
-    monkeypatch.setattr(svm, "APPROX_CHUNK", 7)  # statistics gathered over many small chunks
-    search = svm.approx_svm_search(X, y, cfg)
-    res = search.cv_results_
+    monkeypatch.setattr(stats, "CHUNK", 7)  # statistics gathered over many small chunks
+    found = search.approx_svm_search(X, y, cfg)
+    res = found.cv_results_
     assert [short_params(p)["kernel"] for p in res["params"]] == ["linear", "linear", "rbf", "rbf"]
-    mean, scale, varying = svm.standardisation(X)
-    fold, n_folds = svm._cv_folds(y, cfg)
-    assert n_folds == search.n_splits_ == 3
+    mean, scale, varying = stats.standardisation(X)
+    fold, n_folds = folds.held_out_fold(y, cfg)
+    assert n_folds == found.n_splits_ == 3
     for i, params in enumerate(res["params"]):
         p = short_params(params)
-        fmap = svm.kernel_map(X, (mean, scale, varying), p["kernel"], {"gamma": p.get("gamma", "scale")}, 20, 0)
+        fmap = stats.kernel_map(X, (mean, scale, varying), p["kernel"], {"gamma": p.get("gamma", "scale")}, 20, 0)
         scores = []
         for f in range(3):
             Z, train, held = fmap(X), fold != f, fold == f
@@ -646,17 +651,17 @@ def test_approximate_cross_validation_equals_fold_by_fold_fits(monkeypatch):
             ridge = Ridge(alpha=1 / p["C"]).fit(Z[train].astype(np.float64), Y)
             scores.append((np.array(CLASSES)[ridge.predict(Z[held]).argmax(axis=1)] == y[held]).mean())
         assert res["mean_test_score"][i] == pytest.approx(np.mean(scores), abs=1e-9)
-    assert search.best_score_ == max(res["mean_test_score"])
+    assert found.best_score_ == max(res["mean_test_score"])
 
 
 def test_stratified_sample_keeps_every_class_cross_validatable():
     y = np.repeat([1, 2, 3, 4], [1000, 100, 3, 1])
-    rows = svm.stratified_sample(y, 110, seed=0)
+    rows = search.stratified_sample(y, 110, seed=0)
     counts = dict(zip(*np.unique(y[rows], return_counts=True)))
     assert counts == {1: 99, 2: 9, 3: 2, 4: 1}  # in proportion, at least 2 (all of a smaller class)
-    assert rows.tolist() == sorted(rows.tolist()) and rows.tolist() == svm.stratified_sample(y, 110, 0).tolist()
-    assert not np.array_equal(rows, svm.stratified_sample(y, 110, seed=1))
-    assert svm.stratified_sample(y, 5000, 0).tolist() == list(range(len(y)))  # few enough rows: all of them
+    assert rows.tolist() == sorted(rows.tolist()) and rows.tolist() == search.stratified_sample(y, 110, 0).tolist()
+    assert not np.array_equal(rows, search.stratified_sample(y, 110, seed=1))
+    assert search.stratified_sample(y, 5000, 0).tolist() == list(range(len(y)))  # few enough rows: all of them
 
 
 def test_auto_solver_switches_above_the_row_limit_and_says_so(tmp_path, capsys):
@@ -689,9 +694,9 @@ def test_auto_solver_switches_above_the_row_limit_and_says_so(tmp_path, capsys):
 
 
 def test_approximate_solver_in_the_holdout_and_its_config(tmp_path):
-    result = svm.holdout_style(styled_set(), "sketch", SVMConfig(folds=3, C=(1.0,), kernels=("linear",),
+    result = holdout.holdout_style(styled_set(), "sketch", SVMConfig(folds=3, C=(1.0,), kernels=("linear",),
                                                                  logistic_C=(1.0,), solver="approx"))
     assert result["svm"]["solver"] == result["logistic"]["solver"] == "approx"
     assert result["svm"]["n"] == 30 and result["svm"]["top1"] <= 0.5  # never saw a shifted row
-    assert "solver" not in svm.holdout_config(SVMConfig())  # older holdout.json files stay valid
-    assert svm.holdout_config(SVMConfig(solver="approx"))["solver"] == "approx"
+    assert "solver" not in holdout.holdout_config(SVMConfig())  # older holdout.json files stay valid
+    assert holdout.holdout_config(SVMConfig(solver="approx"))["solver"] == "approx"
