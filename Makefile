@@ -102,6 +102,8 @@ bench: setup
 	$(PY) benchmarks/load_bench.py
 	$(PY) benchmarks/train_bench.py
 	$(PY) benchmarks/crawl_bench.py
+	$(PY) benchmarks/classify_bench.py
+	$(PY) benchmarks/phash_bench.py
 	@# every stage at 2000 and 6000 drawings (--samples 10000,30000,100000 for the issue's sizes)
 	$(PY) benchmarks/scale_bench.py
 

@@ -79,22 +79,6 @@ def debian_root(package: str) -> Path:
     return cache_dir() / "debian" / package
 
 
-def locate(*candidates: Path) -> Path | None:
-    """The first candidate folder that exists."""
-    return next((p for p in candidates if p.is_dir()), None)
-
-
-def library_folder(root: str | os.PathLike | None, default: Path | None, what: str, usual: Path) -> Path:
-    """``root`` when given, else the installed copy; missing, an error that says how to get it."""
-    found = Path(root) if root else default
-    if found is None or not found.is_dir():
-        raise FileNotFoundError(
-            f"{what} not found at {found or usual}. Install it with `python -m scraping.library --install` "
-            f"(make demo does), or pass a copy you have as NAME=ROOT."
-        )
-    return found
-
-
 @dataclass(frozen=True)
 class Installed:
     package: str

@@ -59,10 +59,9 @@ def make_svg(path: Path, w=100, h=60, seed=0) -> Path:
 
 def require_library(source: str) -> Path:
     """The installed copy of an embedded-library source; missing fails CI and skips elsewhere."""
-    import importlib
+    from scraping.sources import source_class
 
-    module = {"fluentui-emoji": "fluentui"}.get(source, source)
-    root = importlib.import_module(f"scraping.sources.{module}").default_root()
+    root = source_class(source).default_root()
     if root is None:
         if os.environ.get("CI"):
             pytest.fail(f"{source} is missing: make test installs the clip-art library")

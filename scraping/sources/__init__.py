@@ -5,44 +5,23 @@ A module in this package that defines a ``Source`` subclass decorated with
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from .base import IMAGE_EXTENSIONS, VECTOR_EXTENSIONS, Registry, Source, SourceFile, discover
 
-from .base import IMAGE_EXTENSIONS, VECTOR_EXTENSIONS, Source, SourceFile
-
-_REGISTRY: dict[str, type[Source]] = {}
-
-
-def register(cls: type[Source]) -> type[Source]:
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _discover() -> None:
-    for mod in pkgutil.iter_modules(__path__):
-        if mod.name != "base":
-            importlib.import_module(f"{__name__}.{mod.name}")
-
-
-def available() -> list[str]:
-    _discover()
-    return sorted(_REGISTRY)
+_SOURCES = Registry("source")
+register = _SOURCES.register
+available = _SOURCES.names
+source_class = _SOURCES.get
 
 
 def embedded() -> list[str]:
     """The sources of the embedded library, which ``--source embedded`` stands for."""
-    _discover()
-    return sorted(name for name, cls in _REGISTRY.items() if cls.embedded)
+    discover()
+    return sorted(name for name, cls in _SOURCES.classes.items() if cls.embedded)
 
 
 def create_source(name: str, **kwargs) -> Source:
-    _discover()
-    try:
-        cls = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown source {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
-    return cls(**kwargs)
+    return _SOURCES.create(name, **kwargs)
 
 
 __all__ = ["IMAGE_EXTENSIONS", "VECTOR_EXTENSIONS", "Source", "SourceFile", "available", "create_source", "embedded",
-           "register"]
+           "register", "source_class"]

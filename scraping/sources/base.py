@@ -1,6 +1,7 @@
 """What every source yields: files on disk plus what their collection says about them."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,3 +38,66 @@ class Source:
 
     def files(self) -> Iterator[SourceFile]:
         raise NotImplementedError
+
+
+class LibrarySource(Source):
+    """A collection of the embedded library: the copy ``make demo`` installs, or one at ``root``."""
+
+    embedded = True
+    what: ClassVar[str]  # the error's name for it, with the folder it expects
+
+    @staticmethod
+    def candidates() -> list[Path]:
+        """Where an installed copy may be; ``python -m scraping.library --install`` fills the first."""
+        raise NotImplementedError
+
+    @classmethod
+    def default_root(cls) -> Path | None:
+        """The first candidate folder that exists."""
+        return next((p for p in cls.candidates() if p.is_dir()), None)
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        found = Path(root) if root else self.default_root()
+        if found is None or not found.is_dir():
+            raise FileNotFoundError(
+                f"{self.what} not found at {found or self.candidates()[0]}. Install it with "
+                "`python -m scraping.library --install` (make demo does), or pass a copy you have as NAME=ROOT."
+            )
+        self.root = found
+
+
+def discover() -> None:
+    """Import every module of this package, so that each registers its classes."""
+    import importlib
+    import pkgutil
+
+    package = __name__.rpartition(".")[0]
+    for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if mod.name != "base":
+            importlib.import_module(f"{package}.{mod.name}")
+
+
+class Registry:
+    """Classes by their ``name``, filled by the ``register`` decorator as the package's modules are imported."""
+
+    def __init__(self, what: str):
+        self.what = what  # "source", "web source": for the error message
+        self.classes: dict[str, type] = {}
+
+    def register(self, cls: type) -> type:
+        self.classes[cls.name] = cls
+        return cls
+
+    def names(self) -> list[str]:
+        discover()
+        return sorted(self.classes)
+
+    def get(self, name: str) -> type:
+        discover()
+        try:
+            return self.classes[name]
+        except KeyError:
+            raise ValueError(f"unknown {self.what} {name!r}; available: {', '.join(sorted(self.classes))}") from None
+
+    def create(self, name: str, **kwargs):
+        return self.get(name)(**kwargs)

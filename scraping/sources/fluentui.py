@@ -9,10 +9,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from scraping.library import library_folder, locate, npm_root
+from scraping.library import npm_root
 
 from . import register
-from .base import Source, SourceFile
+from .base import LibrarySource, SourceFile
 
 STYLES = ("flat", "modern", "high-contrast")
 TONES = ("-light", "-medium-light", "-medium", "-medium-dark", "-dark")
@@ -25,10 +25,6 @@ META = {
 }
 
 
-def default_root() -> Path | None:
-    return locate(npm_root() / "fluentui-emoji" / "icons")
-
-
 def concept(stem: str, stems: set[str]) -> str | None:
     """The name to match, or None for a skin-tone copy of another file."""
     for tone in TONES:
@@ -38,12 +34,13 @@ def concept(stem: str, stems: set[str]) -> str | None:
 
 
 @register
-class FluentEmojiSource(Source):
+class FluentEmojiSource(LibrarySource):
     name = "fluentui-emoji"
-    embedded = True
+    what = "Fluent emoji (the package's icons/ folder)"
 
-    def __init__(self, root: str | os.PathLike | None = None):
-        self.root = library_folder(root, default_root(), "Fluent emoji (the package's icons/ folder)", npm_root() / "fluentui-emoji" / "icons")
+    @staticmethod
+    def candidates() -> list[Path]:
+        return [npm_root() / "fluentui-emoji" / "icons"]
 
     def files(self) -> Iterator[SourceFile]:
         for style in STYLES:

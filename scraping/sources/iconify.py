@@ -13,20 +13,16 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from scraping.library import NPM_PACKAGES, library_folder, locate, npm_root
+from scraping.library import NPM_PACKAGES, npm_root
 
 from . import register
-from .base import Source, SourceFile
+from .base import LibrarySource, SourceFile
 
 # Licences whose terms a dataset can meet by attribution (see datasets.licenses).
 LICENSES = frozenset({"Apache-2.0", "MIT", "CC0-1.0", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-SA-3.0", "CC-BY-SA-4.0",
                       "OFL-1.1", "ISC", "BSD-3-Clause", "Unlicense"})
 SKIN_TONE = re.compile(r"(-(light|medium-light|medium|medium-dark|dark)-skin-tone|-tone[1-5])(-|$)")
 _DEFAULT_SETS = tuple(p.split("/", 1)[1] for p in NPM_PACKAGES if p.startswith("@iconify-json/"))
-
-
-def default_root() -> Path | None:
-    return locate(npm_root() / "@iconify-json", npm_root() / "@iconify" / "json" / "json")
 
 
 def find_sets(root: Path) -> list[tuple[str, Path, Path | None]]:
@@ -91,14 +87,17 @@ def icon_names(data: dict) -> dict[str, list[str]]:
 
 
 @register
-class IconifySource(Source):
+class IconifySource(LibrarySource):
     name = "iconify"
-    embedded = True
+    what = "Iconify icon sets (@iconify-json/ or @iconify/json)"
     noise_words = frozenset({"emoji", "icon"})
 
+    @staticmethod
+    def candidates() -> list[Path]:
+        return [npm_root() / "@iconify-json", npm_root() / "@iconify" / "json" / "json"]
+
     def __init__(self, root: str | os.PathLike | None = None, sets: tuple[str, ...] | None = None):
-        self.root = library_folder(root, default_root(), "Iconify icon sets (@iconify-json/ or @iconify/json)",
-                                   npm_root() / "@iconify-json")
+        super().__init__(root)
         # The library's own sets by default; any colour set with a reusable licence under a root given.
         self.sets = sets if sets is not None else (_DEFAULT_SETS if root is None else None)
 

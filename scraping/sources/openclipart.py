@@ -12,10 +12,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from scraping.library import debian_root, library_folder, locate
+from scraping.library import debian_root
 
 from . import register
-from .base import Source, SourceFile
+from .base import LibrarySource, SourceFile
 
 SYSTEM_ROOT = Path("/usr/share/openclipart/svg")
 TRUNCATED_AT = 22  # stems this long may end in a cut-off author name
@@ -32,10 +32,6 @@ LICENSES = {
     "gpl/2.0": ("GPL-2.0-or-later", "https://creativecommons.org/licenses/GPL/2.0/"),
 }
 _TOKEN = re.compile(r"[0-9A-Za-z]+")
-
-
-def default_root() -> Path | None:
-    return locate(debian_root("openclipart-svg") / "usr/share/openclipart/svg", SYSTEM_ROOT)
 
 
 def _text(raw: bytes) -> str:
@@ -78,13 +74,14 @@ def strip_author_tail(stem: str, author: str | None) -> str:
 
 
 @register
-class OpenClipartSource(Source):
+class OpenClipartSource(LibrarySource):
     name = "openclipart"
-    embedded = True
+    what = "OpenClipart (its svg/ folder)"
     noise_words = frozenset({"openclipart", "clipart", "remix", "clip", "art"})
 
-    def __init__(self, root: str | os.PathLike | None = None):
-        self.root = library_folder(root, default_root(), "OpenClipart (its svg/ folder)", SYSTEM_ROOT)
+    @staticmethod
+    def candidates() -> list[Path]:
+        return [debian_root("openclipart-svg") / "usr/share/openclipart/svg", SYSTEM_ROOT]
 
     def files(self) -> Iterator[SourceFile]:
         for dirpath, dirnames, filenames in os.walk(self.root):

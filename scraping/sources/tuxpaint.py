@@ -11,10 +11,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from scraping.library import debian_root, library_folder, locate
+from scraping.library import debian_root
 
 from . import register
-from .base import Source, SourceFile
+from .base import LibrarySource, SourceFile
 
 SYSTEM_ROOT = Path("/usr/share/tuxpaint/stamps")
 META = {
@@ -25,10 +25,6 @@ META = {
     "author": "Bill Kendrick and the Tux Paint contributors",
     "author_url": "https://tuxpaint.org/",
 }
-
-
-def default_root() -> Path | None:
-    return locate(debian_root("tuxpaint-stamps-default") / "usr/share/tuxpaint/stamps", SYSTEM_ROOT)
 
 
 def read_description(path: Path) -> str | None:
@@ -45,13 +41,14 @@ def read_description(path: Path) -> str | None:
 
 
 @register
-class TuxPaintSource(Source):
+class TuxPaintSource(LibrarySource):
     name = "tuxpaint"
-    embedded = True
+    what = "Tux Paint stamps (their stamps/ folder)"
     noise_words = frozenset({"mirror", "cartoon"})
 
-    def __init__(self, root: str | os.PathLike | None = None):
-        self.root = library_folder(root, default_root(), "Tux Paint stamps (their stamps/ folder)", SYSTEM_ROOT)
+    @staticmethod
+    def candidates() -> list[Path]:
+        return [debian_root("tuxpaint-stamps-default") / "usr/share/tuxpaint/stamps", SYSTEM_ROOT]
 
     def files(self) -> Iterator[SourceFile]:
         for dirpath, dirnames, filenames in os.walk(self.root):

@@ -8,12 +8,11 @@ this package that decorates a ``WebSource`` subclass with ``@register_web`` is f
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import urllib.parse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar
+
+from .base import Registry
 
 
 @dataclass(frozen=True)
@@ -65,33 +64,13 @@ def check_query_template(template: str) -> str:
     return template
 
 
-_WEB_REGISTRY: dict[str, type[WebSource]] = {}
-
-
-def register_web(cls: type[WebSource]) -> type[WebSource]:
-    _WEB_REGISTRY[cls.name] = cls
-    return cls
-
-
-def _discover() -> None:
-    package = __name__.rpartition(".")[0]
-    for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if mod.name != "base":
-            importlib.import_module(f"{package}.{mod.name}")
-
-
-def web_sources() -> list[str]:
-    _discover()
-    return sorted(_WEB_REGISTRY)
+_WEB_SOURCES = Registry("web source")
+register_web = _WEB_SOURCES.register
+web_sources = _WEB_SOURCES.names
 
 
 def create_web_source(name: str, **kwargs) -> WebSource:
-    _discover()
-    try:
-        cls = _WEB_REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown web source {name!r}; available: {', '.join(sorted(_WEB_REGISTRY))}") from None
-    return cls(**kwargs)
+    return _WEB_SOURCES.create(name, **kwargs)
 
 
 __all__ = ["ImageLink", "Page", "WebSource", "check_query_template", "create_web_source", "register_web",
