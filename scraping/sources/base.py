@@ -45,11 +45,18 @@ class LibrarySource(Source):
 
     embedded = True
     what: ClassVar[str]  # the error's name for it, with the folder it expects
+    # (Debian package, its folder): the copy ``python -m scraping.library --install`` unpacks, or the system's
+    debian: ClassVar[tuple[str, str] | None] = None
 
-    @staticmethod
-    def candidates() -> list[Path]:
+    @classmethod
+    def candidates(cls) -> list[Path]:
         """Where an installed copy may be; ``python -m scraping.library --install`` fills the first."""
-        raise NotImplementedError
+        if cls.debian is None:
+            raise NotImplementedError(f"{cls.__name__} names neither candidates() nor debian")
+        from scraping.library import debian_root
+
+        package, folder = cls.debian
+        return [debian_root(package) / folder, Path("/") / folder]
 
     @classmethod
     def default_root(cls) -> Path | None:

@@ -12,12 +12,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from scraping.library import debian_root
 
 from . import register
 from .base import LibrarySource, SourceFile
 
-SYSTEM_ROOT = Path("/usr/share/openclipart/svg")
 TRUNCATED_AT = 22  # stems this long may end in a cut-off author name
 HEAD = 1 << 14  # Inkscape writes the RDF block first: all 8,121 files have it in 16 KiB
 
@@ -78,10 +76,7 @@ class OpenClipartSource(LibrarySource):
     name = "openclipart"
     what = "OpenClipart (its svg/ folder)"
     noise_words = frozenset({"openclipart", "clipart", "remix", "clip", "art"})
-
-    @staticmethod
-    def candidates() -> list[Path]:
-        return [debian_root("openclipart-svg") / "usr/share/openclipart/svg", SYSTEM_ROOT]
+    debian = ("openclipart-svg", "usr/share/openclipart/svg")
 
     def files(self) -> Iterator[SourceFile]:
         for dirpath, dirnames, filenames in os.walk(self.root):

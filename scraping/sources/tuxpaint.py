@@ -11,12 +11,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from scraping.library import debian_root
 
 from . import register
 from .base import LibrarySource, SourceFile
 
-SYSTEM_ROOT = Path("/usr/share/tuxpaint/stamps")
 META = {
     "style": "tuxpaint",
     "set": "Tux Paint stamps",
@@ -45,10 +43,7 @@ class TuxPaintSource(LibrarySource):
     name = "tuxpaint"
     what = "Tux Paint stamps (their stamps/ folder)"
     noise_words = frozenset({"mirror", "cartoon"})
-
-    @staticmethod
-    def candidates() -> list[Path]:
-        return [debian_root("tuxpaint-stamps-default") / "usr/share/tuxpaint/stamps", SYSTEM_ROOT]
+    debian = ("tuxpaint-stamps-default", "usr/share/tuxpaint/stamps")
 
     def files(self) -> Iterator[SourceFile]:
         for dirpath, dirnames, filenames in os.walk(self.root):
