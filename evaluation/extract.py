@@ -170,16 +170,38 @@ def forward_batch(backbone, x: torch.Tensor, tta: str = "none") -> tuple[torch.T
     return feats, backbone.imagenet_logits(logits)  # a fine-tuned head's classes among the 1000
 
 
-def trained_without_style(weights: str | None) -> str:
-    """The style a fine-tuned checkpoint was trained without (``training.finetune --holdout-style``), or ""."""
+def checkpoint_settings(weights: str | None) -> dict:
+    """The settings a ``training.finetune`` checkpoint was trained with, or {} for anything else."""
     if not weights or weights == "random" or not Path(weights).is_file():
-        return ""
+        return {}
     try:
         obj = torch.load(weights, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # a plain state dict that is not ours, or unreadable: create_backbone says so
-        return ""
+        return {}
     args = obj.get("args") if isinstance(obj, dict) else None
-    return str((args or {}).get("holdout_style") or "")
+    return args if isinstance(args, dict) else {}
+
+
+def trained_without_style(weights: str | None) -> str:
+    """The style a fine-tuned checkpoint was trained without (``training.finetune --holdout-style``), or ""."""
+    return str(checkpoint_settings(weights).get("holdout_style") or "")
+
+
+def backbone_and_weights(backbone: str, weights: str | None) -> tuple[str, str | None]:
+    """``--backbone`` is a network's name, or a checkpoint of ``training.finetune``/``training.adapt``: then the
+    network is the one it was trained from, and the checkpoint its weights."""
+    if backbone in DEFAULT_LAYERS:
+        return backbone, weights
+    if not Path(backbone).is_file():
+        raise ValueError(f"--backbone {backbone}: neither a network ({', '.join(sorted(DEFAULT_LAYERS))}) "
+                         "nor a checkpoint file")
+    if weights is not None:
+        raise ValueError(f"--backbone {backbone} is a checkpoint: give its weights there or in --weights, not both")
+    name = checkpoint_settings(backbone).get("backbone")
+    if name not in DEFAULT_LAYERS:
+        raise ValueError(f"--backbone {backbone}: not a checkpoint of training.finetune or training.adapt "
+                         "(it names no network); pass --backbone NAME --weights PATH for a plain state dict")
+    return name, backbone
 
 
 # one job: the images, the network, the partition
@@ -495,8 +517,10 @@ def extract_reusing(cfg: ExtractConfig, ranks: Ranks | None = None) -> dict:
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Extract backbone features and ImageNet logits to HDF5.", add_help=add_help)
     p.add_argument("--manifest", type=Path, required=True, help="manifest.jsonl from datasets.build")
-    p.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(DEFAULT_LAYERS),
-                   help="network (default %(default)s: the best whose weights ship offline)")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, metavar="NAME|CHECKPOINT",
+                   help=f"network: {', '.join(sorted(DEFAULT_LAYERS))} (default %(default)s: the best whose "
+                   "weights ship offline), or a checkpoint of training.finetune or training.adapt (its network "
+                   "with its weights)")
     p.add_argument("--layer", default=None, help="feature layer (vgg19: fc6, fc7, fc8, fc6_pre, fc7_pre; default fc7)")
     p.add_argument("--weights", default=None,
                    help="state dict or checkpoint to load; 'random' for an untrained net (default: pretrained)")
@@ -522,8 +546,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        backbone, weights = backbone_and_weights(args.backbone, args.weights)
+    except ValueError as err:
+        print(f"evaluation.extract: {err}", file=sys.stderr)
+        return 2
     cfg = ExtractConfig(
-        manifest=args.manifest, out=args.out, backbone=args.backbone, layer=args.layer, weights=args.weights,
+        manifest=args.manifest, out=args.out, backbone=backbone, layer=args.layer, weights=weights,
         batch_size=args.batch_size, workers=args.workers, device=args.device, amp=not args.no_amp,
         tta=args.tta, normalize=args.normalize, shard_size=args.shard_size, reuse=args.reuse,
     )

@@ -123,6 +123,7 @@ from .open_set import (
     threshold_value,
 )
 from .suggest_pools import (
+    CROSS_FITS,
     METHODS,
     SCORES,
     SuggestConfig,
@@ -180,7 +181,7 @@ def _arrays(features, labels, ids, new_features, clip, clip_new) -> tuple:
 
 def suggest(features: np.ndarray, labels: np.ndarray, ids: np.ndarray, new_features: np.ndarray, *,
             clip: np.ndarray | None = None, clip_new: np.ndarray | None = None, exclude: dict | None = None,
-            cfg: SuggestConfig | None = None) -> Suggestions:
+            styles: np.ndarray | None = None, cfg: SuggestConfig | None = None) -> Suggestions:
     """A class, or none, for each row of ``new_features``, learnt from the labelled rows.
 
     Args:
@@ -189,12 +190,15 @@ def suggest(features: np.ndarray, labels: np.ndarray, ids: np.ndarray, new_featu
         new_features: (m, D) the rows to score.
         clip, clip_new: CLIP zero-shot log-probabilities over the sorted classes, (N, K) and (m, K), or None.
         exclude: {scored row: set of class labels} never to propose for that row.
+        styles: (N,) the drawing style of each labelled row: needed by ``cfg.cross_fit == "styles"``.
         cfg: the method, calibration and threshold settings (:class:`SuggestConfig`).
     """
     cfg = cfg or SuggestConfig()
     cfg.check()
     X, y, new, clip, clip_new = _arrays(features, labels, ids, new_features, clip, clip_new)
-    images = group_images(ids, y)
+    if cfg.cross_fit == "styles" and (styles is None or len(styles) != len(y)):
+        raise ValueError("cross-fitting by style needs the style of every labelled row")
+    images = group_images(ids, y, styles)
     check_images(images)
     warnings: list[str] = []
     clip_img = None if clip is None else clip[images.first_row]
@@ -216,7 +220,7 @@ def suggest(features: np.ndarray, labels: np.ndarray, ids: np.ndarray, new_featu
     report = {
         "params": {"method": cfg.method, "C": cal["C"], "C_log_loss": {str(c): v for c, v in cal["losses"].items()},
                    **({"kernel": cfg.kernel} if cfg.method == "svm" else {}), "folds": cal["n_splits"],
-                   "class_groups": len(np.unique(other_group)), "score": cfg.score, "open_share": share,
+                   "cross_fit": cfg.cross_fit, "class_groups": len(np.unique(other_group)), "score": cfg.score, "open_share": share,
                    "max_other": cfg.max_other, "precision": cfg.precision, "seed": cfg.seed},
         "threshold": threshold_value(t, cfg.score),
         "estimated": figures(t, known_conf, known_ok, other_conf, share),
@@ -329,7 +333,8 @@ def run(features: Path | list[Path], out: Path, cfg: SuggestConfig, args: argpar
                 len(classes), len(new), fs.features.shape[1])
     try:
         result = suggest(fs.features[labelled], fs.labels[labelled], fs.ids[labelled], fs.features[new],
-                         clip=clip, clip_new=clip_new, exclude=exclude, cfg=cfg)
+                         clip=clip, clip_new=clip_new, exclude=exclude, cfg=cfg,
+                         styles=None if fs.styles is None else fs.styles[labelled])
     except ValueError as err:
         raise ValueError(f"{label}: {err}") from None
     for warning in result.report["warnings"]:
@@ -384,7 +389,8 @@ def config_from_args(args: argparse.Namespace) -> SuggestConfig:
             C = tuple(float(x) for x in args.C.split(",") if x.strip())
         except ValueError:
             raise ValueError(f"--C: expected comma-separated numbers, got {args.C!r}") from None
-    cfg = SuggestConfig(method=args.method, C=C, kernel=args.kernel, folds=args.folds, class_groups=args.class_groups,
+    cfg = SuggestConfig(method=args.method, C=C, kernel=args.kernel, folds=args.folds, cross_fit=args.cross_fit,
+                        class_groups=args.class_groups,
                         precision=args.precision, open_share=args.open_share,
                         max_other=None if args.max_other < 0 else args.max_other, score=args.score, seed=args.seed,
                         jobs=args.jobs)
@@ -412,6 +418,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                              "(default: logistic 0.01,0.1,1; svm 1)")
     g.add_argument("--kernel", choices=("rbf", "linear"), default=d.kernel, help="svm kernel (default %(default)s)")
     g.add_argument("--folds", type=int, default=d.folds, help="k-fold over labelled images (default %(default)s)")
+    g.add_argument("--cross-fit", choices=CROSS_FITS, default=d.cross_fit,
+                   help="what a fold holds out: images, or whole styles, so that the confidences and the threshold "
+                   "are those of drawings by other hands (default %(default)s)")
     g.add_argument("--seed", type=int, default=d.seed, help="folds, class groups and halves (default %(default)s)")
     g.add_argument("--jobs", type=int, default=d.jobs, help="parallel fits (default %(default)s; -1: all cores)")
     g = p.add_argument_group("abstaining")

@@ -158,3 +158,22 @@ def test_classify_bench_runs(capsys):
         m = re.search(rf"^{name}\s+ours\s+([\d.]+) s\s+scikit-learn\s+([\d.]+) s\s+ratio\s+([\d.]+)x", out, re.M)
         assert m and float(m.group(1)) > 0 and float(m.group(2)) > 0, out
     assert re.search(r"largest kernel difference [\d.e+-]+", out) and "same top-1 on 100.00% of rows" in out, out
+
+
+def test_suggest_styles_bench_runs(tmp_path, capsys):
+    """Both cross-fits on blobs in 6 styles: two summary lines with the realised/promised ratio, a row per style."""
+    import numpy as np
+
+    from benchmarks.suggest_styles import main
+    from evaluation.features import FeatureSet, write_features
+    from tests.test_suggest import styled_world
+
+    X, y, styles, _, _ = styled_world(0, n_styles=6, per=10)
+    n = len(y)
+    write_features(tmp_path / "f.h5", FeatureSet(
+        X.astype(np.float32), y.astype(np.int64), np.array([f"img{i}" for i in range(n)], dtype=object),
+        np.array(["train"] * n, dtype=object), wnids=np.array([f"n{c:08d}" for c in y], dtype=object),
+        label_names=np.array([f"class{c}" for c in y], dtype=object), styles=styles.astype(object)))
+    assert main(["--features", str(tmp_path / "f.h5"), "--styles", "3", "--other-classes", "0.25"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("realised/promised precision") == 2 and out.count("right (") == 6

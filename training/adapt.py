@@ -1,0 +1,223 @@
+"""python -m training.adapt: a backbone adapted to drawings, from every verified class of a library.
+
+    python -m training.adapt --data out/embedded-verified/manifest.jsonl --backbone efficientnet-lite1 \\
+        --out runs/adapt-lite1 [--exclude out/user/manifest.jsonl] [--holdout-style openclipart] [--epochs 30]
+    python -m evaluation.extract --manifest YOUR/manifest.jsonl --backbone runs/adapt-lite1/best.pt --out adapted.h5
+
+The network learns drawings from the library, and is then used frozen, as a feature extractor, on
+a dataset it never saw. So that a measurement on the library's own val split stays fair, what it
+trains on is chosen here, and written down next to the checkpoint (``adapt.json``):
+
+1. the labelled rows of ``--data`` (verified labels: ``evaluation.verify``'s manifest);
+2. less **every val row** of ``--data`` and every row of each ``--exclude`` manifest (a user's
+   dataset, the thesis subset's val split): the same image id never trains;
+3. less every train row whose perceptual hash is within ``--near-distance`` bits of an excluded
+   image (the same drawing re-saved, resized or recoloured under another id);
+4. less classes with fewer than ``--min-images`` rows left;
+5. a stratified ``--stop-fraction`` of what is left (seeded) becomes the run's own val split: it
+   only stops the training early and lowers the learning rate, so no excluded image chooses
+   the epoch either.
+
+Then ``training.finetune`` trains it with the ``drawings`` recipe (a linear-probe head, the
+upper layers fine-tuned, drawing-style augmentation) and no evaluation. The checkpoint is
+``OUT/best.pt``; ``evaluation.extract --backbone OUT/best.pt`` reads its network from it. A
+killed run continues where it stopped when the same command is given again.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from datasets.manifest import read_manifest
+from datasets.splits import split_score
+from scraping.files import write_json, write_jsonl
+
+logger = logging.getLogger(__name__)
+
+RECIPE = "drawings"
+STOP_SEED = 1  # the run's own val split is drawn with another seed than the library's split (0)
+
+
+@dataclass
+class AdaptConfig:
+    data: Path
+    out: Path
+    exclude: list[Path] = field(default_factory=list)
+    backbone: str = "efficientnet-lite1"
+    min_images: int = 3
+    stop_fraction: float = 0.1
+    near_distance: int = 4  # perceptual-hash bits; negative: no near-duplicate check
+    holdout_style: str | None = None
+    seed: int = 0
+
+
+@dataclass
+class Selection:
+    rows: list[dict]  # the adaptation manifest's rows, split train / val (early stopping)
+    counts: dict  # what was left out, and why
+
+
+def excluded_ids(cfg: AdaptConfig, rows: list[dict]) -> set[str]:
+    """Every val row of ``--data`` and every row of the ``--exclude`` manifests."""
+    ids = {r["id"] for r in rows if r.get("split") != "train"}
+    for path in cfg.exclude:
+        ids.update(r["id"] for r in read_manifest(path))
+    return ids
+
+
+def image_phash(path: str) -> str | None:
+    import imagehash
+
+    from scraping.pixels import load_rgb
+
+    try:
+        return str(imagehash.phash(load_rgb(path)))
+    except (OSError, ValueError) as err:
+        logger.warning("%s: no perceptual hash (%s); it is kept", path, err)
+        return None
+
+
+def near_excluded(train: list[dict], excluded: list[dict], distance: int) -> set[str]:
+    """Ids of ``train`` rows within ``distance`` hash bits of an ``excluded`` row."""
+    from tqdm import tqdm
+
+    from scraping.phash import phash_bits, phash_pairs
+
+    rows = [*train, *excluded]
+    hashes = [image_phash(r["filepath"]) for r in tqdm(rows, desc="perceptual hashes", unit=" image")]
+    known = [i for i, h in enumerate(hashes) if h]
+    if len(known) < 2:
+        return set()
+    bits = phash_bits([f"{int(hashes[i], 16):016x}" for i in known])
+    near = set()
+    for a, b in phash_pairs(bits, distance).tolist():
+        i, j = known[a], known[b]
+        if (i < len(train)) != (j < len(train)):  # one side trains, the other is excluded
+            near.add(rows[min(i, j)]["id"])
+    return near
+
+
+def stop_split(rows: list[dict], fraction: float, seed: int) -> list[dict]:
+    """Each class's ``fraction`` of rows (rounded, at least one from a class of 1/fraction rows or more) as val."""
+    by_class: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_class[r["wnid"]].append(r)
+    val: set[str] = set()
+    for members in by_class.values():
+        members.sort(key=lambda r: split_score(r["id"], seed))
+        val.update(r["id"] for r in members[: int(len(members) * fraction + 0.5)])
+    return [{**r, "split": "val" if r["id"] in val else "train"} for r in rows]
+
+
+def select(cfg: AdaptConfig) -> Selection:
+    rows = [r for r in read_manifest(cfg.data) if r.get("wnid") is not None]
+    if not rows:
+        raise ValueError(f"{cfg.data}: no labelled rows")
+    out_ids = excluded_ids(cfg, rows)
+    train = [r for r in rows if r["id"] not in out_ids]
+    near: set[str] = set()
+    if cfg.near_distance >= 0 and out_ids:
+        excluded = [r for r in rows if r["id"] in out_ids]
+        for path in cfg.exclude:
+            excluded += read_manifest(path)
+        near = near_excluded(train, list({r["id"]: r for r in excluded}.values()), cfg.near_distance)
+        train = [r for r in train if r["id"] not in near]
+    sizes = Counter(r["wnid"] for r in train)
+    kept = [r for r in train if sizes[r["wnid"]] >= cfg.min_images]
+    if not kept:
+        raise ValueError(f"{cfg.data}: no class keeps {cfg.min_images}+ rows once the excluded images are out")
+    counts = {"labelled": len(rows), "excluded_ids": len(out_ids), "excluded_rows": len(rows) - len(train) - len(near),
+              "near_duplicates": len(near), "small_class_rows": len(train) - len(kept),
+              "classes": len({r["wnid"] for r in kept}), "styles": len({str(r.get("style")) for r in kept})}
+    split = stop_split(kept, cfg.stop_fraction, cfg.seed + STOP_SEED)
+    counts["train"] = sum(r["split"] == "train" for r in split)
+    counts["stop_val"] = len(split) - counts["train"]
+    return Selection(split, counts)
+
+
+def write_selection(cfg: AdaptConfig, sel: Selection) -> Path:
+    """``OUT/adapt-manifest.jsonl`` and ``OUT/adapt.json``; a resumed run must find the same selection."""
+    manifest = cfg.out / "adapt-manifest.jsonl"
+    digest = hashlib.sha256("\n".join(f"{r['id']} {r['wnid']} {r['split']}" for r in sel.rows).encode()).hexdigest()
+    record = cfg.out / "adapt.json"
+    if (cfg.out / "last.pt").exists() and record.exists():
+        before = json.loads(record.read_text()).get("selection_sha256")
+        if before != digest:
+            raise ValueError(f"{cfg.out}: the run was started on another selection of images (other --data, "
+                             "--exclude or settings); choose another --out")
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(manifest, sel.rows)
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+    settings["exclude"] = [str(p) for p in cfg.exclude]
+    write_json(record, {"settings": settings, "recipe": RECIPE, "counts": sel.counts, "selection_sha256": digest})
+    return manifest
+
+
+def finetune_argv(cfg: AdaptConfig, manifest: Path, extra: list[str]) -> list[str]:
+    if (cfg.out / "last.pt").exists():
+        return ["--resume", str(cfg.out), *extra]
+    argv = ["--data", str(manifest), "--out", str(cfg.out), "--backbone", cfg.backbone, "--recipe", RECIPE,
+            "--seed", str(cfg.seed), "--no-evaluate", *extra]
+    if cfg.holdout_style:
+        argv += ["--holdout-style", cfg.holdout_style]
+    return argv
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Fine-tune a backbone on every verified class of a library, keeping "
+                                "val and excluded images out, for frozen features elsewhere.", add_help=add_help)
+    p.add_argument("--data", type=Path, required=True, help="the library's verified manifest (evaluation.verify)")
+    p.add_argument("--out", type=Path, required=True, help="run folder: best.pt, last.pt, adapt.json")
+    p.add_argument("--exclude", type=Path, action="append", default=[], metavar="MANIFEST",
+                   help="keep every image of this manifest out of training too (repeat)")
+    p.add_argument("--backbone", default=AdaptConfig.backbone, help="network (default %(default)s)")
+    p.add_argument("--min-images", type=int, default=AdaptConfig.min_images,
+                   help="a class trains with at least this many rows (default %(default)s)")
+    p.add_argument("--stop-fraction", type=float, default=AdaptConfig.stop_fraction,
+                   help="each class's share kept for early stopping (default %(default)s)")
+    p.add_argument("--near-distance", type=int, default=AdaptConfig.near_distance,
+                   help="perceptual-hash bits within which a train image counts as an excluded one's copy "
+                   "(default %(default)s; -1: no check)")
+    p.add_argument("--holdout-style", default=None, metavar="STYLE",
+                   help="leave this style out too (for evaluation.svm --holdout-style STYLE)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("finetune", nargs=argparse.REMAINDER,
+                   help="after --, options for training.finetune: --epochs, --batch-size, --device, --workers ...")
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    from training import finetune
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = AdaptConfig(data=args.data, out=args.out, exclude=list(args.exclude), backbone=args.backbone,
+                      min_images=args.min_images, stop_fraction=args.stop_fraction,
+                      near_distance=args.near_distance, holdout_style=args.holdout_style, seed=args.seed)
+    extra = [a for a in args.finetune if a != "--"]
+    try:
+        if not 0 < cfg.stop_fraction < 1:
+            raise ValueError(f"--stop-fraction must be in (0, 1), got {cfg.stop_fraction}")
+        sel = select(cfg)
+        manifest = write_selection(cfg, sel)
+    except (ValueError, OSError) as err:
+        print(f"training.adapt: {err}", file=sys.stderr)
+        return 2
+    c = sel.counts
+    print(f"training.adapt: {c['train']} train and {c['stop_val']} early-stopping images, {c['classes']} classes, "
+          f"{c['styles']} styles; left out {c['excluded_rows']} val/excluded rows and {c['near_duplicates']} near "
+          f"copies of them ({cfg.out / 'adapt.json'})")
+    code = finetune.main(finetune.get_args_parser().parse_args(finetune_argv(cfg, manifest, extra)))
+    if code == 0:
+        print(f"features: python -m evaluation.extract --manifest MANIFEST --backbone {cfg.out / 'best.pt'} "
+              "--out adapted.h5")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))
