@@ -403,6 +403,8 @@ def file_attrs(cfg: ExtractConfig, backbone, ranks: Ranks, done: np.ndarray, bad
         "normalize": normalization_name(backbone.preprocessing),
         # evaluation.svm --holdout-style may hold out only this style of a fine-tuned net's features
         "trained_without_style": trained_without_style(cfg.weights),
+        # the manifest the checkpoint trained on: another than this one's means adapted (training.adapt)
+        "trained_on": str(checkpoint_settings(cfg.weights).get("data") or ""),
         "tta": cfg.tta,
         "manifest": str(cfg.manifest),
         # the report's column title: which build, and which subset of it

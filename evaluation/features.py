@@ -12,7 +12,9 @@ Layout (N = manifest rows; an image in two classes is two rows with the same fea
 
 Attributes: backbone, layer, weights_sha256, preprocessing (JSON), manifest, subset,
 num_classes_head, head_classes (a fine-tuned head's ILSVRC indices, else
-empty), created, torch_version, and in newer files tta and normalize.
+empty), created, torch_version, and in newer files tta, normalize, trained_without_style and
+trained_on (the manifest a fine-tuned checkpoint trained on: another one's means ``is_adapted``);
+a joined set has ``parts`` (:func:`feature_parts` of each file).
 
 ``labelled_rows`` drops the unlabelled rows (every metric needs a class); ``evaluation.suggest``
 proposes classes for them. ``join_features`` puts several backbones' files of the same images
@@ -75,6 +77,33 @@ class FeatureSet:
     @property
     def subset_name(self) -> str:
         return str(self.attrs.get("subset") or Path(str(self.attrs.get("manifest", "dataset"))).parent.name)
+
+
+def is_fine_tuned(attrs: dict) -> bool:
+    """True when the features came from a fine-tuned checkpoint: ``head_classes`` is a non-empty JSON list."""
+    raw = attrs.get("head_classes")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return False
+    return isinstance(raw, (list, tuple, np.ndarray)) and len(raw) > 0
+
+
+def is_adapted(attrs: dict) -> bool:
+    """Features of a network fine-tuned on another dataset than their own (``training.adapt``): the manifest the
+    checkpoint trained on (attr ``trained_on``) is not the one the features were extracted from."""
+    trained_on, manifest = str(attrs.get("trained_on") or ""), str(attrs.get("manifest") or "")
+    return is_fine_tuned(attrs) and bool(trained_on) and Path(trained_on).resolve() != Path(manifest).resolve()
+
+
+def feature_parts(attrs: dict) -> list[dict]:
+    """Per features file behind a set (several when joined): backbone, fine-tuned, adapted, style it never saw."""
+    raw = attrs.get("parts")
+    if raw:
+        return json.loads(raw) if isinstance(raw, str) else list(raw)
+    return [{"backbone": str(attrs.get("backbone") or "?"), "fine_tuned": is_fine_tuned(attrs),
+             "adapted": is_adapted(attrs), "trained_without_style": str(attrs.get("trained_without_style") or "")}]
 
 
 def labelled_rows(fs: FeatureSet) -> tuple[FeatureSet, int]:
@@ -264,7 +293,8 @@ def join_features(sets: list[FeatureSet], names: list[str]) -> FeatureSet:
 
     Rows are matched by (id, label). Every column but the features (logits, wnids, styles, ...)
     and every attribute but those below come from the first set. Attributes: ``backbone`` and
-    ``layer`` joined with "+", ``features`` the list of ``names``, ``feature_dim`` the sum.
+    ``layer`` joined with "+", ``parts`` each file's :func:`feature_parts` (JSON), ``features`` the
+    list of ``names``, ``feature_dim`` the sum.
     A :class:`FeatureJoinError` (a ValueError) names the files when the rows do not match.
     """
     if not sets or len(sets) != len(names):
@@ -277,6 +307,7 @@ def join_features(sets: list[FeatureSet], names: list[str]) -> FeatureSet:
     joined.features = np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
     for key in ("backbone", "layer"):
         joined.attrs[key] = "+".join(str(fs.attrs.get(key, "?")) for fs in sets)
+    joined.attrs["parts"] = json.dumps([part for fs in sets for part in feature_parts(fs.attrs)])
     joined.attrs["features"] = [str(n) for n in names]
     joined.attrs["feature_dim"] = int(joined.features.shape[1])
     return joined

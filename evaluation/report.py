@@ -10,7 +10,9 @@ in the thesis's Table 5.2; then the backbone table: rows backbone x method, colu
 (metrics.json ``meta.subset``), cells "top-1 / top-5 (n)". Its rows per backbone (meta
 ``backbone``, "+flip" added for ``tta`` flip) are softmax (``baseline``), SVM, logistic, the
 fine-tuned head (``head``), and SVM and logistic on fine-tuned features (a folder whose meta
-``fine_tuned`` is true, or that has a ``head`` method; its ``baseline`` is left out). Rows with
+``fine_tuned`` is true, or that has a ``head`` method; its ``baseline`` is left out). Features of a
+network adapted on another dataset (meta ``adapted``: ``training.adapt``) are frozen features of
+"<backbone> adapted", its head the softmax row. Rows with
 no figure are omitted; where several folders fill one cell (seeds of one recipe) it shows "mean ±
 half the range" over them, with the number of runs. Then, for the
 first folder, top-1 per drawing style and the ten worst classes per method.
@@ -162,13 +164,25 @@ def load_holdout(folder: str | Path) -> Holdout:
 
 
 def backbone_label(meta: dict) -> str:
-    """The backbone as the tables name it: meta backbone, plus " +flip" for flip test-time augmentation."""
-    return str(meta.get("backbone") or "?") + (" +flip" if meta.get("tta") == "flip" else "")
+    """The backbone as the tables name it: meta backbone, " adapted" after each part from a network fine-tuned
+    on another dataset (``training.adapt``), " +flip" for flip test-time augmentation."""
+    parts = str(meta.get("backbone") or "?").split("+")
+    adapted = meta.get("adapted") or False
+    flags = adapted if isinstance(adapted, list) and len(adapted) == len(parts) else [bool(adapted)] * len(parts)
+    label = "+".join(p + (" adapted" if a else "") for p, a in zip(parts, flags, strict=True))
+    return label + (" +flip" if meta.get("tta") == "flip" else "")
 
 
 def column_fine_tuned(column: Column) -> bool:
-    """Features from a fine-tuned checkpoint: meta says so, or the folder has the fine-tuned head's method."""
-    return bool(column.data["meta"].get("fine_tuned")) or "head" in column.methods
+    """Features from a network fine-tuned on this dataset: meta says so, or the folder has the fine-tuned head's
+    method. An adapted network's features count as frozen ones of their own backbone (its head as softmax)."""
+    meta = column.data["meta"]
+    return (bool(meta.get("fine_tuned")) or "head" in column.methods) and not meta.get("adapted")
+
+
+def features_kind(meta: dict) -> str:
+    """ "frozen", or "fine-tuned" for a network fine-tuned on this dataset (an adapted one's features are frozen)."""
+    return "fine-tuned" if meta.get("fine_tuned") and not meta.get("adapted") else "frozen"
 
 
 def column_subset(column: Column) -> str:
@@ -293,12 +307,12 @@ def holdout_columns(holdouts: list[Holdout]) -> list[tuple[list[Holdout], str, s
     Files of one backbone, kind and method share a column: a fine-tuned network holds out one style per run,
     so its runs fill one column together (where two have the same style, the first given wins)."""
     backbones = list(dict.fromkeys(backbone_label(h.meta) for h in holdouts))
-    order = sorted(holdouts, key=lambda h: (backbones.index(backbone_label(h.meta)), bool(h.meta.get("fine_tuned"))))
+    order = sorted(holdouts, key=lambda h: (backbones.index(backbone_label(h.meta)), features_kind(h.meta) != "frozen"))
     columns: dict[str, tuple[list[Holdout], str]] = {}
     for method, name in HOLDOUT_METHODS.items():
         for h in order:
             if any(isinstance(r.get(method), dict) for r in h.styles.values()):
-                kind = "fine-tuned" if h.meta.get("fine_tuned") else "frozen"
+                kind = features_kind(h.meta)
                 columns.setdefault(f"{backbone_label(h.meta)} {kind} {name}", ([], method))[0].append(h)
     return [(files, method, title) for title, (files, method) in columns.items()]
 
@@ -542,7 +556,7 @@ def details_section(r: Report, first: Column, split: str, out: Path) -> None:
 def holdout_section(r: Report, holdouts: list[Holdout]) -> None:
     r.table("Cross-style hold-out: top-1 (%) (n) on each style, trained without it", *holdout_table(holdouts))
     for h in holdouts:
-        line = f"{h.path / HOLDOUT}: {backbone_label(h.meta)}, {'fine-tuned' if h.meta.get('fine_tuned') else 'frozen'}"
+        line = f"{h.path / HOLDOUT}: {backbone_label(h.meta)}, {features_kind(h.meta)}"
         r.text.append("  " + line)
         r.md.append(f"- {line}")
     r.text.append("")

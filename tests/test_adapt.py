@@ -12,6 +12,8 @@ from PIL import Image, ImageDraw
 
 from datasets.manifest import read_manifest, write_jsonl
 from evaluation import extract
+from evaluation.classify.inputs import features_meta
+from evaluation.features import is_adapted, is_fine_tuned, read_features
 from training import adapt
 
 CLASSES = [(849, "n04398044", "teapot", (220, 30, 30)), (879, "n04507155", "umbrella", (30, 170, 40)),
@@ -106,6 +108,12 @@ def test_adapt_trains_a_checkpoint_extract_reads_as_its_backbone(library, tmp_pa
     assert code == 0
     with h5py.File(feats) as f:
         assert f.attrs["backbone"] == "tiny" and f.attrs["num_classes_head"] == 3
+        attrs = dict(f.attrs)
+    # trained on adapt-manifest.jsonl, extracted from the library's manifest: adapted, not fine-tuned on it
+    assert Path(attrs["trained_on"]).name == "adapt-manifest.jsonl"
+    assert is_fine_tuned(attrs) and is_adapted(attrs)
+    assert not is_adapted({**attrs, "manifest": attrs["trained_on"]})
+    assert features_meta(read_features(feats), feats)["adapted"] is True
 
     assert run_adapt(library, out) == 0  # the same command again: the finished run has nothing to do
     assert "nothing to do" in capsys.readouterr().out

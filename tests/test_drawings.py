@@ -186,6 +186,31 @@ def test_finetune_holdout_style_leaves_the_style_out(tmp_path, capsys):
     assert unseen_styles(fs, ["s0", "s1"], []) == (["s1"], ["s0 (the fine-tune saw it)"])
     with pytest.raises(ValueError, match="saw every style but 's1'"):
         unseen_styles(fs, ["s0"], [])
+    # joined with frozen features, the fine-tuned part still decides; a part that saw every style forbids all
+    from evaluation.features import join_features
+
+    frozen_path = tmp_path / "frozen.h5"
+    extract(ExtractConfig(manifest=m, out=frozen_path, backbone="tiny", weights="random", device="cpu"))
+    frozen = read_features(frozen_path)
+    joined = join_features([frozen, fs], ["frozen.h5", "ft.h5"])
+    assert unseen_styles(joined, ["s0", "s1"], []) == (["s1"], ["s0 (the fine-tune saw it)"])
+    assert unseen_styles(join_features([frozen, frozen], ["a", "b"]), ["s0", "s1"], []) == (["s0", "s1"], [])
     fs.attrs["trained_without_style"] = ""
     with pytest.raises(ValueError, match="fine-tune with training.finetune --holdout-style S"):
         unseen_styles(fs, ["s1"], [])
+    with pytest.raises(ValueError, match="fine-tune with training.finetune --holdout-style S"):
+        unseen_styles(join_features([frozen, fs], ["frozen.h5", "ft.h5"]), ["s1"], [])
+
+
+def test_joined_fine_tunes_must_have_left_out_the_same_style():
+    import types
+
+    from evaluation.classify.holdout import unseen_styles
+
+    def parts(*styles):
+        return types.SimpleNamespace(attrs={"parts": json.dumps(
+            [{"backbone": "tiny", "fine_tuned": True, "adapted": False, "trained_without_style": s} for s in styles])})
+
+    assert unseen_styles(parts("s1", "s1"), ["s0", "s1"], []) == (["s1"], ["s0 (the fine-tune saw it)"])
+    with pytest.raises(ValueError, match="left out different styles \\('s1', 's2'\\)"):
+        unseen_styles(parts("s1", "s2"), ["s0", "s1", "s2"], [])

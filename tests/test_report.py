@@ -295,6 +295,24 @@ def test_backbone_table_gives_the_spread_of_seeds(tmp_path, capsys):
     assert rows[(LITE0, "SVM, fine-tuned features")] == ["65.0 ± 5.0 / 80.0 ± 0.0 (40, 3 runs)"]
 
 
+def test_adapted_features_are_rows_of_their_own(tmp_path, capsys):
+    """A network fine-tuned on another dataset (training.adapt): its SVM and head are frozen-feature rows of
+    "<backbone> adapted", not this dataset's fine-tune; joined with frozen features, the part is named."""
+    folders = [
+        results(tmp_path / "frozen", "thesis", LITE0, {"svm": (40, 0.5, 0.75)}, fine_tuned=False),
+        results(tmp_path / "adapted", "thesis", LITE0, {"baseline": (40, 0.6, 0.8), "svm": (40, 0.7, 0.9)},
+                fine_tuned=True, adapted=True),
+        results(tmp_path / "joined", "thesis", f"{LITE0}+{LITE0}", {"svm": (40, 0.75, 0.9)}, fine_tuned=False,
+                adapted=[False, True]),
+    ]
+    rc, out, err = run(capsys, *[a for f in folders for a in ("--results", str(f))])
+    assert rc == 0, err
+    _, rows = two_column_table(out, BACKBONE_TITLE)
+    assert list(rows) == [(LITE0, "SVM"), (f"{LITE0} adapted", "softmax"), (f"{LITE0} adapted", "SVM"),
+                          (f"{LITE0}+{LITE0} adapted", "SVM")]
+    assert rows[(f"{LITE0} adapted", "SVM")] == ["70.0 / 90.0 (40)"]
+
+
 def holdout(folder: Path, backbone: str, fine_tuned: bool, styles: dict[str, dict]) -> Path:
     """A holdout.json as evaluation.svm --holdout-style writes it; styles {style: {method: (top1, n)}}."""
     folder.mkdir(parents=True, exist_ok=True)

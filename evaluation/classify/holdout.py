@@ -15,7 +15,7 @@ from scraping.files import atomic_write_text
 from ..features import FeatureSet
 from ..metrics import evaluate
 from .config import APPROX_COMPONENTS, EXACT_MAX_ROWS, SVMConfig
-from .inputs import features_meta, is_fine_tuned, labelled_inputs, paths_label
+from .inputs import feature_parts, features_meta, labelled_inputs, paths_label
 from .models import short_params
 from .scoring import chunked_scores
 from .search import method_search, methods_of
@@ -76,18 +76,23 @@ def holdout_styles(fs: FeatureSet, spec: str, min_rows: int = HOLDOUT_MIN_ROWS) 
 
 def unseen_styles(fs: FeatureSet, styles: list[str], skipped: list[str]) -> tuple[list[str], list[str]]:
     """A fine-tuned net's features hold out only the style its fine-tune never saw (its attr
-    ``trained_without_style``): on any other, the net was trained on the test rows."""
-    if not is_fine_tuned(fs.attrs):
+    ``trained_without_style``): on any other, the net was trained on the test rows. Joined files: every
+    fine-tuned one must have left out the same style."""
+    tuned = [p for p in feature_parts(fs.attrs) if p["fine_tuned"]]
+    if not tuned:
         return styles, skipped
-    unseen = str(fs.attrs.get("trained_without_style") or "")
-    if not unseen:
+    unseen = {str(p["trained_without_style"] or "") for p in tuned}
+    if "" in unseen or len(unseen) > 1:
         raise ValueError("these features come from a fine-tune that saw every style, so no style is held out "
-                         "from it; fine-tune with training.finetune --holdout-style S, then hold out S here")
-    seen = [s for s in styles if s != unseen]
-    if unseen not in styles:
-        raise ValueError(f"these features come from a fine-tune that saw every style but {unseen!r}; only that "
-                         f"style can be held out from them")
-    return [unseen], skipped + [f"{s} (the fine-tune saw it)" for s in seen]
+                         "from it; fine-tune with training.finetune --holdout-style S, then hold out S here"
+                         if unseen == {""} else "these features join fine-tunes that left out different styles "
+                         f"({', '.join(sorted(repr(s) for s in unseen if s)) or 'or none'}); no style is unseen by all")
+    (unseen_style,) = unseen
+    seen = [s for s in styles if s != unseen_style]
+    if unseen_style not in styles:
+        raise ValueError(f"these features come from a fine-tune that saw every style but {unseen_style!r}; only "
+                         "that style can be held out from them")
+    return [unseen_style], skipped + [f"{s} (the fine-tune saw it)" for s in seen]
 
 
 def holdout_config(cfg: SVMConfig) -> dict:

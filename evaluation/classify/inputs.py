@@ -2,13 +2,20 @@
 unlabelled rows set aside, the ``meta`` that results record about them, and whether a saved model fits them."""
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from ..features import FeatureSet, ignored_unlabelled, join_features, labelled_rows, read_features
+from ..features import (  # noqa: F401 (is_fine_tuned: read here by holdout and the tests)
+    FeatureSet,
+    feature_parts,
+    ignored_unlabelled,
+    is_fine_tuned,
+    join_features,
+    labelled_rows,
+    read_features,
+)
 from .models import plain
 
 logger = logging.getLogger(__name__)
@@ -56,23 +63,15 @@ def labelled_inputs(features: Path | str | list) -> FeatureSet:
     return fs
 
 
-def is_fine_tuned(attrs: dict) -> bool:
-    """True when the features came from a fine-tuned checkpoint: ``head_classes`` is a non-empty JSON list."""
-    raw = attrs.get("head_classes")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return False
-    return isinstance(raw, (list, tuple, np.ndarray)) and len(raw) > 0
-
-
 def features_meta(fs: FeatureSet, features: Path | str | list) -> dict:
     """metrics.json's ``meta``: which file(s), backbone, layer and subset, and how they were extracted."""
     paths = as_paths(features)
     meta = {"features": str(paths[0]) if len(paths) == 1 else [str(p) for p in paths],
             "backbone": fs.attrs.get("backbone"), "layer": fs.attrs.get("layer"), "subset": fs.subset_name,
             "fine_tuned": is_fine_tuned(fs.attrs), "tta": str(fs.attrs.get("tta") or "none")}
+    parts = feature_parts(fs.attrs)
+    if any(p["adapted"] for p in parts):  # only then: older metrics.json and holdout.json metas stay equal
+        meta["adapted"] = [bool(p["adapted"]) for p in parts] if len(parts) > 1 else True
     if fs.attrs.get("normalize") is not None:
         meta["normalize"] = plain(fs.attrs["normalize"])
     if fs.attrs.get("unlabelled_rows_ignored"):  # only then: an older holdout.json's meta stays equal
