@@ -12,12 +12,13 @@ styles S of a features file's labelled rows (verified labels):
 - ``evaluation.suggest``'s core fits on every labelled row of the other styles and known classes,
   and scores the drawings of S (of the known classes: realised precision and coverage) and the
   other objects' drawings of S (the share given a class);
-- once with each ``--cross-fit``: ``images`` (folds of random images, the old default) and
-  ``styles`` (folds of whole styles).
+- once with each ``--cross-fit``: ``images`` (folds of random images) and ``styles`` (folds of
+  whole styles), and each ``--open-share`` value (``0``: the precision of known-class drawings
+  alone; ``auto``: the share of other objects estimated from the scored drawings themselves).
 
-Printed per cross-fit: the promise (suggest's own estimate, averaged over S) beside what held on S
-(pooled over S), and the ratio realised/promised. The same features, classes and seeds serve both
-cross-fits in this one run.
+Printed per setting: the promise (suggest's own estimate, averaged over S) beside what held on S
+(pooled over S), and the ratio realised/promised. The same features, classes and seeds serve every
+setting in this one run.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from evaluation.classify.inputs import load_inputs  # noqa: E402
 from evaluation.metrics import percent as pct  # noqa: E402
-from evaluation.suggest import suggest  # noqa: E402
+from evaluation.suggest import open_share_arg, suggest  # noqa: E402
 from evaluation.suggest_pools import CROSS_FITS, SuggestConfig  # noqa: E402
 
 
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--styles", type=int, default=8, help="the N styles with the most labelled images")
     p.add_argument("--other-classes", type=float, default=0.2, help="share of classes standing for other objects")
     p.add_argument("--C", type=float, default=0.1, help="logistic C (one value: the run stays short)")
+    p.add_argument("--open-share", default="0,auto", help="suggest's --open-share values to compare (default "
+                   "%(default)s)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     fs = load_inputs(args.features[0] if len(args.features) == 1 else args.features)
@@ -93,12 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     other = set(rng.choice(classes, size=int(len(classes) * args.other_classes), replace=False).tolist())
     print(f"{len(classes)} classes ({len(other)} standing for other objects), styles: {', '.join(styles)}")
-    for cross_fit in CROSS_FITS:
-        cfg = SuggestConfig(C=(args.C,), cross_fit=cross_fit, seed=args.seed, jobs=1)
+    for cross_fit, share in [(c, s) for s in args.open_share.split(",") for c in CROSS_FITS]:
+        cfg = SuggestConfig(C=(args.C,), cross_fit=cross_fit, open_share=open_share_arg(share), seed=args.seed, jobs=1)
         start = time.time()
         rows = [one_style(fs, s, other, cfg) for s in styles]
         s = summarise(rows)
-        print(f"cross-fit {cross_fit}: realised precision {pct(s['precision'])} at coverage {pct(s['coverage'])}, "
+        print(f"cross-fit {cross_fit}, open share {share}: realised precision {pct(s['precision'])} at coverage "
+              f"{pct(s['coverage'])}, "
               f"other objects given a class {pct(s['other_given'])} ({s['known']} known-class and {s['other']} "
               f"other drawings); promised {pct(s['promised_precision'])} / {pct(s['promised_coverage'])} / "
               f"{pct(s['promised_other'])}; realised/promised precision "

@@ -39,10 +39,13 @@ by a model fitted on the other classes only (the same calibration applied), so a
 there is wrong. Two bounds set the threshold, as issue 16's targets do ("95% precision at 50%
 coverage, fewer than 10% of other-object drawings given a class"): the estimated precision
 reaches ``--precision`` (0.95), and at most ``--max-other`` (0.10) of the other pool clears the
-threshold. With ``s = --open-share``, the assumed share of other-object drawings among the
-unlabelled files (unknown, so 0 by default: the precision is then that on drawings of the known
-classes, and the other pool bounds the rest through ``--max-other``; 0.5 says half of them show
-none of the known classes, which on the thesis subset cut the coverage to 9-25%),
+threshold. With ``s = --open-share``, the share of other-object drawings among the unlabelled
+files: by default (``auto``) the one their own confidences show (``open_set.estimate_open_share``:
+their distribution fitted as a mix of the known-class and the other pool's, read high rather than
+low where the other objects are unlike every class; at most 0.99); ``0`` gives the precision on
+drawings of the known classes alone, the other pool bounding the rest through ``--max-other``
+(the default before issue 27: on a pool of 80% other objects, blobs in tests/test_suggest.py,
+it kept 67-80% where it promised 95%, and ``auto`` 95-100% at 3-58% coverage),
 
     precision(t) = (1-s) right_known(t)/N_known / [(1-s) suggested_known(t)/N_known + s suggested_other(t)/N_other]
 
@@ -117,6 +120,7 @@ from .open_set import (
     confidence_score,
     cross_fitted,
     decide,
+    estimate_open_share,
     exclusion_mask,
     figures,
     pool_report,
@@ -179,6 +183,20 @@ def _arrays(features, labels, ids, new_features, clip, clip_new) -> tuple:
     return X, y, new, clip, clip_new
 
 
+MAX_OPEN_SHARE = 0.99  # an estimated share above this is taken as this: precision(t) stays defined
+
+
+def open_share(cfg: SuggestConfig, new_conf: np.ndarray, known_conf: np.ndarray, other_conf: np.ndarray) -> float:
+    """The share of other-object drawings the threshold assumes: ``cfg.open_share``, or (None) the one the
+    unlabelled rows' confidences show (:func:`estimate_open_share`; 0 without unlabelled rows or other pool)."""
+    if not len(other_conf):
+        return 0.0
+    if cfg.open_share is not None:
+        return cfg.open_share
+    estimated = estimate_open_share(new_conf, known_conf, other_conf)
+    return 0.0 if estimated is None else min(estimated, MAX_OPEN_SHARE)
+
+
 def suggest(features: np.ndarray, labels: np.ndarray, ids: np.ndarray, new_features: np.ndarray, *,
             clip: np.ndarray | None = None, clip_new: np.ndarray | None = None, exclude: dict | None = None,
             styles: np.ndarray | None = None, cfg: SuggestConfig | None = None) -> Suggestions:
@@ -205,22 +223,24 @@ def suggest(features: np.ndarray, labels: np.ndarray, ids: np.ndarray, new_featu
     cal = calibrate(X, y, images, clip_img, cfg)
     known_conf, known_ok, calibration = known_pool(cal, cfg.score)
     other_conf, other_group = other_pool(X, y, images, cal, clip_img, cfg, warnings)
-    share = cfg.open_share if len(other_conf) else 0.0
-    t = choose_threshold(known_conf, known_ok, other_conf, precision=cfg.precision, share=share,
-                         max_other=cfg.max_other)
-    if math.isinf(t):
-        warnings.append(f"no threshold reaches an estimated precision of {cfg.precision:.1%}: abstaining on every row")
     classes = images.classes
     S = fit_scores(cfg.method, cal["C"], cfg.kernel, X, y, new, classes) if len(new) else np.zeros((0, len(classes)))
     logp = log_probs(S, clip_new, cal["a"], cal["b"])
     z = calibrated_logits(S, clip_new, cal["a"], cal["b"])
+    new_conf = confidence_score(logp, z, cfg.score)
+    share = open_share(cfg, new_conf, known_conf, other_conf)
+    t = choose_threshold(known_conf, known_ok, other_conf, precision=cfg.precision, share=share,
+                         max_other=cfg.max_other)
+    if math.isinf(t):
+        warnings.append(f"no threshold reaches an estimated precision of {cfg.precision:.1%}: abstaining on every row")
     decided = decide(logp, z, exclusion_mask(exclude, len(new), classes), t, classes, cfg.score)
     suggested = decided[0] != UNLABELLED
-    pool = pool_report(confidence_score(logp, z, cfg.score), t, known_conf, known_ok, other_conf)
+    pool = pool_report(new_conf, t, known_conf, known_ok, other_conf)
     report = {
         "params": {"method": cfg.method, "C": cal["C"], "C_log_loss": {str(c): v for c, v in cal["losses"].items()},
                    **({"kernel": cfg.kernel} if cfg.method == "svm" else {}), "folds": cal["n_splits"],
-                   "cross_fit": cfg.cross_fit, "class_groups": len(np.unique(other_group)), "score": cfg.score, "open_share": share,
+                   "cross_fit": cfg.cross_fit, "class_groups": len(np.unique(other_group)), "score": cfg.score,
+                   "open_share": share, "open_share_from": "estimated" if cfg.open_share is None else "given",
                    "max_other": cfg.max_other, "precision": cfg.precision, "seed": cfg.seed},
         "threshold": threshold_value(t, cfg.score),
         "estimated": figures(t, known_conf, known_ok, other_conf, share),
@@ -367,8 +387,9 @@ def format_summary(summary: dict, out: Path) -> str:
     if pool.get("estimated_open_share") is not None:
         lines.append(f"these unlabelled drawings: about {percent(pool['estimated_open_share'])} look like none of the "
                      f"known classes (estimated from their confidences); at that share expect "
-                     f"{percent(pool['expected_precision'])} of the suggestions to be right (--open-share sets the share "
-                     f"the threshold assumes)")
+                     f"{percent(pool['expected_precision'])} of the suggestions to be right"
+                     + (" (the threshold assumed it)" if summary["params"].get("open_share_from") == "estimated" else
+                        f" (the threshold assumed {percent(summary['params']['open_share'])}: --open-share)"))
     clip = summary["meta"]["clip"]
     if clip["status"] == "done":
         lines.append(f"clip: {clip['model']} ({clip['weights']}), weight {cal['clip_weight']:.3f}")
@@ -403,6 +424,16 @@ def config_from_args(args: argparse.Namespace) -> SuggestConfig:
     return cfg
 
 
+def open_share_arg(text: str) -> float | None:
+    """``--open-share``: a number, or "auto" (None: estimated from the unlabelled rows)."""
+    if text == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share in [0, 1) or 'auto', got {text!r}") from None
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     d = SuggestConfig()
     p = argparse.ArgumentParser(description="Suggest a known class, or none, for each unlabelled row of a features "
@@ -425,9 +456,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--jobs", type=int, default=d.jobs, help="parallel fits (default %(default)s; -1: all cores)")
     g = p.add_argument_group("abstaining")
     g.add_argument("--precision", type=float, default=d.precision, help="target precision (default %(default)s)")
-    g.add_argument("--open-share", type=float, default=d.open_share,
-                   help="assumed share of unlabelled drawings showing none of the known classes, mixed into the "
-                        "estimated precision; unknown, so 0 by default: precision on drawings of the known classes")
+    g.add_argument("--open-share", type=open_share_arg, default="auto", metavar="S|auto",
+                   help="share of unlabelled drawings showing none of the known classes, mixed into the estimated "
+                        "precision (default auto: estimated from those drawings' confidences; 0: precision on "
+                        "drawings of the known classes only)")
     g.add_argument("--max-other", type=float, default=d.max_other,
                    help="at most this share of other-object drawings (the left-out classes) may be given a class "
                         "(default %(default)s; -1: no bound)")

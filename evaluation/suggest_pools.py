@@ -37,7 +37,8 @@ class SuggestConfig:
     cross_fit: str = "images"  # "styles": each fold holds out whole styles, as new clip-art is by other hands
     class_groups: int = 5  # leave-classes-out groups: the "other" pool
     precision: float = 0.95  # target precision of the suggestions
-    open_share: float = 0.0  # assumed share of unlabelled drawings showing none of the known classes
+    # share of unlabelled drawings showing none of the known classes; None: estimated from those drawings
+    open_share: float | None = None
     max_other: float | None = 0.10  # most of the other pool that may be given a class; None: no bound
     score: str = "msp"  # the thresholded confidence: "msp" (top probability) or "max-logit"
     seed: int = 0
@@ -52,7 +53,7 @@ class SuggestConfig:
             raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
         if self.folds < 2 or self.class_groups < 2:
             raise ValueError(f"folds and class groups must be at least 2, got {self.folds} and {self.class_groups}")
-        if not 0 < self.precision < 1 or not 0 <= self.open_share < 1:
+        if not 0 < self.precision < 1 or not (self.open_share is None or 0 <= self.open_share < 1):
             raise ValueError(f"precision must be in (0, 1) and open share in [0, 1), got {self.precision} and "
                              f"{self.open_share}")
         if self.max_other is not None and not 0 <= self.max_other <= 1:

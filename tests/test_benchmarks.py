@@ -161,7 +161,7 @@ def test_classify_bench_runs(capsys):
 
 
 def test_suggest_styles_bench_runs(tmp_path, capsys):
-    """Both cross-fits on blobs in 6 styles: two summary lines with the realised/promised ratio, a row per style."""
+    """Both cross-fits, open share 0 and auto, on blobs in 6 styles: four summary lines with the realised/promised ratio, a row per style."""
     import numpy as np
 
     from benchmarks.suggest_styles import main
@@ -176,4 +176,5 @@ def test_suggest_styles_bench_runs(tmp_path, capsys):
         label_names=np.array([f"class{c}" for c in y], dtype=object), styles=styles.astype(object)))
     assert main(["--features", str(tmp_path / "f.h5"), "--styles", "3", "--other-classes", "0.25"]) == 0
     out = capsys.readouterr().out
-    assert out.count("realised/promised precision") == 2 and out.count("right (") == 6
+    assert out.count("realised/promised precision") == 4 and out.count("right (") == 12
+    assert "cross-fit styles, open share auto" in out and "cross-fit images, open share 0" in out

@@ -128,6 +128,31 @@ def test_threshold_holds_its_precision_on_fresh_known_and_other_drawings():
     assert np.all(r.confidence[given] >= r.threshold) and 0.5 < r.threshold < 1
 
 
+def test_the_default_threshold_assumes_the_share_of_other_objects_the_pool_shows():
+    """A pool of 80% other objects: assuming none (--open-share 0) the realised precision falls far below the
+    promise; the default estimates the share from the pool and holds its precision (with less coverage)."""
+    rng, centers = world(seed=0)
+    X, y, ids = labelled(rng, centers[:8], 60)
+    known_X, known_y = blobs(rng, centers[:8], 40)
+    other_X, _ = blobs(rng, centers[8:], 160)
+    new = np.concatenate([known_X, other_X])
+    truth = np.concatenate([known_y, np.full(len(other_X), -1)])
+
+    def realised(r):
+        given = r.suggestion != UNLABELLED
+        return float((r.suggestion[given] == truth[given]).mean()), float(given[: len(known_y)].mean())
+
+    none = suggest(X, y, ids, new, cfg=SuggestConfig(precision=0.95, open_share=0.0, jobs=1))
+    auto = suggest(X, y, ids, new, cfg=SuggestConfig(precision=0.95, jobs=1))
+    assert none.report["params"]["open_share"] == 0 and none.report["params"]["open_share_from"] == "given"
+    assert auto.report["params"]["open_share_from"] == "estimated"
+    assert auto.report["params"]["open_share"] == pytest.approx(auto.report["pool"]["estimated_open_share"])
+    assert 0.6 < auto.report["params"]["open_share"] <= 0.99
+    (p_none, c_none), (p_auto, c_auto) = realised(none), realised(auto)
+    assert p_none < 0.9 and p_auto >= 0.93 and 0 < c_auto < c_none
+    assert auto.threshold > none.threshold
+
+
 def test_refused_classes_are_never_suggested_nor_listed():
     rng, centers = world(seed=2, known=5, unknown=0, sep=1.5)
     X, y, ids = labelled(rng, centers, 30)
