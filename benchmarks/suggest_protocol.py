@@ -41,12 +41,18 @@ from evaluation.features import UNLABELLED, read_features, write_features  # noq
 from evaluation.metrics import percent as pct  # noqa: E402
 
 
-def hide_val(path: Path, out: Path) -> tuple[Path, dict[str, str], set[str]]:
-    """A copy of ``path`` whose val rows are unlabelled; (its path, true wnid of each hidden image, pool ids)."""
+def hide_val(path: Path, out: Path) -> tuple[Path, dict[str, set[str]], set[str]]:
+    """A copy of ``path`` whose val rows are unlabelled; (its path, true wnids of each hidden image, pool ids).
+    An image with several labels (several rows) keeps one unlabelled row, and a suggestion of any of them is right."""
     fs = read_features(path)
     pool = {str(i) for i, y in zip(fs.ids, fs.labels) if y == UNLABELLED}
     hidden = (fs.splits == "val") & (fs.labels != UNLABELLED)
-    truth = {str(fs.ids[i]): str(fs.wnids[i]) for i in np.flatnonzero(hidden)}
+    truth: dict[str, set[str]] = {}
+    for i in np.flatnonzero(hidden):
+        truth.setdefault(str(fs.ids[i]), set()).add(str(fs.wnids[i]))
+    seen: set[str] = set()
+    keep = [i for i in range(len(fs)) if not hidden[i] or not (str(fs.ids[i]) in seen or seen.add(str(fs.ids[i])))]
+    fs, hidden = fs.subset(np.asarray(keep)), hidden[keep]
     fs.labels = np.where(hidden, UNLABELLED, fs.labels)
     fs.wnids = np.where(hidden, "", fs.wnids).astype(object)
     fs.label_names = np.where(hidden, "", fs.label_names).astype(object)
@@ -56,15 +62,15 @@ def hide_val(path: Path, out: Path) -> tuple[Path, dict[str, str], set[str]]:
     return target, truth, pool
 
 
-def score(lines: list[dict], truth: dict[str, str], pool: set[str]) -> dict:
+def score(lines: list[dict], truth: dict[str, set[str]], pool: set[str]) -> dict:
     hidden = [x for x in lines if x["id"] in truth]
     given = [x for x in hidden if x["suggestion"] is not None]
-    right = sum(x["suggestion"] == truth[x["id"]] for x in given)
+    right = sum(x["suggestion"] in truth[x["id"]] for x in given)
     open_given = [x for x in lines if x["id"] in pool and x["suggestion"] is not None]
     per_class = Counter(x["suggestion"] for x in lines if x["suggestion"] is not None)
     return {"hidden": len(hidden), "hidden_suggested": len(given), "precision": right / len(given) if given else None,
             "coverage": len(given) / len(hidden) if hidden else None,
-            "top1": sum(x["top5"][0][0] == truth[x["id"]] for x in hidden) / len(hidden) if hidden else None,
+            "top1": sum(x["top5"][0][0] in truth[x["id"]] for x in hidden) / len(hidden) if hidden else None,
             "pool": len(pool), "pool_suggested": len(open_given),
             "new_per_class": dict(per_class.most_common()),
             "pool_per_class": dict(Counter(x["suggestion"] for x in open_given).most_common())}
