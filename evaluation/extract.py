@@ -182,11 +182,6 @@ def checkpoint_settings(weights: str | None) -> dict:
     return args if isinstance(args, dict) else {}
 
 
-def trained_without_style(weights: str | None) -> str:
-    """The style a fine-tuned checkpoint was trained without (``training.finetune --holdout-style``), or ""."""
-    return str(checkpoint_settings(weights).get("holdout_style") or "")
-
-
 def backbone_and_weights(backbone: str, weights: str | None) -> tuple[str, str | None]:
     """``--backbone`` is a network's name, or a checkpoint of ``training.finetune``/``training.adapt``: then the
     network is the one it was trained from, and the checkpoint its weights."""
@@ -397,14 +392,15 @@ def _subset_name(manifest: Path) -> str:
 
 
 def file_attrs(cfg: ExtractConfig, backbone, ranks: Ranks, done: np.ndarray, bad: np.ndarray) -> dict:
+    trained = checkpoint_settings(cfg.weights)  # read once: {} for anything but our checkpoints
     return {
         **backbone.describe(),
         "preprocessing": asdict(backbone.preprocessing),
         "normalize": normalization_name(backbone.preprocessing),
         # evaluation.svm --holdout-style may hold out only this style of a fine-tuned net's features
-        "trained_without_style": trained_without_style(cfg.weights),
+        "trained_without_style": str(trained.get("holdout_style") or ""),
         # the manifest the checkpoint trained on: another than this one's means adapted (training.adapt)
-        "trained_on": str(checkpoint_settings(cfg.weights).get("data") or ""),
+        "trained_on": str(trained.get("data") or ""),
         "tta": cfg.tta,
         "manifest": str(cfg.manifest),
         # the report's column title: which build, and which subset of it

@@ -9,10 +9,9 @@ from sklearn.datasets import make_blobs
 from evaluation.classify import folds, holdout, search, stats
 from evaluation.classify.config import SVMConfig
 from evaluation.classify.folds import make_cv
-from evaluation.classify.inputs import is_fine_tuned
 from evaluation.classify.models import short_params
 from evaluation.classify.scoring import evaluate_model
-from evaluation.features import FeatureJoinError, FeatureSet, join_features, write_features
+from evaluation.features import FeatureJoinError, FeatureSet, is_fine_tuned, join_features, write_features
 from evaluation.results import read_metrics, read_predictions
 from evaluation.svm import get_args_parser, main
 

@@ -15,7 +15,8 @@ from scraping.files import atomic_write_text
 from ..features import FeatureSet
 from ..metrics import evaluate
 from .config import APPROX_COMPONENTS, EXACT_MAX_ROWS, SVMConfig
-from .inputs import feature_parts, features_meta, labelled_inputs, paths_label
+from ..features import feature_parts
+from .inputs import features_meta, labelled_inputs, paths_label
 from .models import short_params
 from .scoring import chunked_scores
 from .search import method_search, methods_of
@@ -82,11 +83,12 @@ def unseen_styles(fs: FeatureSet, styles: list[str], skipped: list[str]) -> tupl
     if not tuned:
         return styles, skipped
     unseen = {str(p["trained_without_style"] or "") for p in tuned}
-    if "" in unseen or len(unseen) > 1:
+    if "" in unseen:
         raise ValueError("these features come from a fine-tune that saw every style, so no style is held out "
-                         "from it; fine-tune with training.finetune --holdout-style S, then hold out S here"
-                         if unseen == {""} else "these features join fine-tunes that left out different styles "
-                         f"({', '.join(sorted(repr(s) for s in unseen if s)) or 'or none'}); no style is unseen by all")
+                         "from it; fine-tune with training.finetune --holdout-style S, then hold out S here")
+    if len(unseen) > 1:
+        raise ValueError(f"these features join fine-tunes that left out different styles "
+                         f"({', '.join(sorted(map(repr, unseen)))}); no style is unseen by all")
     (unseen_style,) = unseen
     seen = [s for s in styles if s != unseen_style]
     if unseen_style not in styles:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..features import (  # noqa: F401 (is_fine_tuned: read here by holdout and the tests)
+from ..features import (
     FeatureSet,
     feature_parts,
     ignored_unlabelled,
