@@ -63,12 +63,12 @@ class Selection:
     counts: dict  # what was left out, and why
 
 
-def excluded_ids(cfg: AdaptConfig, rows: list[dict]) -> set[str]:
-    """Every val row of ``--data`` and every row of the ``--exclude`` manifests."""
-    ids = {r["id"] for r in rows if r.get("split") != "train"}
+def excluded_rows(cfg: AdaptConfig, rows: list[dict]) -> list[dict]:
+    """Every val row of ``--data`` and every row of the ``--exclude`` manifests, one per image id."""
+    excluded = [r for r in rows if r.get("split") != "train"]
     for path in cfg.exclude:
-        ids.update(r["id"] for r in read_manifest(path))
-    return ids
+        excluded += read_manifest(path)
+    return list({r["id"]: r for r in excluded}.values())
 
 
 def image_phash(path: str) -> str | None:
@@ -119,14 +119,12 @@ def select(cfg: AdaptConfig) -> Selection:
     rows = [r for r in read_manifest(cfg.data) if r.get("wnid") is not None]
     if not rows:
         raise ValueError(f"{cfg.data}: no labelled rows")
-    out_ids = excluded_ids(cfg, rows)
+    excluded = excluded_rows(cfg, rows)
+    out_ids = {r["id"] for r in excluded}
     train = [r for r in rows if r["id"] not in out_ids]
     near: set[str] = set()
-    if cfg.near_distance >= 0 and out_ids:
-        excluded = [r for r in rows if r["id"] in out_ids]
-        for path in cfg.exclude:
-            excluded += read_manifest(path)
-        near = near_excluded(train, list({r["id"]: r for r in excluded}.values()), cfg.near_distance)
+    if cfg.near_distance >= 0 and excluded:
+        near = near_excluded(train, excluded, cfg.near_distance)
         train = [r for r in train if r["id"] not in near]
     sizes = Counter(r["wnid"] for r in train)
     kept = [r for r in train if sizes[r["wnid"]] >= cfg.min_images]
