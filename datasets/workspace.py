@@ -2,6 +2,7 @@
 
     WORKSPACE/drawnet-workspace.json     which dataset is current, where its latest export is
     WORKSPACE/runs/NNN-<backbone>-<recipe>/   one folder per training.finetune run, never reused
+    WORKSPACE/mappings.jsonl             the curator's decisions on whole mappings (datasets.rules)
 
 The folder is ``--workspace DIR``, else ``$DRAWNET_WORKSPACE``, else the current directory.
 ``curation.load`` records its dataset there; ``curation.app``, ``training.finetune`` and
@@ -19,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .manifest import atomic_write_text, read_json_object
+from .rules import RULES_FILE
 
 FILE = "drawnet-workspace.json"
 ENV = "DRAWNET_WORKSPACE"
@@ -49,6 +51,11 @@ class Workspace:
     def runs(self) -> Path:
         return self.root / RUNS
 
+    @property
+    def rules(self) -> Path:
+        """The curator's mapping decisions (``datasets.rules``): applied by the next ``evaluation.verify``."""
+        return self.root / RULES_FILE
+
     def path(self, stored: str | None) -> Path | None:
         """A path as stored in the file, made absolute."""
         return None if stored is None else (self.root / stored).resolve()
@@ -66,6 +73,11 @@ def workspace_root(option: str | os.PathLike | None = None) -> Path:
     """``--workspace DIR``, else ``$DRAWNET_WORKSPACE``, else the current directory."""
     chosen = option or os.environ.get(ENV) or os.getcwd()
     return Path(chosen).expanduser().resolve()
+
+
+def rules_path(option: str | os.PathLike | None = None) -> Path:
+    """The workspace's mapping rules file (``datasets.rules``), whether or not it exists yet."""
+    return workspace_root(option) / RULES_FILE
 
 
 def missing_message(root: Path, option_hint: str) -> str:

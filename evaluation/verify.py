@@ -1,53 +1,45 @@
-"""python -m evaluation.verify: check every name match against the picture.
+"""python -m evaluation.verify: check every name match against the picture, and more evidence.
 
     python -m evaluation.verify --manifest out/embedded/manifest.jsonl --out out/embedded-verified
     python -m evaluation.verify --manifest M --out DIR --features M_DIR/features-efficientnet-lite1.h5
     python -m evaluation.verify --manifest M --out DIR --backbone efficientnet-lite1 efficientnet-lite2
+    python -m evaluation.verify --manifest M --out DIR --features F --rules WORKSPACE/mappings.jsonl
 
-A name match says a file *may* show a class; the network says whether it looks like one. Three
-levels are judged (mapping, phrase, file), with two pieces of evidence:
+A name match says a file *may* show a class; the evidence says whether it does. In named steps
+(``evaluation.judge``):
 
-* **The picture** (``class_ranks``): the ImageNet head's log-probabilities, standardised per class
-  over the dataset's own images (median and MAD), so that a class the network gives every drawing
-  ("envelope", "Band Aid" for flat icons) counts for nothing; then the rank of the matched class
-  among the 1000 for this image (0 = the class stands out most). Several backbones are averaged.
-* **The word** (``datasets.match.sense_share``): how often WordNet's tagged corpus uses the word
-  in the class's sense: "head" is a promontory once in 288, "bubble" a soap bubble 7 times in 10.
+1. **The first stage** (``evaluation.mappings``): each mapping (lemma -> class), phrase and file judged on
+   the ImageNet head's rank of the class for the picture (standardised per class over the dataset's own
+   images) and on how often WordNet's tagged corpus uses the word in the class's sense.
+2. **More evidence** (``evaluation.evidence``): the same name in sibling styles (``datasets.names``: the
+   concept ``otter`` in eight emoji styles), the head noun of the name (``desk_lamp`` is a lamp), the icon
+   set's category, and a classifier learned from the labels the first stage kept (cross-fitted).
+3. **The label model** (``evaluation.label_model``): a mixture fitted by EM on the dataset itself: each
+   mapping is right for an estimated share of its concepts, a concept's files are right or wrong together,
+   and the picture and each piece of evidence weigh in by how right and wrong files differ in them.
+4. **The verdict** (``evaluation.verdicts``): a label the first stage kept stays unless the model is against
+   it, a rejected one is kept where the model or the classifier vouch for it, and a curator's decision on a
+   whole mapping (``datasets.rules``: ``WORKSPACE/mappings.jsonl``, written by the App) decides every file of
+   that mapping, new ones included; ``label_check.reason`` says which.
 
-**The mapping** (lemma -> class, over all its files) is supported when
-``share ** prior_weight / typical_rank >= 1 / mapping_rank``, with the typical rank the geometric mean
-of its files' (rank + 1): heads never look like promontories, e-mail icons never like chain mail.
-Every file of a supported mapping is accepted; one whose picture shows no sign of the class (rank
-``unsure_rank`` or worse, below the median drawing) is ``unsure`` and keeps its label for a person to
-check. A *phrase* of a supported mapping (the content word before the match, with ``phrase_min_files``
-files or more: "oil drum", "speech balloon", "information desk") is judged the same way on its own files,
-and where it is not supported its files are judged as those of an unsupported mapping. **A file** of an
-unsupported mapping (or phrase) is accepted only when its own picture says so
-(``share / (rank + 1) >= 1 / file_rank``: a soap bubble among chat bubbles), else rejected.
-``label_check.score`` is the margin of the evidence that decided, in natural-log units: >= 0 accepted
-(``phrase`` names the phrase where one decided; ``mapping_score`` is then the phrase's margin).
-
-Measured on the judged sample of the embedded library (``tests/fixtures/labels``, 320 files judged
-right or wrong; ``benchmarks/label_precision.py``), with EfficientNet-Lite1: the class's own rank
-separates right from wrong files with AUC 0.83, the mapping's typical rank with 0.91, both with the
-sense share 0.95. The rank of the class's WordNet or weight-space neighbourhood did no better
-(0.78-0.85), per-style normalisation worse, Lite0+1+2 averaged no better than Lite1 alone. The
-defaults (1.5, 200, 20) trade precision against the drawings kept: 96.1% precision keeping 84.1% of
-the right labels; phrases take it to 97.2% keeping 83.1%. A quasi-curated set of the library's own
-right mappings (993 files, mostly emoji and icons) loses 2.7% of them (27 files; 1.4% to the mapping
-rule alone).
+Measured on ``tests/fixtures/labels/judged_curation.jsonl`` (``benchmarks/curation_quality.py``; figures in
+docs/datasets.md): see the benchmark for precision, right labels kept and each evidence's AUC.
 
 Writes ``OUT/manifest.jsonl``: the same rows, each labelled row with ``label_check`` (``verdict``:
-accepted, rejected or unsure; ``reason``; ``score``; ``mapping_score``, the mapping's margin). A
-rejected row keeps its class in ``rejected_label`` / ``rejected_wnid`` / ``rejected_class_index`` and
-becomes unlabelled (``label``, ``wnid``, ``class_index`` null), so ``evaluation.suggest`` may propose a
-class for it; where another class of the same image is kept, the rejected row is dropped and named in
-the kept row's ``label_check.rejected_candidates``. Rows that had no label keep ``label_check`` null.
-CLIP's zero-shot log-probabilities over the 1000 classes join the backbones' logits where open_clip
-weights are on disk (``--clip-model``, ``--clip-weights``; never downloaded, ``--no-clip`` to skip).
-Also ``OUT/mappings.csv`` (lemma, class, files, verdicts, evidence: for people to read, worst first)
-and ``OUT/summary.json``. Without ``--features``, the features are extracted into
-``OUT/features-<backbone>.h5`` (resumable, as ``evaluation.extract``).
+accepted, rejected or unsure; ``reason``; ``score``, the decision's margin in log-odds, >= 0 where the label
+is kept; ``mapping_score``, the mean margin of its mapping's (or phrase's) files, by which the App orders
+them; ``mapping`` {lemma,
+lang, wnid, label, phrase} and ``mapping_text`` ("speaker → loudspeaker"), what the App groups by and a
+rule decides; ``stage1``; ``evidence``; ``rule`` where a curator's rule decided). A rejected row keeps its
+class in ``rejected_label`` / ``rejected_wnid`` / ``rejected_class_index`` and becomes unlabelled
+(``label``, ``wnid``, ``class_index`` null), so ``evaluation.suggest`` may propose a class for it; where
+another class of the same image is kept, the rejected row is dropped and named in the kept row's
+``label_check.rejected_candidates``. Rows that had no label keep ``label_check`` null. CLIP's zero-shot
+log-probabilities over the 1000 classes join the backbones' logits where open_clip weights are on disk
+(``--clip-model``, ``--clip-weights``; never downloaded, ``--no-clip`` to skip). Also ``OUT/mappings.csv``
+(lemma, class, files, verdicts, evidence: for people to read, worst first) and ``OUT/summary.json``.
+Without ``--features``, the features are extracted into ``OUT/features-<backbone>.h5`` (resumable, as
+``evaluation.extract``).
 """
 from __future__ import annotations
 
@@ -58,59 +50,26 @@ import logging
 import math
 import sys
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from datasets.manifest import atomic_write_text, read_manifest, relative_filepath, write_json, write_jsonl
-from datasets.lexicon import stop_words
-from datasets.match import name_stem, sense_share, split_words
+from datasets.rules import read_rules
+from datasets.workspace import rules_path
 from training.backbones import DEFAULT_BACKBONE, DEFAULT_LAYERS, WeightsUnavailable
 
 from .features import FeatureSet, image_rows, read_features
-from .metrics import log_softmax
+from .judge import EVIDENCE, JudgeConfig, Judged, judge_rows
+from .label_model import ModelConfig
+from .mappings import StageConfig
+from .verdicts import DecisionConfig, moved, verdict_counts
 from .zeroshot import ClipConfig, add_clip_arguments
 
 logger = logging.getLogger(__name__)
 
 VERDICTS = ("accepted", "unsure", "rejected")
-ROW_CHUNK = 4096  # images per block when ranking
-
-
-@dataclass
-class VerifyConfig:
-    prior_weight: float = 1.5  # the exponent of the sense share in the mapping's evidence
-    mapping_rank: float = 200.0  # a mapping is supported when share**prior_weight / typical rank >= 1/this
-    file_rank: float = 20.0  # a file of an unsupported mapping is accepted when share / (rank+1) >= 1/this
-    unsure_rank: int = 500  # a file of a supported mapping ranked this or worse is "unsure"
-    phrase_min_files: int = 3  # a phrase of a supported mapping with this many files is judged on its own
-    norm_sample: int = 20_000  # images the per-class median and MAD are taken over (a seeded sample above)
-    seed: int = 0
-
-
-def class_ranks(logit_sets: list[np.ndarray], images: np.ndarray, classes: np.ndarray, *,
-                sample: int = 20_000, seed: int = 0) -> np.ndarray:
-    """Rank (0 = first) of class ``classes[k]`` among the 1000 for image ``images[k]``.
-
-    ``logit_sets`` are the backbones' logits of the dataset's distinct images (each (N, 1000), rows
-    aligned). Log-probabilities are standardised per class by their median and MAD over the images
-    (a seeded sample of ``sample`` of them above that) and summed over the backbones; ties count in the
-    class's favour."""
-    n = len(logit_sets[0])
-    pick = np.arange(n) if n <= sample else np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
-    stats = []
-    for logits in logit_sets:
-        ref = log_softmax(logits[pick])
-        med = np.median(ref, axis=0)
-        stats.append((med, np.median(np.abs(ref - med), axis=0) + 1e-6))
-    ranks = np.empty(len(images), dtype=np.int64)
-    for start in range(0, len(images), ROW_CHUNK):
-        rows = images[start:start + ROW_CHUNK]
-        z = sum((log_softmax(logits[rows]) - med) / mad for logits, (med, mad) in zip(logit_sets, stats))
-        true = z[np.arange(len(rows)), classes[start:start + ROW_CHUNK]]
-        ranks[start:start + len(rows)] = (z > true[:, None]).sum(axis=1)
-    return ranks
 
 
 def image_logits(sets: list[FeatureSet], names: list[str]) -> tuple[list[str], list[np.ndarray]]:
@@ -122,108 +81,6 @@ def image_logits(sets: list[FeatureSet], names: list[str]) -> tuple[list[str], l
         firsts.append(image_rows(fs))
     ids = [i for i in firsts[0] if all(i in f for f in firsts[1:])]
     return ids, [fs.logits[[f[i] for i in ids]] for fs, f in zip(sets, firsts)]
-
-
-@dataclass
-class Mapping:
-    lemma: str
-    wnid: str
-    label: str
-    lang: str
-    rows: list[int]  # manifest row numbers
-    share: float  # sense share of the lemma for the class
-    typical_rank: float  # geometric mean of the files' (rank + 1)
-    margin: float  # log evidence minus log threshold: >= 0 supported
-
-    @property
-    def supported(self) -> bool:
-        return self.margin >= 0
-
-
-def mappings_of(rows: list[dict], ranks: dict[int, int], cfg: VerifyConfig) -> list[Mapping]:
-    """The (lemma, class) mappings of the labelled rows that have a picture rank."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        if row.get("wnid") and i in ranks:
-            groups[(row.get("lemma") or row["label"], row["wnid"], row.get("lang") or "eng")].append(i)
-    out = []
-    for (lemma, wnid, lang), members in groups.items():
-        first = rows[members[0]]
-        share = min(max(sense_share(lemma, wnid, lang, first.get("sense_rank")), 1e-3), 1.0)
-        log_typical = float(np.mean([math.log1p(ranks[i]) for i in members]))
-        margin = cfg.prior_weight * math.log(share) - log_typical + math.log(cfg.mapping_rank)
-        out.append(Mapping(lemma, wnid, first["label"], lang, members, share, math.exp(log_typical), margin))
-    return out
-
-
-def judge_file(m: Mapping, rank: int, cfg: VerifyConfig) -> dict:
-    """The ``label_check`` of one file of mapping ``m`` whose picture ranks the class ``rank``."""
-    own = math.log(m.share) - math.log1p(rank) + math.log(cfg.file_rank)
-    where = f"'{m.lemma}' -> {m.label}"
-    evidence = (f"the files of {where} rank the class {m.typical_rank:.0f} of 1000 typically, sense share "
-                f"{m.share:.3g}; this picture ranks it {rank + 1}")
-    if m.supported:
-        verdict = "unsure" if rank + 1 >= cfg.unsure_rank else "accepted"
-        reason = (f"{evidence}: the mapping is supported" +
-                  (", but this picture shows no sign of the class" if verdict == "unsure" else ""))
-        score = max(m.margin, own)
-    elif own >= 0:
-        verdict, reason, score = "accepted", f"{evidence}: the mapping is not supported, this picture is", own
-    else:
-        verdict, reason, score = "rejected", f"{evidence}: neither the mapping nor this picture is supported", max(m.margin, own)
-    return {"verdict": verdict, "reason": reason, "score": round(float(score), 4),
-            "mapping_score": round(float(m.margin), 4)}
-
-
-def phrase_of(row: dict, stop: frozenset[str]) -> str | None:
-    """The content word right before the matched words in the file's title or name: "oil" of ``oil-drum``,
-    "speech" of ``speech-balloon``; None when they come first."""
-    matched = list(row.get("matched_words") or [])
-    for text in (row.get("title"), name_stem(row.get("original_name") or "").split(":")[-1]):
-        words = split_words(text or "")
-        for k in range(len(words) - len(matched) + 1):
-            if matched and words[k:k + len(matched)] == matched:
-                before = [w for w in words[:k] if w not in stop]
-                return before[-1] if before else None
-    return None
-
-
-def phrases_of(rows: list[dict], m: Mapping, ranks: dict[int, int], cfg: VerifyConfig) -> list[Mapping]:
-    """The phrases of a supported mapping ("oil drum" within "drum") with ``phrase_min_files`` files or more,
-    each judged as a mapping of its own."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    stop = stop_words()
-    for i in m.rows:
-        word = phrase_of(rows[i], stop)
-        if word:
-            groups[word].append(i)
-    out = []
-    for word, members in sorted(groups.items()):
-        if len(members) >= cfg.phrase_min_files and len(members) < len(m.rows):
-            log_typical = float(np.mean([math.log1p(ranks[i]) for i in members]))
-            margin = cfg.prior_weight * math.log(m.share) - log_typical + math.log(cfg.mapping_rank)
-            out.append(Mapping(f"{word} {m.lemma}", m.wnid, m.label, m.lang, members, m.share,
-                               math.exp(log_typical), margin))
-    return out
-
-
-def judge(rows: list[dict], ranks: dict[int, int], cfg: VerifyConfig) -> tuple[list[dict | None], list[Mapping]]:
-    """(``label_check`` of every row, None where it has no label; the mappings). A file of a supported mapping
-    is judged by its phrase where the phrase is not supported ("oil drum"), else by its mapping."""
-    checks: list[dict | None] = [None] * len(rows)
-    maps = mappings_of(rows, ranks, cfg)
-    for m in maps:
-        for i in m.rows:
-            checks[i] = judge_file(m, ranks[i], cfg)
-        for phrase in (phrases_of(rows, m, ranks, cfg) if m.supported else []):
-            if not phrase.supported:
-                for i in phrase.rows:
-                    checks[i] = dict(judge_file(phrase, ranks[i], cfg), phrase=phrase.lemma)
-    for i, row in enumerate(rows):
-        if row.get("wnid") and checks[i] is None:
-            checks[i] = {"verdict": "unsure", "reason": "no picture evidence: the image could not be read",
-                         "score": 0.0, "mapping_score": 0.0}
-    return checks, maps
 
 
 def verified_rows(rows: list[dict], checks: list[dict | None], root: Path) -> list[dict]:
@@ -254,19 +111,6 @@ def verified_rows(rows: list[dict], checks: list[dict | None], root: Path) -> li
     return out
 
 
-def mapping_table(maps: list[Mapping], checks: list[dict | None]) -> list[dict]:
-    """One row per mapping, the least supported first."""
-    table = []
-    for m in sorted(maps, key=lambda m: (m.margin, m.lemma, m.wnid)):
-        counts = Counter(checks[i]["verdict"] for i in m.rows)
-        table.append({"lemma": m.lemma, "lang": m.lang, "class": m.label, "wnid": m.wnid, "files": len(m.rows),
-                      **{v: counts.get(v, 0) for v in VERDICTS},
-                      "verdict": "supported" if m.supported else "not supported",
-                      "sense_share": round(m.share, 4), "typical_rank": round(m.typical_rank, 1),
-                      "mapping_score": round(m.margin, 3)})
-    return table
-
-
 def table_csv(table: list[dict]) -> str:
     buf = io.StringIO()
     if table:
@@ -274,22 +118,6 @@ def table_csv(table: list[dict]) -> str:
         writer.writeheader()
         writer.writerows(table)
     return buf.getvalue()
-
-
-def verify_rows(rows: list[dict], sets: list[FeatureSet], names: list[str],
-                cfg: VerifyConfig) -> tuple[list[dict | None], list[Mapping]]:
-    """Judge the labelled rows of a manifest against the features files of its images; a labelled image
-    the files lack (undecodable, left out by the extraction) is "unsure"."""
-    ids, logits = image_logits(sets, names)
-    position = {image: k for k, image in enumerate(ids)}
-    todo = [i for i, r in enumerate(rows) if r.get("wnid") and r["id"] in position]
-    missing = {r["id"] for r in rows if r.get("wnid") and r["id"] not in position}
-    if missing:
-        logger.warning("%d labelled image(s) have no features (e.g. %s): marked unsure", len(missing), min(missing))
-    ranks = class_ranks(logits, np.asarray([position[rows[i]["id"]] for i in todo], dtype=np.int64),
-                        np.asarray([rows[i]["class_index"] for i in todo], dtype=np.int64),
-                        sample=cfg.norm_sample, seed=cfg.seed) if todo else []
-    return judge(rows, dict(zip(todo, (int(r) for r in ranks))), cfg)
 
 
 def feature_sets(manifest: Path, out: Path, features: list[Path], backbones: list[str], device: str,
@@ -329,35 +157,81 @@ def clip_logits(rows: list[dict], clip: ClipConfig | None) -> tuple[FeatureSet |
     return fs, info
 
 
-def summarize(rows: list[dict], out_rows: list[dict], checks: list[dict | None], maps: list[Mapping],
-              names: list[str], cfg: VerifyConfig, manifest: Path) -> dict:
-    verdicts = Counter(c["verdict"] for c in checks if c)
+def mapping_table(judged: Judged) -> list[dict]:
+    """One row per mapping, the least supported first (by the label model's estimated share of right drawings)."""
+    table = []
+    for m in judged.maps:
+        counts = Counter(judged.checks[i]["verdict"] for i in m.rows)
+        first = judged.checks[m.rows[0]]
+        share = (first.get("evidence") or {}).get("mapping_share")
+        table.append({"lemma": m.lemma, "lang": m.lang, "class": m.label, "wnid": m.wnid, "files": len(m.rows),
+                      **{v: counts.get(v, 0) for v in VERDICTS},
+                      "first_stage": "supported" if m.supported else "not supported",
+                      "sense_share": round(m.share, 4), "typical_rank": round(m.typical_rank, 1),
+                      "first_stage_score": round(m.margin, 3),
+                      "estimated_right": None if share is None else round(share, 4),
+                      "mapping_score": first.get("mapping_score")})
+    return sorted(table, key=lambda t: (t["mapping_score"] if t["mapping_score"] is not None else math.inf,
+                                        t["lemma"], t["wnid"]))
+
+
+def position_of(sets: list[FeatureSet], names: list[str]) -> tuple[dict[str, int], list[np.ndarray]]:
+    ids, logits = image_logits(sets, names)
+    return {image: k for k, image in enumerate(ids)}, logits
+
+
+def classifier_features(path: Path | None, position: dict[str, int]) -> np.ndarray | None:
+    """The pooled features of the images of ``position``, in its order, from a features file (None: none)."""
+    if path is None:
+        return None
+    fs = read_features(path, logits=False)
+    if not fs.features.shape[1]:
+        return None
+    first = image_rows(fs)
+    order = [first[i] for i in sorted(position, key=position.get)]
+    return fs.features[order]
+
+
+def summarize(rows: list[dict], out_rows: list[dict], judged: Judged, names: list[str], cfg: JudgeConfig,
+              manifest: Path, rules: dict) -> dict:
+    verdicts = verdict_counts(judged.checks)
+    stage1 = Counter(c["stage1"]["verdict"] for c in judged.checks if c and "stage1" in c)
     return {"manifest": str(manifest), "features": names, "config": asdict(cfg), "rows_in": len(rows),
-            "rows_out": len(out_rows), "labelled_rows": sum(verdicts.values()),
-            "verdicts": {v: verdicts.get(v, 0) for v in VERDICTS},
-            "mappings": len(maps), "mappings_supported": sum(m.supported for m in maps),
+            "rows_out": len(out_rows), "labelled_rows": sum(verdicts.values()), "verdicts": verdicts,
+            "first_stage_verdicts": {v: stage1.get(v, 0) for v in VERDICTS}, "moved": moved(judged.checks),
+            "mappings": len(judged.maps), "mappings_supported": sum(m.supported for m in judged.maps),
+            "rules": {"rules": len(rules), "rows_decided": judged.info.get("rules_applied", 0)},
+            "model": {k: v for k, v in judged.info.items() if k != "rules_applied"},
             "images_labelled_out": len({r["id"] for r in out_rows if r.get("wnid")}),
             "classes_out": len({r["wnid"] for r in out_rows if r.get("wnid")}),
             "unlabelled_rows_out": sum(1 for r in out_rows if not r.get("wnid"))}
 
 
-def verify(manifest: Path, out: Path, cfg: VerifyConfig, *, features: list[Path] | None = None,
+def verify(manifest: Path, out: Path, cfg: JudgeConfig, *, features: list[Path] | None = None,
            backbones: list[str] | None = None, device: str = "auto", batch_size: int | None = None,
-           clip: ClipConfig | None = None) -> dict:
+           clip: ClipConfig | None = None, rules: Path | None = None) -> dict:
     """Run the stage: read, judge, write OUT/manifest.jsonl, mappings.csv and summary.json; return the summary.
-    ``clip`` adds CLIP's zero-shot logits where its weights are on disk (None: not tried)."""
+    ``clip`` adds CLIP's zero-shot logits where its weights are on disk (None: not tried); ``rules`` is a
+    curator's mappings file (``datasets.rules``; None: none)."""
     rows = read_manifest(manifest)
     if not any(r.get("wnid") for r in rows):
         raise ValueError(f"{manifest}: no labelled rows to verify")
+    decided = read_rules(rules)
     sets, names = feature_sets(manifest, out, list(features or []), list(backbones or [DEFAULT_BACKBONE]),
                                device, batch_size)
+    pooled = Path(names[0]) if "classifier" in cfg.evidence else None
     clip_set, clip_info = clip_logits(rows, clip)
     if clip_set is not None:
         sets, names = sets + [clip_set], names + [f"CLIP {clip_info['model']}"]
-    checks, maps = verify_rows(rows, sets, names, cfg)
-    out_rows = verified_rows(rows, checks, out)
-    table = mapping_table(maps, checks)
-    summary = {**summarize(rows, out_rows, checks, maps, names, cfg, manifest), "clip": clip_info}
+    position, logits = position_of(sets, names)
+    missing = {r["id"] for r in rows if r.get("wnid") and r["id"] not in position}
+    if missing:
+        logger.warning("%d labelled image(s) have no features (e.g. %s): marked unsure", len(missing), min(missing))
+    judged = judge_rows(rows, position, logits, cfg, rules=decided, features=classifier_features(pooled, position))
+    out_rows = verified_rows(rows, judged.checks, out)
+    table = mapping_table(judged)
+    summary = {**summarize(rows, out_rows, judged, names, cfg, manifest, decided), "clip": clip_info,
+               "rules_file": str(rules) if rules else None}
     write_jsonl(out / "manifest.jsonl", out_rows)
     atomic_write_text(out / "mappings.csv", table_csv(table))
     write_json(out / "summary.json", summary)
@@ -365,20 +239,26 @@ def verify(manifest: Path, out: Path, cfg: VerifyConfig, *, features: list[Path]
 
 
 def print_summary(s: dict, out: Path, rows: int = 15) -> None:
-    v = s["verdicts"]
+    v, first, m = s["verdicts"], s["first_stage_verdicts"], s["moved"]
     clip = s.get("clip") or {}
     print(f"clip: {clip.get('model')} ({clip.get('weights')})" if clip.get("status") == "done"
           else f"clip: skipped: {clip.get('reason')}")
     print(f"{s['labelled_rows']:,} labelled rows: {v['accepted']:,} accepted, {v['unsure']:,} unsure, "
-          f"{v['rejected']:,} rejected; {s['mappings_supported']} of {s['mappings']} mappings supported")
+          f"{v['rejected']:,} rejected (first stage: {first['accepted']:,} / {first['unsure']:,} / "
+          f"{first['rejected']:,}; {m['rescued']:,} rejected labels kept on more evidence, {m['demoted']:,} kept "
+          f"ones rejected)")
+    if s.get("rules_file"):
+        print(f"curator's rules: {s['rules']['rules']} mapping decision(s) in {s['rules_file']} decided "
+              f"{m['by_rule']:,} row(s)")
     print(f"kept: {s['images_labelled_out']:,} labelled images in {s['classes_out']} classes, "
-          f"{s['unlabelled_rows_out']:,} unlabelled rows")
+          f"{s['unlabelled_rows_out']:,} unlabelled rows; evidence: {', '.join(s['model']['evidence']) or 'picture'}")
     if rows:
         print(f"\n  the least supported mappings (all in {out / 'mappings.csv'}):")
-        print(f"  {'lemma':<18} {'class':<24} {'files':>5} {'kept':>5} {'share':>7} {'rank':>6}  verdict")
+        print(f"  {'lemma':<18} {'class':<24} {'files':>5} {'kept':>5} {'share':>7} {'rank':>6} {'right':>6}")
         for t in s["table"][:rows]:
+            right = "-" if t["estimated_right"] is None else f"{t['estimated_right']:.0%}"
             print(f"  {t['lemma'][:18]:<18} {t['class'][:24]:<24} {t['files']:5d} {t['accepted'] + t['unsure']:5d} "
-                  f"{t['sense_share']:7.3g} {t['typical_rank']:6.0f}  {t['verdict']}")
+                  f"{t['sense_share']:7.3g} {t['typical_rank']:6.0f} {right:>6}")
     print(f"\nwrote {out / 'manifest.jsonl'}, {out / 'mappings.csv'} and {out / 'summary.json'}")
 
 
@@ -392,24 +272,51 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--backbone", nargs="+", default=[DEFAULT_BACKBONE], choices=sorted(DEFAULT_LAYERS),
                    help="without --features: the backbone(s) to extract with (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=None, help="extraction batch size")
-    d = VerifyConfig()
+    p.add_argument("--rules", type=Path, default=None,
+                   help="a curator's mapping decisions (default: the workspace's mappings.jsonl, where there is one)")
+    p.add_argument("--no-rules", action="store_true", help="ignore the curator's mapping decisions")
+    p.add_argument("--evidence", default=",".join(EVIDENCE),
+                   help="what the label model weighs besides the picture, comma-separated (default %(default)s; "
+                        "'' for the picture alone)")
+    d = StageConfig()
     for name, what in (("prior_weight", "exponent of the sense share in the mapping's evidence"),
                        ("mapping_rank", "a mapping is supported when share**w / its files' typical rank >= 1/this"),
                        ("file_rank", "a file of an unsupported mapping is kept when share / its rank >= 1/this"),
                        ("unsure_rank", "a file of a supported mapping ranked this or worse is unsure")):
         default = getattr(d, name)
         p.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
-                       help=f"{what} (default %(default)s)")
+                       help=f"first stage: {what} (default %(default)s)")
     p.add_argument("--table-rows", type=int, default=15, help="mappings printed, least supported first")
     add_clip_arguments(p.add_argument_group("CLIP, one more set of logits where its weights are on disk"))
     return p
 
 
+def config_from_args(args: argparse.Namespace) -> JudgeConfig:
+    evidence = tuple(e.strip() for e in args.evidence.split(",") if e.strip())
+    unknown = [e for e in evidence if e not in EVIDENCE]
+    if unknown:
+        raise ValueError(f"--evidence: unknown {', '.join(unknown)} (choose from {', '.join(EVIDENCE)})")
+    stage = StageConfig(prior_weight=args.prior_weight, mapping_rank=args.mapping_rank, file_rank=args.file_rank,
+                        unsure_rank=args.unsure_rank)
+    return JudgeConfig(stage=stage, model=ModelConfig(), decision=DecisionConfig(), evidence=evidence)
+
+
+def rules_arg(args: argparse.Namespace) -> Path | None:
+    """--rules, else the workspace's rules file where it exists; None with --no-rules."""
+    if args.no_rules:
+        return None
+    if args.rules is not None:
+        if not args.rules.is_file():
+            raise ValueError(f"--rules {args.rules}: no such file")
+        return args.rules
+    default = rules_path()
+    return default if default.is_file() else None
+
+
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cfg = VerifyConfig(prior_weight=args.prior_weight, mapping_rank=args.mapping_rank, file_rank=args.file_rank,
-                       unsure_rank=args.unsure_rank)
     try:
+        cfg = config_from_args(args)
         if args.out.resolve() == args.manifest.resolve().parent:
             raise ValueError(f"--out {args.out} is the manifest's own folder: choose another, nothing is overwritten")
         if args.clip_weights and not Path(args.clip_weights).is_file():
@@ -418,7 +325,7 @@ def main(args: argparse.Namespace) -> int:
                                                     weights=args.clip_weights, template=args.clip_template,
                                                     batch_size=args.clip_batch_size, device=args.device)
         summary = verify(args.manifest, args.out, cfg, features=args.features, backbones=args.backbone,
-                         device=args.device, batch_size=args.batch_size, clip=clip)
+                         device=args.device, batch_size=args.batch_size, clip=clip, rules=rules_arg(args))
     except (ValueError, OSError, WeightsUnavailable) as err:
         print(f"evaluation.verify: {err}", file=sys.stderr)
         return 2

@@ -7,7 +7,9 @@ import pytest
 
 from datasets.manifest import read_manifest, write_jsonl
 from evaluation.features import FeatureSet, write_features
-from evaluation.verify import VerifyConfig, class_ranks, get_args_parser, main
+from evaluation.evidence import class_ranks
+from evaluation.judge import JudgeConfig
+from evaluation.verify import get_args_parser, main
 from tests.conftest import extract_manifest
 
 UMBRELLA = (879, "n04507155", "umbrella")
@@ -37,8 +39,8 @@ def planted(tmp_path, rng=np.random.default_rng(0)):
         signal[i] = (KOALA[0], 2.5)  # weaker: drawings the network half recognises
     for i in range(20, 35):
         rows.append(row(i, PROMONTORY, "head", sense_rank=15))
-    for i in range(35, 50):
-        rows.append(row(i, CHAIN_MAIL, "mail", sense_rank=4))
+    for i in range(35, 50):  # e-mail icons; a drawing of its own name among them is real chain mail
+        rows.append(row(i, CHAIN_MAIL, "mail", sense_rank=4, **({"original_name": "old_mail.svg"} if i == 35 else {})))
     signal[35] = (CHAIN_MAIL[0], 8.0)
     crane = row(50, CRANE_BIRD, "crane", ambiguous=True, candidates=[CRANE_BIRD[1], CRANE_MACHINE[1]])
     rows += [crane, {**crane, "label": "crane", "wnid": CRANE_MACHINE[1], "class_index": CRANE_MACHINE[0]}]
@@ -72,8 +74,9 @@ def test_class_ranks_standardise_per_class():
     logits = np.random.default_rng(0).normal(0, 1, (50, 1000)).astype(np.float32)
     logits[:, 7] += 5.0  # a class every image gets: it counts for nothing
     logits[2, 3] += 6.0  # one image stands out for class 3
-    ranks = class_ranks([logits], np.asarray([2, 2, 0]), np.asarray([3, 7, 3]))
+    ranks, raw = class_ranks([logits], np.asarray([2, 2, 0]), np.asarray([3, 7, 3]))
     assert ranks[0] == 0 and ranks[1] > 100 and ranks[2] > 10
+    assert raw[1] == 0, "unstandardised, the class every image gets comes first"
 
 
 def test_planted_wrong_mapping_is_rejected(tmp_path, capsys):
@@ -93,13 +96,17 @@ def test_planted_wrong_mapping_is_rejected(tmp_path, capsys):
     assert head["label"] is None and head["wnid"] is None and head["class_index"] is None
     assert (head["rejected_label"], head["rejected_wnid"], head["rejected_class_index"]) == ("promontory", PROMONTORY[1], 976)
     assert head["label_check"]["score"] < 0 <= by_id[f"{0:064x}"][0]["label_check"]["score"]
+    assert head["label_check"]["mapping"] == {"lemma": "head", "lang": "eng", "wnid": PROMONTORY[1],
+                                              "label": "promontory", "phrase": None}
+    assert head["label_check"]["mapping_text"] == "head → promontory"
+    assert head["label_check"]["stage1"]["verdict"] == "rejected" and "posterior" in head["label_check"]["evidence"]
     (crane,) = by_id[f"{50:064x}"]  # the machine reading is dropped, and named
     assert crane["wnid"] == CRANE_BIRD[1] and not crane["ambiguous"]
     assert crane["label_check"]["rejected_candidates"] == [CRANE_MACHINE[1]]
     assert sum(1 for r in rows if r["label_check"] is None) == 300, "unlabelled rows pass through"
     assert len(rows) == 351 and len({r["id"] for r in rows}) == 351, "nothing deleted: one row an image"
     table = list(csv.DictReader(open(out / "mappings.csv")))
-    assert (table[0]["lemma"], table[0]["class"], table[0]["verdict"]) == ("head", "promontory", "not supported")
+    assert (table[0]["lemma"], table[0]["class"], table[0]["first_stage"]) == ("head", "promontory", "not supported")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["verdicts"] == {"accepted": 22, "unsure": 0, "rejected": 30}
     assert "head" in capsys.readouterr().out
@@ -150,7 +157,7 @@ def test_extracts_when_no_features_are_given(tmp_path):
     assert broken and broken[0]["label_check"]["verdict"] == "unsure", "no picture: left for a person"
     assert all(r["label_check"]["verdict"] in ("accepted", "unsure", "rejected") for r in rows if r["wnid"] or
                r.get("rejected_wnid"))
-    assert VerifyConfig().mapping_rank > 0
+    assert JudgeConfig().stage.mapping_rank > 0
 
 
 def test_subsets_of_a_verified_manifest(tmp_path, capsys):
