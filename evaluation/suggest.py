@@ -96,7 +96,6 @@ neither FiftyOne nor torch; its out-of-fold pools are ``evaluation.suggest_pools
 decisions ``evaluation.open_set``.
 """
 from __future__ import annotations
-from __future__ import annotations
 
 import argparse
 import json
@@ -115,12 +114,10 @@ from .classify.calibration import calibrated_logits, log_probs
 from .classify.inputs import features_meta, load_inputs, paths_label
 from .features import UNLABELLED, FeatureSet, sample_rows
 from .metrics import percent
+from .named_pool import decide_pools, name_columns, name_prior, pool_threshold, pools_report, rejected_names
 from .open_set import (
-    choose_threshold,
     confidence_score,
     cross_fitted,
-    decide,
-    estimate_open_share,
     exclusion_mask,
     figures,
     pool_report,
@@ -183,23 +180,27 @@ def _arrays(features, labels, ids, new_features, clip, clip_new) -> tuple:
     return X, y, new, clip, clip_new
 
 
-MAX_OPEN_SHARE = 0.99  # an estimated share above this is taken as this: precision(t) stays defined
+def new_scores(S: np.ndarray, clip_new: np.ndarray | None, cal: dict, classes: np.ndarray, names, name_posterior):
+    """(calibrated log-probabilities, logits, named mask) of the scored rows, a rejected name's class weighed in."""
+    named = name_columns(names, classes, len(S))
+    prior = np.full(len(S), np.nan) if name_posterior is None else np.asarray(name_posterior, dtype=np.float64)
+    logp, z = name_prior(log_probs(S, clip_new, cal["a"], cal["b"]), calibrated_logits(S, clip_new, cal["a"], cal["b"]),
+                         named, prior)
+    return logp, z, named >= 0
 
 
-def open_share(cfg: SuggestConfig, new_conf: np.ndarray, known_conf: np.ndarray, other_conf: np.ndarray) -> float:
-    """The share of other-object drawings the threshold assumes: ``cfg.open_share``, or (None) the one the
-    unlabelled rows' confidences show (:func:`estimate_open_share`; 0 without unlabelled rows or other pool)."""
-    if not len(other_conf):
-        return 0.0
-    if cfg.open_share is not None:
-        return cfg.open_share
-    estimated = estimate_open_share(new_conf, known_conf, other_conf)
-    return 0.0 if estimated is None else min(estimated, MAX_OPEN_SHARE)
+def params_report(cfg: SuggestConfig, cal: dict, other_group: np.ndarray, share: float) -> dict:
+    return {"method": cfg.method, "C": cal["C"], "C_log_loss": {str(c): v for c, v in cal["losses"].items()},
+            **({"kernel": cfg.kernel} if cfg.method == "svm" else {}), "folds": cal["n_splits"],
+            "cross_fit": cfg.cross_fit, "class_groups": len(np.unique(other_group)), "score": cfg.score,
+            "open_share": share, "open_share_from": "estimated" if cfg.open_share is None else "given",
+            "max_other": cfg.max_other, "precision": cfg.precision, "seed": cfg.seed}
 
 
 def suggest(features: np.ndarray, labels: np.ndarray, ids: np.ndarray, new_features: np.ndarray, *,
             clip: np.ndarray | None = None, clip_new: np.ndarray | None = None, exclude: dict | None = None,
-            styles: np.ndarray | None = None, cfg: SuggestConfig | None = None) -> Suggestions:
+            styles: np.ndarray | None = None, names: np.ndarray | None = None, name_posterior: np.ndarray | None = None,
+            cfg: SuggestConfig | None = None) -> Suggestions:
     """A class, or none, for each row of ``new_features``, learnt from the labelled rows.
 
     Args:
@@ -209,6 +210,10 @@ def suggest(features: np.ndarray, labels: np.ndarray, ids: np.ndarray, new_featu
         clip, clip_new: CLIP zero-shot log-probabilities over the sorted classes, (N, K) and (m, K), or None.
         exclude: {scored row: set of class labels} never to propose for that row.
         styles: (N,) the drawing style of each labelled row: needed by ``cfg.cross_fit == "styles"``.
+        names: (m,) the class label a scored row's file name gave it and ``evaluation.verify`` rejected (-1 for
+            none): a candidate, ranked against the classifier's classes with ``name_posterior`` (m,), the label
+            model's probability that it is right. Named rows are a pool of their own: their share of other
+            objects is estimated, and their threshold chosen, apart from the unnamed rows'.
         cfg: the method, calibration and threshold settings (:class:`SuggestConfig`).
     """
     cfg = cfg or SuggestConfig()
@@ -225,28 +230,24 @@ def suggest(features: np.ndarray, labels: np.ndarray, ids: np.ndarray, new_featu
     other_conf, other_group = other_pool(X, y, images, cal, clip_img, cfg, warnings)
     classes = images.classes
     S = fit_scores(cfg.method, cal["C"], cfg.kernel, X, y, new, classes) if len(new) else np.zeros((0, len(classes)))
-    logp = log_probs(S, clip_new, cal["a"], cal["b"])
-    z = calibrated_logits(S, clip_new, cal["a"], cal["b"])
+    logp, z, mask = new_scores(S, clip_new, cal, classes, names, name_posterior)
     new_conf = confidence_score(logp, z, cfg.score)
-    share = open_share(cfg, new_conf, known_conf, other_conf)
-    t = choose_threshold(known_conf, known_ok, other_conf, precision=cfg.precision, share=share,
-                         max_other=cfg.max_other)
-    if math.isinf(t):
-        warnings.append(f"no threshold reaches an estimated precision of {cfg.precision:.1%}: abstaining on every row")
-    decided = decide(logp, z, exclusion_mask(exclude, len(new), classes), t, classes, cfg.score)
+    t, share = pool_threshold(cfg, new_conf[~mask], known_conf, known_ok, other_conf, warnings, "unnamed rows")
+    t_named, share_named = pool_threshold(cfg, new_conf[mask], known_conf, known_ok, other_conf, warnings,
+                                          "rows with a rejected name")
+    decided = decide_pools(logp, z, exclusion_mask(exclude, len(new), classes), mask, (t, t_named), classes,
+                           cfg.score)
     suggested = decided[0] != UNLABELLED
-    pool = pool_report(new_conf, t, known_conf, known_ok, other_conf)
+    pool = pool_report(new_conf[~mask], t, known_conf, known_ok, other_conf)
     report = {
-        "params": {"method": cfg.method, "C": cal["C"], "C_log_loss": {str(c): v for c, v in cal["losses"].items()},
-                   **({"kernel": cfg.kernel} if cfg.method == "svm" else {}), "folds": cal["n_splits"],
-                   "cross_fit": cfg.cross_fit, "class_groups": len(np.unique(other_group)), "score": cfg.score,
-                   "open_share": share, "open_share_from": "estimated" if cfg.open_share is None else "given",
-                   "max_other": cfg.max_other, "precision": cfg.precision, "seed": cfg.seed},
+        "params": params_report(cfg, cal, other_group, share),
         "threshold": threshold_value(t, cfg.score),
         "estimated": figures(t, known_conf, known_ok, other_conf, share),
         "heldout": cross_fitted(known_conf, known_ok, other_conf, precision=cfg.precision, max_other=cfg.max_other,
                                 share=share, seed=cfg.seed, other_group=other_group),
         "pool": pool,
+        "pools": pools_report(new_conf, mask, (t, t_named), (share, share_named), known_conf, known_ok, other_conf,
+                              decided, cfg),
         "calibration": calibration,
         "counts": {"labelled_rows": len(y), "labelled_images": len(images.first_row), "classes": len(classes),
                    "scored_images": int(len(known_conf)), "other_pool_images": int(len(other_conf)),
@@ -349,11 +350,13 @@ def run(features: Path | list[Path], out: Path, cfg: SuggestConfig, args: argpar
     exclude, refused = (read_refused(args.refused, new_ids, {c["wnid"]: c["class_index"] for c in table})
                         if args.refused is not None else ({}, None))
     clip, clip_new, clip_info = clip_inputs(fs, labelled, new, wnids, args)
+    names, name_posterior, named = rejected_names(args.manifest or fs.attrs.get("manifest"), new_ids)
     logger.info("%s: %d labelled rows of %d classes, %d unlabelled images, %d dims", label, len(labelled),
                 len(classes), len(new), fs.features.shape[1])
     try:
         result = suggest(fs.features[labelled], fs.labels[labelled], fs.ids[labelled], fs.features[new],
-                         clip=clip, clip_new=clip_new, exclude=exclude, cfg=cfg,
+                         clip=clip, clip_new=clip_new, exclude=exclude, cfg=cfg, names=names,
+                         name_posterior=name_posterior,
                          styles=None if fs.styles is None else fs.styles[labelled])
     except ValueError as err:
         raise ValueError(f"{label}: {err}") from None
@@ -362,7 +365,8 @@ def run(features: Path | list[Path], out: Path, cfg: SuggestConfig, args: argpar
     wnid_of = {c["class_index"]: c["wnid"] for c in table}
     counts = result.report["counts"]
     counts["per_class"] = {wnid_of[c]: n for c, n in counts["per_class"].items()}
-    meta = {**features_meta(fs, features), "config": asdict(cfg), "clip": clip_info, "refused": refused}
+    meta = {**features_meta(fs, features), "config": asdict(cfg), "clip": clip_info, "refused": refused,
+            "names": named}
     summary = {"meta": meta, "classes": table, **result.report}
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / SUGGESTIONS, suggestion_lines(new_ids, result, wnid_of))
@@ -390,6 +394,13 @@ def format_summary(summary: dict, out: Path) -> str:
                      f"{percent(pool['expected_precision'])} of the suggestions to be right"
                      + (" (the threshold assumed it)" if summary["params"].get("open_share_from") == "estimated" else
                         f" (the threshold assumed {percent(summary['params']['open_share'])}: --open-share)"))
+    for name, what in (("named", "with a name's class evaluation.verify rejected (a candidate)"),
+                       ("open", "whose name matched no class")):
+        p = (summary.get("pools") or {}).get(name)
+        if p and p["rows"]:
+            t = "abstain on all" if p["threshold"] is None else f"threshold {p['threshold']:.3f}"
+            lines.append(f"  {p['rows']:,} drawings {what}: about {percent(p['open_share'])} other objects; {t}, "
+                         f"estimated precision {percent(p['estimated']['precision'])}: {p['suggested']:,} suggested")
     clip = summary["meta"]["clip"]
     if clip["status"] == "done":
         lines.append(f"clip: {clip['model']} ({clip['weights']}), weight {cal['clip_weight']:.3f}")
@@ -441,6 +452,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--features", type=Path, action="append", required=True,
                    help="features file from evaluation.extract; repeat to join several backbones of the same images")
     p.add_argument("--out", type=Path, required=True, help="folder for suggestions.jsonl and suggest.json")
+    p.add_argument("--manifest", type=Path, default=None,
+                   help="the manifest of the features' images, for the classes evaluation.verify rejected (default: "
+                        "the one the features file names)")
     p.add_argument("--refused", type=Path, default=None,
                    help='JSONL of {"id": image id, "wnid": wnid} a curator refused: never suggested for that image')
     g = p.add_argument_group("classifier and calibration")

@@ -283,6 +283,28 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert set(summary["estimated"]) == set(summary["heldout"]) == {"precision", "coverage", "other_suggested",
                                                                      "known_precision"}
     assert {"ece", "ece_before_scaling", "temperature", "bins"} <= set(summary["calibration"])
+    assert summary["meta"]["names"] == {"manifest": None, "named": 0} and summary["pools"]["open"]["rows"] == 30
+
+
+def test_cli_reads_the_rejected_names_from_the_manifest(tmp_path):
+    """The classes verify rejected come from the manifest the features file names (or --manifest)."""
+    from datasets.manifest import write_jsonl
+
+    fs, _ = feature_set()
+    unlabelled = list(dict.fromkeys(str(i) for i in fs.ids[fs.labels == UNLABELLED]))
+    manifest = tmp_path / "m.jsonl"
+    write_jsonl(manifest, [{"id": i, "wnid": None, "rejected_class_index": CLASSES[1][0],
+                            "label_check": {"verdict": "rejected", "evidence": {"posterior": 0.4}}}
+                           for i in unlabelled[:4]])
+    fs.attrs["manifest"] = str(manifest)
+    write_features(tmp_path / "f.h5", fs)
+    assert cli("--features", tmp_path / "f.h5", "--out", tmp_path / "s", "--no-clip", "--C", "0.1", "--jobs", 1) == 0
+    summary = json.loads((tmp_path / "s" / "suggest.json").read_text())
+    assert summary["meta"]["names"] == {"manifest": str(manifest), "named": 4}
+    assert (summary["pools"]["named"]["rows"], summary["pools"]["open"]["rows"]) == (4, 26)
+    assert cli("--features", tmp_path / "f.h5", "--out", tmp_path / "t", "--no-clip", "--C", "0.1", "--jobs", 1,
+               "--manifest", tmp_path / "elsewhere.jsonl") == 0
+    assert json.loads((tmp_path / "t" / "suggest.json").read_text())["meta"]["names"]["named"] == 0
 
 
 def test_cli_joins_feature_files_and_handles_no_unlabelled_rows(tmp_path, capsys):
@@ -454,3 +476,26 @@ def test_cross_fitting_by_style_promises_what_a_new_style_keeps():
     assert realised["styles"][0] / realised["styles"][1] >= realised["images"][0] / realised["images"][1]
     with pytest.raises(ValueError, match="style of every labelled row"):
         suggest(X, y, ids, new, cfg=SuggestConfig(cross_fit="styles", **FAST))
+
+
+def test_a_rejected_name_is_a_candidate_ranked_with_the_classes():
+    """Unlabelled drawings of known classes that an unsure classifier half recognises: with the class their name
+    gave them (and verify rejected) as a candidate of high posterior, it wins; with a low posterior it does not.
+    Named rows are a pool of their own, reported apart."""
+    rng, centers = world(seed=3, known=8, unknown=0, sep=0.5)
+    X, y, ids = labelled(rng, centers, 40)
+    new, truth = blobs(rng, centers, 12)
+    named = truth.copy()
+    named[::2] = (truth[::2] + 1) % 8  # half of the names give the wrong class
+    posterior = np.where(named == truth, 0.9, 0.05)
+    cfg = SuggestConfig(**FAST, open_share=0.0, precision=0.8)
+    plain = suggest(X, y, ids, new, cfg=cfg)
+    with_names = suggest(X, y, ids, new, cfg=cfg, names=named, name_posterior=posterior)
+    top = with_names.top5[:, 0]
+    assert (top[named == truth] == truth[named == truth]).mean() > (plain.top5[:, 0] == truth)[named == truth].mean()
+    assert (top[named != truth] != named[named != truth]).mean() > 0.8, "a name of low posterior does not win"
+    pools = with_names.report["pools"]
+    assert pools["named"]["rows"] == len(new) and pools["open"]["rows"] == 0
+    assert "pools" in plain.report and plain.report["pools"]["named"]["rows"] == 0
+    with pytest.raises(ValueError, match="one class"):
+        suggest(X, y, ids, new, cfg=cfg, names=named[:3], name_posterior=posterior[:3])
