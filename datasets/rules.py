@@ -78,11 +78,14 @@ def write_rules(path: str | os.PathLike, rules: list[dict]) -> None:
     atomic_write_text(Path(path), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered))
 
 
-def rule_for(rules: dict[MappingKey, dict], key: MappingKey) -> dict | None:
-    """The rule deciding a file of ``key``: its phrase's rule, else its whole mapping's, else None."""
+def rule_for(rules: dict[MappingKey, dict], key: MappingKey, *, whole: bool = True) -> dict | None:
+    """The rule deciding a file of ``key``: its phrase's rule, else (``whole``) its whole mapping's, else None.
+
+    A file ``evaluation.verify`` judged within a phrase of its own is shown in that phrase's group, so a decision
+    on the whole mapping did not cover it: look it up with ``whole=False``."""
     if not rules:
         return None
-    return rules.get(key) or (rules.get(key.whole()) if key.phrase else None)
+    return rules.get(key) or (rules.get(key.whole()) if key.phrase and whole else None)
 
 
 def describe_rule(rule: dict) -> str:

@@ -12,12 +12,11 @@ import numpy as np
 from datasets.lexicon import stop_words
 from datasets.match import sense_share
 from datasets.names import concept_key
-from datasets.rules import MappingKey
 
 from . import evidence as ev
 from .label_model import ModelConfig, ModelFit, fit, rank_codes
 from .mappings import Mapping, StageConfig, judge, phrase_of
-from .verdicts import DecisionConfig, RowEvidence, decide, rule_key, with_mapping
+from .verdicts import DecisionConfig, RowEvidence, decide, row_rule, with_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -90,18 +89,18 @@ def mapping_priors(keys: list[tuple], cfg: ModelConfig) -> np.ndarray:
                        for lemma, wnid, lang in keys])
 
 
-def rule_keys(rows: list[dict], todo: list[int]) -> list[MappingKey]:
+def rules_of(rows: list[dict], todo: list[int], checks1: list[dict | None], rules: dict) -> list[dict | None]:
+    """The curator's rule deciding each todo row, or None."""
+    if not rules:
+        return [None] * len(todo)
     stop = stop_words()
-    return [rule_key(rows[i], phrase_of(rows[i], stop)) for i in todo]
+    return [row_rule(rules, rows[i], checks1[i].get("phrase"), phrase_of(rows[i], stop)) for i in todo]
 
 
-def fixed_groups(keys: list[MappingKey], groups: np.ndarray, n_groups: int, rules: dict) -> np.ndarray:
+def fixed_groups(decided: list[dict | None], groups: np.ndarray, n_groups: int) -> np.ndarray:
     """1 or 0 for the groups a curator's rule decides, -1 elsewhere."""
-    from datasets.rules import rule_for
-
     fixed = np.full(n_groups, -1)
-    for key, g in zip(keys, groups, strict=True):
-        rule = rule_for(rules, key)
+    for rule, g in zip(decided, groups, strict=True):
         if rule is not None:
             fixed[g] = 1 if rule["decision"] == "accepted" else 0
     return fixed
@@ -166,8 +165,8 @@ def judge_rows(rows: list[dict], position: dict[str, int], logits: list[np.ndarr
     head_code, heads = ev.head_codes([rows[i] for i in todo])
     if "head_noun" in cfg.evidence:
         extra["head_noun"] = (head_code, 2)
-    rkeys = rule_keys(rows, todo)
-    fixed = fixed_groups(rkeys, groups, len(group_map), rules)
+    decided = rules_of(rows, todo, checks1, rules)
+    fixed = fixed_groups(decided, groups, len(group_map))
     model = fit(rank_codes(ranked.std, ranked.raw), ranked.null, groups, group_map, mapping_priors(keys, cfg.model),
                 extra=extra, fixed=fixed, cfg=cfg.model)
     accepted = np.asarray([checks1[i]["verdict"] == "accepted" for i in todo])
@@ -180,7 +179,7 @@ def judge_rows(rows: list[dict], position: dict[str, int], logits: list[np.ndarr
                         classifier=None if p2 is None else float(p2[k]), rank=int(ranked.std[k]),
                         raw_rank=int(ranked.raw[k]), concept=concepts[k], siblings=sizes[int(groups[k])] - 1,
                         head=heads[k], category=category_text(rows[i], categories))
-        check = decide(rows[i], e, rules, rkeys[k], cfg.decision)
+        check = decide(rows[i], e, decided[k], cfg.decision)
         if checks1[i].get("phrase"):
             check["phrase"] = checks1[i]["phrase"]
         checks[i] = with_mapping(check, rows[i])

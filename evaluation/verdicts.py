@@ -52,11 +52,16 @@ def mapping_of(row: dict, phrase: str | None) -> dict:
             "phrase": phrase}
 
 
-def rule_key(row: dict, syntactic_phrase: str | None) -> MappingKey:
-    """The key a rule of this row's mapping would have; its phrase is the name's word before the match."""
+def row_rule(rules: dict, row: dict, judged_phrase: str | None, syntactic_phrase: str | None) -> dict | None:
+    """The curator's rule that decides a row: the rule of the phrase the first stage judged it in (that phrase's
+    own only: the App shows it apart from its mapping), else of the phrase its name has (the word before the
+    match), else of its whole mapping."""
     lemma = row.get("lemma") or row.get("label")
+    lang = row.get("lang") or "eng"
+    if judged_phrase:
+        return rule_for(rules, MappingKey(lemma, row["wnid"], judged_phrase, lang), whole=False)
     phrase = f"{syntactic_phrase} {lemma}" if syntactic_phrase else None
-    return MappingKey(lemma, row["wnid"], phrase, row.get("lang") or "eng")
+    return rule_for(rules, MappingKey(lemma, row["wnid"], phrase, lang))
 
 
 def _evidence_text(e: RowEvidence, label: str) -> str:
@@ -83,12 +88,12 @@ def _margins(e: RowEvidence, cfg: DecisionConfig) -> tuple[float, float]:
     return keep, rescue
 
 
-def decide(row: dict, e: RowEvidence, rules: dict, key: MappingKey, cfg: DecisionConfig) -> dict:
-    """The ``label_check`` of one labelled row; ``score`` is the margin of the decision (>= 0: kept)."""
+def decide(row: dict, e: RowEvidence, rule: dict | None, cfg: DecisionConfig) -> dict:
+    """The ``label_check`` of one labelled row (``rule``: the curator's rule that decides it, if any); ``score`` is
+    the margin of the decision (>= 0: kept)."""
     label = row.get("label") or row.get("rejected_label")
     first = e.stage1["verdict"]
     keep, rescue = _margins(e, cfg)
-    rule = rule_for(rules, key)
     if rule is not None:
         verdict, why = rule["decision"], describe_rule(rule)
         score = abs(keep if first != "rejected" else rescue) * (1 if verdict == "accepted" else -1)

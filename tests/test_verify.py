@@ -207,6 +207,23 @@ def test_a_phrase_of_a_supported_mapping_is_judged_on_its_own(tmp_path):
     assert all(checks[i]["verdict"] == "accepted" and "phrase" not in checks[i] for i in list(range(10)) + [15, 16])
     assert all(checks[i]["verdict"] == "rejected" and checks[i]["phrase"] == "oil drum" for i in range(10, 15))
     assert checks[10]["mapping_score"] < 0 < checks[0]["mapping_score"], "the phrase's margin, for the App's order"
+    assert checks[10]["mapping"]["phrase"] == "oil drum" and checks[10]["mapping_text"] == "oil drum → drum"
+
+    # a curator rejected the whole mapping in the App: the phrase, shown apart, was not part of that decision
+    from datasets.rules import write_rules
+
+    rule = {"lemma": "drum", "lang": "eng", "wnid": drum[1], "label": "drum", "phrase": None, "decision": "rejected"}
+    write_rules(tmp_path / "rules.jsonl", [rule])
+    assert run(tmp_path / "m.jsonl", tmp_path / "w", "--features", tmp_path / "f.h5", "--rules",
+               tmp_path / "rules.jsonl") == 0
+    ruled = {int(r["id"], 16): r["label_check"] for r in read_manifest(tmp_path / "w" / "manifest.jsonl")}
+    assert all(ruled[i]["verdict"] == "rejected" and "rule" in ruled[i] for i in list(range(10)) + [15, 16])
+    assert all("rule" not in ruled[i] for i in range(10, 15))
+    write_rules(tmp_path / "rules.jsonl", [rule, {**rule, "phrase": "oil drum", "decision": "accepted"}])
+    assert run(tmp_path / "m.jsonl", tmp_path / "x", "--features", tmp_path / "f.h5", "--rules",
+               tmp_path / "rules.jsonl") == 0
+    ruled = {int(r["id"], 16): r["label_check"] for r in read_manifest(tmp_path / "x" / "manifest.jsonl")}
+    assert all(ruled[i]["verdict"] == "accepted" and ruled[i]["rule"]["phrase"] == "oil drum" for i in range(10, 15))
 
 
 @pytest.mark.slow  # importing open_clip (torch, timm) takes seconds
