@@ -15,6 +15,8 @@ Accepting a suggestion is a ``move`` to the suggested class (one record per clas
 the sample's ``refused_suggestions``, which later write-backs never propose again.
 Confirming a label ``evaluation.verify`` rejected (``confirm_rejected``) is likewise a ``move``, back to
 the rejected class, marked ``"via": "label check"``: undone and replayed like every other action.
+A decision on a whole mapping (``curation.mappings``) is a record of its own that ``undo`` takes back like
+these, rewriting the mapping rules file after it.
 The plugin's operators and the tests call these functions; nothing else writes curation.
 """
 from __future__ import annotations
@@ -26,11 +28,13 @@ from datasets.vocabulary import Vocabulary, load_vocabulary
 
 from .curators import describe
 from .log import CurationLog
+from .rules_log import MAPPING
 from .state import (
     KEY,
     REFUSED,
     REVIEW,
     class_label,
+    read_fields,
     read_refused,
     read_states,
     target_state,
@@ -46,7 +50,10 @@ LABEL_CHECK = "label check"  # a move that gives back a class evaluation.verify 
 def class_target(key: str, vocab: Vocabulary | None = None) -> dict:
     """A move's destination from a wnid, an index or a unique name; an unknown or shared name is an error."""
     vocab = vocab or load_vocabulary()
-    matches = vocab.resolve(str(key))
+    try:
+        matches = vocab.resolve(str(key))
+    except KeyError:  # a wnid that is no ILSVRC class
+        matches = []
     if len(matches) != 1:
         found = ", ".join(f"{c.name} ({c.wnid})" for c in matches) or "nothing"
         raise ValueError(f"class {key!r} must name one ILSVRC class; it names {found}")
@@ -92,6 +99,11 @@ def changed_since(dataset, record: dict, now: dict[str, list]) -> list[str]:
     if record["action"] == "refuse":
         refused = read_refused(dataset, list(record["refused"]))
         return [i for i, wnid in record["refused"].items() if i in refused and wnid not in refused[i]]
+    if "after" in record:  # a record that kept its result (a mapping decision), other fields included
+        left = record.get("fields_after") or {}
+        fields = read_fields(dataset, list(left), sorted({f for v in left.values() for f in v}))
+        return [i for i, s in record["after"].items() if i in now and (
+            now[i] != s or any(fields[i].get(f) != v for f, v in left.get(i, {}).items()))]
     return [i for i, s in record["before"].items()
             if i in now and now[i] != target_state(record["action"], s, record.get("to"))]
 
@@ -117,8 +129,11 @@ def undo(dataset, *, log: CurationLog | None = None, any_curator: bool = False) 
         changed = changed_since(dataset, last, now)
         if changed:
             raise UndoRefused(_refusal(log, last, changed))
-        return log.commit(_record(log, "undo", list(now), now, dataset=dataset.name, undoes=last["id"],
-                                  undoes_action=last["action"], undone=last))
+        record = log.commit(_record(log, "undo", list(now), now, dataset=dataset.name, undoes=last["id"],
+                                    undoes_action=last["action"], undone=last))
+        if last["action"] == MAPPING:
+            log.write_rules()  # the mapping's rule goes, or an earlier decision's comes back
+        return record
 
 
 def suggestions(dataset, image_ids: list[str]) -> dict[str, str]:

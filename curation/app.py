@@ -9,8 +9,10 @@ until interrupted. With no ``--dataset`` it opens the workspace's current one
 method, worst first; beside it, FiftyOne's Model Evaluation panel has that method's
 evaluation selected (click a class, or a cell of the confusion matrix, for its samples),
 with the Embeddings panel on the latest t-SNE of ``curation.embed`` in the next tab.
-Tiles show the ground truth and the latest method only, and the sidebar groups the other
-fields, collapsed (``curation.sidebar``). The space is also saved as the dataset's
+Opened on the saved view "label check", the grid has the Label check panel beside it: the
+undecided mappings, the least supported first, each shown, accepted or rejected as a whole
+(``curation.mappings``). Tiles show the ground truth and the latest method only, and the
+sidebar groups the other fields, collapsed (``curation.sidebar``). The space is also saved as the dataset's
 "curation" workspace. The curation operators (``curation/plugin``) sit in the grid's
 action bar and in the operator palette (the backtick key).
 """
@@ -20,12 +22,14 @@ import argparse
 import sys
 
 from .database import app_url, fiftyone_module
+from .views import LABEL_CHECK
 from .writeback_fields import eval_keys, failure_view_name
 
 WORKSPACE = "curation"
 # FiftyOne's own Model Evaluation panel, as curation/plugin adapts it: it opens on the selected evaluation, and a
 # click on a class shows that class's failures
 EVALUATION_PANEL = "drawnet_model_evaluation"
+LABEL_CHECK_PANEL = "drawnet_label_check"  # curation/plugin: the undecided mappings of the view "label check"
 
 
 def embeddings_key(dataset, preferred: str | None = None) -> str | None:
@@ -50,12 +54,15 @@ def evaluation_state(dataset, eval_key: str | None) -> dict:
     return {"view": {"page": "evaluation", "key": eval_key}}
 
 
-def curation_space(fo, brain_key: str | None, eval_state: dict | None = None):
-    """The grid, and beside it the Model Evaluation panel (once there is an evaluation) and the Embeddings panel.
+def curation_space(fo, brain_key: str | None, eval_state: dict | None = None, label_check: bool = False):
+    """The grid, and beside it the Label check panel (``label_check``), the Model Evaluation panel (once there is
+    an evaluation) and the Embeddings panel.
 
     One space of panels side by side: FiftyOne 1.22 leaves a grid blank inside a nested space.
     """
     panels = [fo.Panel(type="Samples", pinned=True)]
+    if label_check:
+        panels.append(fo.Panel(type=LABEL_CHECK_PANEL))
     if eval_state:
         panels.append(fo.Panel(type=EVALUATION_PANEL, state=eval_state))
     if brain_key is not None:
@@ -84,10 +91,11 @@ def prepare(dataset, *, view: str | None = None, brain_key: str | None = None):
     fo = fiftyone_module()
     latest = latest_method(dataset)
     configure_app(fo, dataset, latest)
+    opened = opening_view(dataset, view, latest)
     space = curation_space(fo, embeddings_key(dataset, brain_key),
-                           evaluation_state(dataset, eval_keys(latest)[0] if latest else None))
+                           evaluation_state(dataset, eval_keys(latest)[0] if latest else None), opened == LABEL_CHECK)
     dataset.save_workspace(WORKSPACE, space, description="failures, model evaluation and embeddings", overwrite=True)
-    return space, opening_view(dataset, view, latest), latest
+    return space, opened, latest
 
 
 def launch(dataset_name: str, *, port: int = 5151, address: str = "127.0.0.1", view: str | None = None,

@@ -15,12 +15,15 @@ saved view "unlabelled"; ``evaluation.suggest`` proposes classes for it. A manif
 ``evaluation.verify`` also gives ``label_check`` (verdict, reason, score, mapping_score) and, for a
 label it rejected, ``rejected_label`` and ``rejected_wnid`` on a sample left unlabelled: the saved
 view "label check" lists them for a curator to confirm (``curation.actions.confirm_rejected``) or
-leave. Samples are keyed by
+leave. Such a sample also gets its mapping (``curation.mappings``): ``label_check.mapping`` (derived from
+the row's lemma and class where an older manifest lacks it) and, as text, the field ``mapping``
+("speaker → loudspeaker"), which the App filters and groups by. Samples are keyed by
 ``image_id``, the file's sha256: loading again adds only new images and never
 touches a sample that is already there, so curation done in the App survives.
 It also saves the curation views (``curation.views``) and records where the
-curation log is kept (``curation.log``). The command then makes the dataset the
-workspace's current one (``datasets.workspace``: ``--workspace DIR``, else
+curation log is kept (``curation.log``) and where decisions on whole mappings are kept as rules
+(``dataset.info["mapping_rules"]``: the command gives the workspace's ``mappings.jsonl``). The command then
+makes the dataset the workspace's current one (``datasets.workspace``: ``--workspace DIR``, else
 ``$DRAWNET_WORKSPACE``, else the current folder), so that ``python -m curation.app`` and
 ``python -m training.finetune`` need no name or path after it.
 """
@@ -36,10 +39,13 @@ from pathlib import Path
 
 from datasets.manifest import read_manifest
 from datasets.vocabulary import Vocabulary, load_vocabulary
-from datasets.workspace import WorkspaceError, record_dataset
+from datasets.rules import mapping_text
+from datasets.workspace import WorkspaceError, record_dataset, rules_path
 
 from .database import fiftyone_module
 from .log import default_log_path
+from .log import rules_path as default_rules_path
+from .mappings import DECISION, FIELD, mapping_of
 from .state import KEY, REFUSED, class_label
 
 logger = logging.getLogger(__name__)
@@ -58,6 +64,10 @@ def sample_fields(rows: list[dict], vocab: Vocabulary) -> dict:
     """The fields of one sample, from its manifest rows (the first row is its ground truth)."""
     first = rows[0]
     wnids = [w for w in dict.fromkeys([r["wnid"] for r in rows] + list(first.get("candidates") or [])) if w]
+    check, mapping = first.get("label_check"), mapping_of(first)
+    if mapping:
+        check = {**check, "mapping": mapping,
+                 "mapping_text": mapping_text(mapping["lemma"], mapping["label"], mapping["phrase"])}
     return {
         KEY: first["id"],
         "wnid": first["wnid"],
@@ -78,9 +88,10 @@ def sample_fields(rows: list[dict], vocab: Vocabulary) -> dict:
         "candidate_labels": [class_label(vocab, w) for w in wnids],
         "resolved_by": first.get("resolved_by"),
         # evaluation.verify: was the name's class checked against the picture, and what a rejection took away
-        "label_check": first.get("label_check"),
+        "label_check": check,
         "rejected_label": first.get("rejected_label"),
         "rejected_wnid": first.get("rejected_wnid"),
+        FIELD: check["mapping_text"] if mapping else None,  # curation.mappings: "speaker → loudspeaker"
     }
 
 
@@ -95,6 +106,7 @@ def field_types(fo) -> dict:
         "resolved_by": string,  # datasets.match: why one of several candidate classes was chosen
         "label_check": fo.DictField,  # evaluation.verify: verdict, reason, score, mapping_score
         "rejected_label": string, "rejected_wnid": string,  # the class evaluation.verify rejected
+        FIELD: string, DECISION: string,  # curation.mappings: the mapping as text; a decision on it as a whole
         "review": string,  # set by curation.actions: accepted, rejected or ambiguous
         REFUSED: strings,  # suggestions a curator refused (curation.actions.refuse_suggestions)
         "ground_truth": (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Classification}),
@@ -163,11 +175,13 @@ def open_dataset(fo, name: str):
 
 
 def load(manifest: Path, dataset_name: str, *, database_uri: str | None = None, vocab: Vocabulary | None = None,
-         batch_size: int = 5000, curation_log: Path | None = None) -> dict:
+         batch_size: int = 5000, curation_log: Path | None = None, mapping_rules: Path | None = None) -> dict:
     """Create or extend the dataset; return counts. Existing samples are left exactly as they are.
 
     ``curation_log`` is the JSON Lines file the curation is logged to (default: the
     dataset's, ``<manifest folder>/curation/<dataset>.jsonl``); see ``curation.log``.
+    ``mapping_rules`` is the file that decisions on whole mappings are kept in as rules (default: the one
+    recorded before, else ``<log folder>/<dataset>.mappings.jsonl``); see ``curation.mappings``.
     """
     from .views import save_curation_views
 
@@ -180,7 +194,10 @@ def load(manifest: Path, dataset_name: str, *, database_uri: str | None = None, 
     todo = [rows for image_id, rows in images.items() if image_id not in present]
     added = 0
     for i in range(0, len(todo), batch_size):
-        docs = [sample_document(rows, vocab) for rows in todo[i : i + batch_size]]
+        try:
+            docs = [sample_document(rows, vocab) for rows in todo[i : i + batch_size]]
+        except ValueError as err:
+            raise ValueError(f"{manifest}: {err}") from None
         insert_documents(dataset, docs)
         added += len(docs)
         logger.info("added %d of %d new samples", added, len(todo))
@@ -190,6 +207,9 @@ def load(manifest: Path, dataset_name: str, *, database_uri: str | None = None, 
     if curation_log:
         dataset.info["curation_log"] = str(Path(curation_log).resolve())
     dataset.info.setdefault("curation_log", str(default_log_path(dataset).resolve()))
+    if mapping_rules:
+        dataset.info["mapping_rules"] = str(Path(mapping_rules).resolve())
+    dataset.info.setdefault("mapping_rules", str(default_rules_path(dataset).resolve()))
     dataset.save()
     dataset.reload()
     save_curation_views(dataset)
@@ -214,7 +234,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        summary = load(args.manifest, args.dataset, database_uri=args.database_uri, curation_log=args.curation_log)
+        summary = load(args.manifest, args.dataset, database_uri=args.database_uri, curation_log=args.curation_log,
+                       mapping_rules=rules_path(args.workspace))  # the workspace's file: record_dataset's ws.rules
         ws = record_dataset(args.workspace, args.dataset, args.manifest, args.database_uri)
     except (ValueError, OSError, WorkspaceError) as err:
         print(f"curation.load: {err}", file=sys.stderr)

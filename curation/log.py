@@ -33,6 +33,9 @@ Several curators at once (App sessions, notebooks, scripts; one MongoDB):
   ``export`` writes it whole from the database.
 - **Reads** are one query each, whatever the log's length: the records in order (``records``),
   the caller's last action (undo), the latest record that touched a sample (an undo refused).
+- **The mapping rules file** (``curation.rules_log``): decisions on whole mappings (``curation.mappings``)
+  are records too; the file of rules they stand for (``dataset.info["mapping_rules"]``) is rewritten from
+  the log under the lock after each decision, the undo of one, a replay, and a recovery.
 """
 from __future__ import annotations
 
@@ -49,6 +52,7 @@ from datasets.manifest import write_jsonl
 from . import curators
 from .database import fiftyone_module
 from .lock import CurationLock, utcnow
+from .rules_log import MAPPING, default_rules_path, rewrite_rules
 from .state import apply_record
 
 logger = logging.getLogger(__name__)
@@ -78,6 +82,13 @@ def default_log_path(dataset) -> Path:
     manifests = info.get("manifests") or []
     folder = Path(manifests[0]).parent if manifests else Path.home() / ".cache" / "drawnet"
     return folder / "curation" / f"{dataset.name}.jsonl"
+
+
+def rules_path(dataset) -> Path:
+    """Where ``dataset``'s mapping decisions are kept as rules: what load recorded (the workspace's
+    ``mappings.jsonl``), else ``<log folder>/<dataset>.mappings.jsonl``."""
+    recorded = (dataset.info or {}).get("mapping_rules")
+    return Path(recorded) if recorded else default_rules_path(default_log_path(dataset), dataset.name)
 
 
 def read_jsonl_log(path: str | os.PathLike) -> list[dict]:
@@ -228,6 +239,8 @@ class CurationLog:
                 self.recovered = self.recover()
                 if self._lock.taken_over is not None and self.recovered is None:
                     self.sync_mirror()  # the dead holder completed its record but may not have written its line
+                if self._lock.taken_over is not None or self.recovered is not None:
+                    self.write_rules()  # ...or its rules file
                 yield self
         finally:
             self._lock = None
@@ -258,6 +271,25 @@ class CurationLog:
         if mirror:
             self.sync_mirror()
         return record
+
+    def write_rules(self, *, strict: bool = False) -> int | None:
+        """Rewrite the mapping rules file from the log (inside ``locked()``); return the rules written, or None
+        when the log holds no decision on a mapping (nothing written). A file that cannot be read or written is
+        an error with ``strict``, else a warning: the curation is done and logged, and
+        ``python -m curation.mappings rules`` writes the file again."""
+        decisions = self._records({"value.action": MAPPING, "value.status": {"$exists": False}})
+        if not decisions:
+            return None
+        path = rules_path(self.dataset)
+        try:
+            return rewrite_rules(path, decisions, self.ids())
+        except (ValueError, OSError) as err:
+            if strict:
+                raise
+            logger.warning("mapping rules not written to %s (%s); the decisions are in the curation log: fix the "
+                           "file, then run python -m curation.mappings rules --dataset %s", path, err,
+                           self.dataset.name)
+            return None
 
     def _complete(self, record: dict) -> None:
         if record["action"] == "undo":
@@ -355,6 +387,8 @@ def replay(dataset_name: str, log_file: Path, *, database_uri: str | None = None
             seen.add(record["id"])
             applied += 1
         log.sync_mirror()
+        if applied:
+            log.write_rules()
     return {"applied": applied, "skipped": skipped, "missing_samples": missing[0], "log": str(log.path)}
 
 

@@ -8,6 +8,11 @@ creates the Classification, as taking the class away (undo) removes it.
 A suggestion a curator refused is kept in the sample's ``refused_suggestions`` (wnids), so
 that no later write-back of ``evaluation.suggest`` proposes it again.
 
+A record that says its result outright (``after``: {image id: state}, and ``fields_after``: {image id:
+{field: value}} for other fields it set, e.g. a decision on a whole mapping, ``curation.mappings``) is
+applied by writing exactly that, and undone by writing its ``before`` and ``fields_before``: either way the
+same values however often it is applied, as recovery needs.
+
 ``curation.actions`` changes states and logs them; ``curation.log`` replays records through
 ``apply_record``. This module imports neither, so neither imports the other.
 """
@@ -79,18 +84,35 @@ def write_refused(dataset, refused: dict[str, list[str]]) -> None:
         dataset.set_values(REFUSED, refused, key_field=KEY)
 
 
+def read_fields(dataset, image_ids: list[str], fields: list[str]) -> dict[str, dict]:
+    """Each listed sample's ``fields`` ({field: value}), by image id."""
+    ids, *columns = _match(dataset, image_ids).values([KEY, *fields])
+    return {i: dict(zip(fields, values)) for i, values in zip(ids, zip(*columns))}
+
+
+def write_fields(dataset, values: dict[str, dict]) -> None:
+    """Set each sample's fields ({image id: {field: value}}), one bulk write per field."""
+    for field in sorted({f for v in values.values() for f in v}):
+        dataset.set_values(field, {i: v[field] for i, v in values.items() if field in v}, key_field=KEY)
+
+
 def apply_record(dataset, record: dict) -> int:
     """Redo a logged action on ``dataset`` (replay); return how many of its samples are not there."""
     undone = record["undone"] if record["action"] == "undo" else None
     if (undone or record)["action"] == "refuse":
         return _apply_refusal(dataset, record if undone is None else undone, undo=undone is not None)
+    fields = None
     if undone is not None:
-        restore = undone["before"]
+        restore, fields = undone["before"], undone.get("fields_before")
+    elif "after" in record:
+        restore, fields = record["after"], record.get("fields_after")
     else:
         target = record.get("to")
         restore = {i: target_state(record["action"], s, target) for i, s in record["before"].items()}
     present = read_states(dataset, list(restore))
     write_states(dataset, {i: s for i, s in restore.items() if i in present})
+    if fields:
+        write_fields(dataset, {i: f for i, f in fields.items() if i in present})
     return len(restore) - len(present)
 
 

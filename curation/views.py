@@ -8,9 +8,10 @@ rejected ones left out. "suggestions to review" is those of them with a ``sugges
 ``evaluation.suggest`` that no curator refused, grouped by suggested class (the class with the
 most confident suggestion first) and most confident first within a class (``suggestion.order``,
 written with the suggestions). "label check" is the samples ``evaluation.verify`` was unsure of or
-rejected that no curator has reviewed yet, the least supported mapping (lemma -> class) first and the
-weakest picture first within it: a curator confirms a rejected label (``confirm_rejected``), accepts,
-rejects or moves an unsure one, or leaves them. Saved views
+rejected that no curator has reviewed or decided yet, the least supported mapping (lemma -> class) first,
+one mapping's drawings together (by its text, the field ``mapping``), and the weakest picture first within
+it: a curator decides the whole mapping (``curation.mappings``), or confirms a rejected label
+(``confirm_rejected``), accepts, rejects or moves an unsure one, or leaves them. Saved views
 store their stages, not their samples, so they follow the curation as it goes on.
 A class is browsed with the sidebar's ``ground_truth`` filter or the Model Evaluation
 panel, not with a saved view per class: at 1,000 classes such a list is unusable.
@@ -50,9 +51,10 @@ def curation_views(dataset) -> dict:
         UNLABELLED: unlabelled,
         # an expression, not a field name: the field appears only with the first suggestions
         SUGGESTIONS: suggested.sort_by(F("suggestion.order")),
-        LABEL_CHECK: dataset.match((F("review") == None)  # noqa: E711
+        LABEL_CHECK: dataset.match((F("review") == None) & (F("mapping_decision") == None)  # noqa: E711
                                    & F("label_check.verdict").is_in(["unsure", "rejected"]))
-                            .sort_by([("label_check.mapping_score", 1), ("label_check.score", 1)]),
+                            .sort_by([("label_check.mapping_score", 1), ("mapping", 1),
+                                      ("label_check.mapping.wnid", 1), ("label_check.score", 1)]),
     }
 
 

@@ -63,6 +63,25 @@ def run_operator(page, label: str) -> None:
     page.keyboard.press("Enter")
 
 
+def execute_form(page) -> None:
+    """Click the operator form's Execute once it has settled, and wait for the form to close. A dynamic form
+    re-renders while the App resolves it, and a click during that is lost: then it is clicked again (the
+    form closes as soon as a click starts the operator, so it never runs twice)."""
+    from playwright.sync_api import expect
+
+    button = page.get_by_role("button", name="Execute")
+    expect(button).to_be_enabled(timeout=10_000)
+    time.sleep(1)
+    for attempt in range(3):
+        button.click()
+        try:
+            expect(button).to_be_hidden(timeout=10_000)
+            return
+        except AssertionError:
+            if attempt == 2 or not button.is_enabled():  # disabled: the operator runs, a click would not be lost
+                raise
+
+
 def move_first_tile(page, name: str, wnid: str, screenshot: Path | None = None) -> None:
     """Select the grid's first tile and move it to the class (typed ``name``, picked by ``wnid``)."""
     from playwright.sync_api import expect
@@ -337,8 +356,7 @@ def test_label_check_in_the_app(fiftyone, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "app-label-check.png"))
         select_first_tile(page)  # the worst: teapot 3, rejected
         run_operator(page, "Confirm label")
-        expect(page.get_by_role("button", name="Execute")).to_be_enabled(timeout=10_000)
-        page.get_by_role("button", name="Execute").click()
+        execute_form(page)  # beside the Label check panel, which updates itself meanwhile
         page.wait_for_selector("text=2 samples", timeout=30_000)  # confirmed: it has left the view
         time.sleep(1)
         page.screenshot(path=str(ARTIFACTS / "app-after-confirm-label.png"))
@@ -350,3 +368,102 @@ def test_label_check_in_the_app(fiftyone, tmp_path):
     record = read_jsonl_log(ds.info["curation_log"])[-1]
     assert (record["action"], record["via"], record["to"]["wnid"], record["image_ids"]) == (
         "move", "label check", TEAPOT, [f"{3:064x}"])
+
+
+def wait_until(check, what: str, page=None, timeout: float = 30.0) -> None:
+    """Wait for ``check()``; on a timeout, fail with a screenshot of ``page`` in the artifacts."""
+    deadline = time.time() + timeout
+    while not check():
+        if time.time() > deadline:
+            if page is not None:
+                page.screenshot(path=str(ARTIFACTS / "app-timed-out.png"))
+            pytest.fail(f"timed out waiting for {what} (screenshot: {ARTIFACTS / 'app-timed-out.png'})")
+        time.sleep(0.5)
+
+
+def test_decide_mappings_in_the_app(fiftyone, tmp_path):
+    """Whole mappings decided in the App, on the saved view "label check" with the Label check panel beside the
+    grid: one accepted from a selected tile (operator palette), another shown by the panel and rejected with
+    nothing selected, that rejection undone; the states, the log and the rules file after it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from curation import actions
+    from curation.curators import curator
+    from curation.log import CurationLog
+    from curation.views import LABEL_CHECK
+    from tests.test_mapping_decisions import BEACH, ID, UMBRELLA, mapped_manifest, rules_file, snapshot
+
+    require_browser()
+    load(mapped_manifest(tmp_path), "browser-mappings")
+    ds = fiftyone.load_dataset("browser-mappings")
+    actions.curate(ds, "reject", [ID[3]], log=CurationLog(ds, curator=curator("tester")))  # fixed one by one
+    before = snapshot(ds)
+    assert len(ds.load_saved_view(LABEL_CHECK)) == 5  # beach brolly 7, teapots 6 and 0, brollies 1 and 4
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log_file = Path(ds.info["curation_log"])
+    records = lambda: read_jsonl_log(log_file) if log_file.exists() else []  # noqa: E731
+    args = ["--dataset", ds.name, "--view", LABEL_CHECK]
+    with ServedApp(args, os.environ.copy(), tmp_path / "app.log") as served, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        url = f"http://127.0.0.1:{served.port}/datasets/{ds.name}"
+        open_grid(page, url, 5)
+        panel_row = page.get_by_role("row").filter(has_text="teapot → teapot")
+        expect(panel_row).to_be_visible(timeout=60_000)  # the Label check panel lists the undecided mappings
+        page.screenshot(path=str(ARTIFACTS / "app-label-check-mappings.png"))
+
+        select_first_tile(page)  # the least supported mapping: the phrase "beach brolly", drawing 7
+        run_operator(page, "Accept mapping")
+        expect(page.get_by_text("'beach brolly → umbrella' (n04507155, eng): 1 drawing")).to_be_visible(
+            timeout=10_000)  # the form says which mapping, and how many drawings
+        page.screenshot(path=str(ARTIFACTS / "app-accept-mapping.png"))
+        execute_form(page)
+        page.wait_for_selector("text=4 samples", timeout=30_000)  # decided: it has left the view
+        wait_until(lambda: len(records()) == 2, "the accepted mapping's record", page)
+
+        page.get_by_role("button", name="Refresh").click()  # the panel, after a decision made elsewhere
+        panel_row = page.get_by_role("row").filter(has_text="teapot → teapot")
+        expect(page.get_by_role("row").filter(has_text="beach brolly")).to_have_count(0, timeout=30_000)
+        panel_row.get_by_role("button", name="Show").click()  # the grid: that mapping's undecided drawings
+        page.wait_for_selector("text=2 samples", timeout=30_000)
+        time.sleep(1)
+        page.screenshot(path=str(ARTIFACTS / "app-show-mapping.png"))
+        run_operator(page, "Reject mapping")  # nothing selected: the one mapping of the view
+        expect(page.get_by_text("'teapot → teapot' (n04398044, eng): 2 drawings")).to_be_visible(timeout=10_000)
+        execute_form(page)
+        wait_until(lambda: len(records()) == 3, "the rejected mapping's record", page)
+        expect(page.get_by_role("row").filter(has_text="teapot → teapot")).to_have_count(0, timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "app-after-reject-mapping.png"))  # the panel follows by itself
+
+        run_operator(page, "Curation: undo")
+        execute_form(page)
+        page.wait_for_selector("text=2 samples", timeout=30_000)  # the rejection undone: the teapots are back
+        wait_until(lambda: len(records()) == 4, "the undo's record", page)
+        open_grid(page, f"{url}?view={ds._get_saved_view_doc(LABEL_CHECK).slug}", 4)
+        page.screenshot(path=str(ARTIFACTS / "app-after-undo-mapping.png"))
+        page.get_by_role("row").filter(has_text="brolly → umbrella").get_by_role("button", name="Accept").click()
+        wait_until(lambda: len(records()) == 5, "the record of the mapping accepted in the panel", page)
+        page.wait_for_selector("text=2 samples", timeout=30_000)  # the teapots are left
+        expect(page.get_by_role("row").filter(has_text="brolly → umbrella")).to_have_count(0, timeout=30_000)
+        page.wait_for_selector("canvas[canvas-loaded=true]", timeout=30_000)
+        time.sleep(1)
+        page.screenshot(path=str(ARTIFACTS / "app-panel-accept-mapping.png"))
+        browser.close()
+
+    ds.reload()
+    logged = CurationLog(ds).records()
+    assert logged == read_jsonl_log(log_file)
+    assert [(r["action"], r.get("decision"), r.get("mapping_text")) for r in logged] == [
+        ("reject", None, None), ("mapping", "accepted", "beach brolly → umbrella"),
+        ("mapping", "rejected", "teapot → teapot"), ("undo", None, None),
+        ("mapping", "accepted", "brolly → umbrella")]
+    assert logged[1]["image_ids"] == [ID[7]] and sorted(logged[2]["image_ids"]) == [ID[0], ID[6]]
+    assert logged[3]["undoes"] == logged[2]["id"] and sorted(logged[4]["image_ids"]) == [ID[1], ID[4]]
+    assert logged[0]["curator"] != logged[1]["curator"] == logged[3]["curator"] == logged[4]["curator"]
+    now, umbrella = snapshot(ds), ["accepted", UMBRELLA, 879, "umbrella"]
+    assert now[ID[7]] == [*umbrella, "accepted", UMBRELLA, "umbrella"]
+    assert now[ID[1]] == now[ID[4]] == [*umbrella, "accepted", None, None]
+    assert {i: s for i, s in now.items() if i not in {ID[1], ID[4], ID[7]}} == {
+        i: s for i, s in before.items() if i not in {ID[1], ID[4], ID[7]}}, "the undone rejection left nothing"
+    assert [(r["lemma"], r["phrase"], r["decision"], r["record"]) for r in rules_file(ds)] == [
+        ("brolly", None, "accepted", logged[4]["id"]), (BEACH["lemma"], BEACH["phrase"], "accepted", logged[1]["id"])]

@@ -1,4 +1,5 @@
-"""The FiftyOne App's curation actions (thin operators over ``curation.actions``), and the Model Evaluation panel.
+"""The FiftyOne App's curation actions (thin operators over ``curation.actions`` and ``curation.mappings``), the
+Label check panel and the Model Evaluation panel.
 
 Accept, Reject, Move to class, Mark ambiguous and Undo curate labelled samples; Accept suggestion
 and Not this class review ``evaluation.suggest``'s suggestions on unlabelled ones (the saved view
@@ -6,16 +7,22 @@ and Not this class review ``evaluation.suggest``'s suggestions on unlabelled one
 view "label check").
 
 Each acts on the selected samples or, with none selected, on the whole current view
-(the form says how many), logs the action, and reloads the App. FiftyOne finds this
+(the form says how many), logs the action, and reloads the App. Accept mapping and Reject mapping
+decide whole mappings (``curation.mappings``): those of the selected samples or, with none selected,
+the one mapping of the current view; one logged record per mapping. The Label check panel lists the
+undecided mappings of the saved view "label check", the least supported first: "Show" puts one
+mapping's undecided drawings in the grid, "Accept" and "Reject" decide it. FiftyOne finds this
 plugin through ``FIFTYONE_PLUGINS_DIR``, which ``curation.database`` sets.
 """
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
+from fiftyone.operators.panel import Panel, PanelConfig
 
-from curation import actions
+from curation import actions, mappings
 from curation.curators import curator
 from curation.log import CurationLog
 from curation.state import KEY
+from datasets.rules import MappingKey
 
 
 def _targets(ctx) -> list:
@@ -148,6 +155,142 @@ class Undo(foo.Operator):
         return {"undone": record["undoes_action"], "samples": len(record["image_ids"]), "record": record["seq"]}
 
 
+# ---------------------------------------------------------------- decisions on whole mappings
+
+def _chosen_mappings(ctx) -> list[dict]:
+    """The mappings to decide ({"key", "text"}): those of the selected samples, or the current view's only one;
+    a ValueError says why there are none."""
+    if ctx.selected:
+        found = [m for m in ctx.dataset.select(ctx.selected).values(mappings.CHECK) if m]
+        if not found:
+            raise ValueError(f"none of the {len(ctx.selected)} selected samples has a mapping "
+                             f"(evaluation.verify's label_check.mapping)")
+        keys = {MappingKey.of(m): m for m in found}
+        return [{"key": k, "text": mappings.key_text(k, m.get("label"))} for k, m in keys.items()]
+    found = mappings.mapping_summaries(ctx.view)
+    if len(found) != 1:
+        raise ValueError(f"the current view holds {len(found)} mappings: select drawings of the mapping(s) to "
+                         f"decide, or show one mapping (the Label check panel's Show, or the sidebar's mapping "
+                         f"filter)")
+    g = found[0]
+    key = MappingKey.of(g["mapping"])
+    return [{"key": key, "text": mappings.key_text(key, g["mapping"].get("label"))}]
+
+
+class _DecideMapping(foo.Operator):
+    op_name = decision = verb = icon = ""
+
+    @property
+    def config(self):
+        return foo.OperatorConfig(name=self.op_name, label=f"Curation: {self.verb}", dynamic=True,
+                                  light_icon=self.icon, dark_icon=self.icon)
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        try:
+            chosen = _chosen_mappings(ctx)
+            counts = [len(mappings.pending(ctx.dataset, c["key"])) for c in chosen]
+            lines = [f"{c['text']}: {n} drawing{'' if n == 1 else 's'}" for c, n in zip(chosen, counts)]
+            inputs.view("what", types.Notice(label=f"{self.verb} ({self.decision} as a whole, the drawings no "
+                                                   f"curator has reviewed): " + "; ".join(lines)))
+        except ValueError as err:  # the App does not always send the selection with the form: say, don't block
+            inputs.view("what", types.Warning(label=f"{self.verb}: the mappings of the selected samples or, with "
+                                                    f"none selected, of the current view; now: {err}"))
+        return types.Property(inputs, view=types.View(label=f"Curation: {self.verb}"))
+
+    def execute(self, ctx):
+        log = _log(ctx)
+        records = [mappings.decide_mapping(ctx.dataset, c["key"], self.decision, log=log)
+                   for c in _chosen_mappings(ctx)]
+        ctx.ops.clear_selected_samples()
+        ctx.ops.reload_dataset()
+        return {"action": "mapping", "decision": self.decision, "mappings": [r["mapping_text"] for r in records],
+                "samples": sum(len(r["image_ids"]) for r in records), "records": [r["id"] for r in records]}
+
+
+class AcceptMapping(_DecideMapping):
+    """The mapping is right: its drawings no curator reviewed get its class (one logged record per mapping)."""
+    op_name, decision, verb, icon = "accept_mapping", "accepted", "Accept mapping", "done_all"
+
+
+class RejectMapping(_DecideMapping):
+    """The mapping is wrong: its drawings no curator reviewed lose its class and are unlabelled."""
+    op_name, decision, verb, icon = "reject_mapping", "rejected", "Reject mapping", "remove_done"
+
+
+class LabelCheckPanel(Panel):
+    """The undecided mappings of the saved view "label check", the least supported first."""
+
+    @property
+    def config(self):
+        return PanelConfig(name="drawnet_label_check", label="Label check", icon="rule", light_icon="rule",
+                           dark_icon="rule", surfaces="grid")
+
+    def on_load(self, ctx):
+        self.refresh(ctx)
+
+    def on_change_view(self, ctx):  # "Show", a saved view picked, a decision elsewhere and the App reloaded
+        self.refresh(ctx)
+
+    def refresh(self, ctx):
+        from curation.views import LABEL_CHECK, curation_views
+
+        found = mappings.mapping_summaries(curation_views(ctx.dataset)[LABEL_CHECK])
+        shared = {g["text"] for g in found if sum(h["text"] == g["text"] for h in found) > 1}  # two cranes
+        rows = [{"mapping": f"{g['text']} ({g['mapping']['wnid']})" if g["text"] in shared else g["text"],
+                 "drawings": g["drawings"], "rejected": g["rejected"], "unsure": g["unsure"],
+                 "score": g["mapping_score"], "key": g["mapping"]} for g in found]
+        ctx.panel.set_state("mappings", rows)
+
+    def _row(self, ctx) -> dict | None:
+        rows = ctx.panel.get_state("mappings") or []
+        row = ctx.params.get("row")
+        return rows[row] if isinstance(row, int) and 0 <= row < len(rows) else None
+
+    def show(self, ctx):
+        from curation.views import LABEL_CHECK, curation_views
+
+        row = self._row(ctx)
+        if row:
+            view = curation_views(ctx.dataset)[LABEL_CHECK].match(mappings.key_filter(MappingKey.of(row["key"])))
+            ctx.ops.set_view(view)
+
+    def _decide(self, ctx, decision: str):
+        row = self._row(ctx)
+        if row:
+            record = mappings.decide_mapping(ctx.dataset, row["key"], decision, log=_log(ctx))
+            ctx.ops.notify(f"{row['mapping']}: {decision}, {len(record['image_ids'])} drawings (record "
+                           f"{record['seq']}; Curation: undo takes it back)", variant="success")
+            self.refresh(ctx)
+            ctx.ops.reload_dataset()
+
+    def accept(self, ctx):
+        self._decide(ctx, "accepted")
+
+    def reject(self, ctx):
+        self._decide(ctx, "rejected")
+
+    def render(self, ctx):
+        rows = ctx.panel.get_state("mappings") or []
+        panel = types.Object()
+        panel.md(f"**{len(rows)} undecided mapping{'' if len(rows) == 1 else 's'}** in the view \"label check\", "
+                 f"the least supported first. "
+                 f"*Show* puts a mapping's drawings in the grid; *Accept* or *Reject* decides it as a whole "
+                 f"(drawings already reviewed keep their state; *Curation: undo* takes a decision back).",
+                 name="intro")
+        panel.btn("refresh", label="Refresh", icon="refresh", on_click=self.refresh)
+        table = types.TableView(max_inline_actions=3)
+        for key, label in (("mapping", "Mapping"), ("drawings", "Drawings"), ("rejected", "Rejected"),
+                           ("unsure", "Unsure"), ("score", "Score")):
+            table.add_column(key, label=label)
+        table.add_row_action("show", self.show, label="Show", icon="visibility",
+                             tooltip="the mapping's undecided drawings in the grid")
+        table.add_row_action("accept", self.accept, label="Accept", icon="done_all", tooltip="accept the mapping")
+        table.add_row_action("reject", self.reject, label="Reject", icon="remove_done", tooltip="reject the mapping")
+        panel.list("mappings", types.Object(), view=table)
+        return types.Property(panel, view=types.GridView(orientation="vertical"))
+
+
 # ---------------------------------------------------------------- the Model Evaluation panel, opened on a run
 
 def _initial_view(ctx) -> dict | None:
@@ -219,7 +362,8 @@ if EvaluationPanel is not None:
 
 
 def register(p):
-    for op in (Accept, Reject, MoveToClass, MarkAmbiguous, AcceptSuggestion, RefuseSuggestion, ConfirmLabel, Undo):
+    for op in (Accept, Reject, MoveToClass, MarkAmbiguous, AcceptSuggestion, RefuseSuggestion, ConfirmLabel, Undo,
+               AcceptMapping, RejectMapping, LabelCheckPanel):
         p.register(op)
     if EvaluationPanel is not None:
         p.register(RunEvaluationPanel)
