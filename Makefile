@@ -67,6 +67,9 @@ demo: setup
 	done
 	$(PY) -m evaluation.report $(foreach s,$(SUBSETS),--results $(OUT)-$(s)/results)
 	$(PY) -m evaluation.suggest --features $(FEATURES) --out $(CURATED)/suggest
+	@# labels, suggestions and the label check's workload, measured on the judged fixture's holdout half
+	$(PY) benchmarks/curation_quality.py --verified $(VERIFIED)/manifest.jsonl --dataset $(CURATED)/manifest.jsonl \
+	  --suggest $(CURATED)/suggest
 	$(PY) -m curation.load --manifest $(CURATED)/manifest.jsonl --dataset $(DATASET)
 	$(PY) -m curation.writeback --dataset $(DATASET) --results $(CURATED)/results --method baseline \
 	  --name baseline_$(SHORT)
@@ -81,9 +84,11 @@ demo: setup
 	if [ -n "$$run" ] && [ -e "$$run/last.pt" ]; then set -x; $(PY) -m training.finetune --resume $$run; \
 	else set -x; $(PY) -m training.finetune --backbone $(BACKBONE) --recipe $(FT_RECIPE) --epochs $(FT_EPOCHS) \
 	  --batch-size 32 --device cpu; fi
+	@echo; $(PY) -m curation.workload
 	@printf '%s\n' "" "Your day, from here (in this folder, the workspace):" \
 	  "  1. curate in the App:        .venv/bin/python -m curation.app" \
-	  "                               (saved views: \"label check\", \"to review\", \"suggestions to review\")" \
+	  "                               (saved views: \"label check\" with its Label check panel: a mapping at a time;" \
+	  "                                \"to review\", \"suggestions to review\")" \
 	  "  2. train on the curation:    .venv/bin/python -m training.finetune --epochs 239" \
 	  "                               (VGG-19, the thesis's model; offline weights: --backbone $(BACKBONE) --recipe $(FT_RECIPE))" \
 	  "  3. browse per-class failures: .venv/bin/python -m curation.app  (Model Evaluation panel, failures grid)" ""
