@@ -19,7 +19,7 @@ from curation.log import main as log_main
 from curation.mappings import FIELDS, decide_mapping, get_args_parser, main, mapping_of
 from curation.state import STATE, apply_record
 from curation.views import LABEL_CHECK, UNLABELLED
-from datasets.manifest import read_manifest, write_jsonl
+from datasets.manifest import iter_jsonl, read_manifest, write_jsonl
 from datasets.rules import MappingKey, read_rules, write_rules
 from datasets.workspace import record_dataset
 from tests.conftest import make_manifest
@@ -387,3 +387,42 @@ def test_the_workload_the_demo_prints(fiftyone, tmp_path, capsys):
     assert "label check:   3 drawings in 2 mappings" in capsys.readouterr().out
     assert workload_main(workload_args().parse_args(["--dataset", "nowhere"])) == 2
     assert "no FiftyOne dataset 'nowhere'" in capsys.readouterr().err
+
+
+def test_a_decision_in_the_app_is_a_rule_the_next_verify_applies(fiftyone, tmp_path):
+    """The whole loop: evaluation.verify, curation.load, a curator rejects one mapping and accepts another, and
+    the next evaluation.verify (a new build with one more file of each name) decides them so, and says who."""
+    from evaluation.verify import get_args_parser as verify_args
+    from evaluation.verify import main as verify_main
+    from tests.test_label_evidence import planted_icons
+    from tests.test_verify import PROMONTORY, row
+
+    def verify(manifest, features, out, *extra):
+        args = ["--manifest", str(manifest), "--features", str(features), "--out", str(out), "--no-clip",
+                *map(str, extra)]
+        assert verify_main(verify_args().parse_args(args)) == 0
+        return {int(r["id"], 16): r["label_check"] for r in read_manifest(out / "manifest.jsonl") if r["label_check"]}
+
+    manifest, features = planted_icons(tmp_path)
+    first = verify(manifest, features, tmp_path / "v1")
+    assert all(first[i]["verdict"] == "accepted" for i in range(18, 30)), "umbrellas"
+    assert all(first[i]["verdict"] == "rejected" for i in range(30, 36)), "heads, no promontories"
+    load(tmp_path / "v1" / "manifest.jsonl", "map-loop", mapping_rules=tmp_path / "ws" / "mappings.jsonl")
+    ds = fiftyone.load_dataset("map-loop")
+    curator_log = CurationLog(ds, curator=curator("ann"))
+    decide_mapping(ds, {"lemma": "head", "wnid": PROMONTORY[1]}, "accepted", log=curator_log)  # a curator's call
+    decide_mapping(ds, {"lemma": "umbrella", "wnid": UMBRELLA}, "rejected", log=curator_log)
+    rules = tmp_path / "ws" / "mappings.jsonl"
+    assert {(r["lemma"], r["decision"]) for _, r in iter_jsonl(rules)} == {("head", "accepted"),
+                                                                           ("umbrella", "rejected")}
+
+    rows = read_manifest(manifest)  # the next build: one more file of each name
+    rows[-1] = row(335, PROMONTORY, "head", sense_rank=15, original_name="head-new.svg")
+    rows[-2] = row(334, (879, UMBRELLA, "umbrella"), "umbrella", original_name="umbrella-new.svg")
+    write_jsonl(tmp_path / "next.jsonl", rows)
+    second = verify(tmp_path / "next.jsonl", features, tmp_path / "v2", "--rules", rules)
+    for i in list(range(30, 36)) + [335]:
+        assert second[i]["verdict"] == "accepted" and "curator's rule" in second[i]["reason"], second[i]["reason"]
+        assert second[i]["rule"]["who"] == "ann"
+    assert all(second[i]["verdict"] == "rejected" and second[i]["rule"]["decision"] == "rejected"
+               for i in list(range(18, 30)) + [334])
