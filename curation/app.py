@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .database import app_url, fiftyone_module
+from .database import add_dataset_arguments, app_url, dataset_and_uri, fiftyone_module
 from .views import LABEL_CHECK
 from .writeback_fields import eval_keys, failure_view_name
 
@@ -113,27 +113,20 @@ def launch(dataset_name: str, *, port: int = 5151, address: str = "127.0.0.1", v
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Serve the FiftyOne App on a curation dataset.", add_help=add_help)
-    p.add_argument("--dataset", default=None, help="FiftyOne dataset name (default: the workspace's)")
-    p.add_argument("--workspace", default=None,
-                   help="workspace folder (default: $DRAWNET_WORKSPACE, else the current folder)")
+    add_dataset_arguments(p)
     p.add_argument("--port", type=int, default=5151, help="port to serve on (default 5151)")
     p.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--view", default=None, help='a saved view to open, e.g. "to review" (default: the latest '
                    "method's failures)")
     p.add_argument("--brain-key", default=None, help="the visualization run for the Embeddings panel")
-    p.add_argument("--database-uri", default=None, help="a shared MongoDB (default: FiftyOne's own, or the "
-                   "workspace's)")
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    from datasets.workspace import WorkspaceError, open_workspace
+    from datasets.workspace import WorkspaceError
 
     try:
-        dataset, uri = args.dataset, args.database_uri
-        if dataset is None:
-            ws = open_workspace(args.workspace, option_hint="--dataset NAME")
-            dataset, uri = ws.dataset, uri or ws.database_uri
+        dataset, uri = dataset_and_uri(args.dataset, args.workspace, args.database_uri)
         session, url, opened = launch(dataset, port=args.port, address=args.address, view=args.view,
                                       brain_key=args.brain_key, database_uri=uri)
     except (ValueError, OSError, WorkspaceError) as err:

@@ -33,6 +33,34 @@ def fiftyone_module(database_uri: str | None = None):
     return fiftyone
 
 
+def add_dataset_arguments(p) -> None:
+    """``--dataset``, ``--workspace`` and ``--database-uri``, as :func:`dataset_and_uri` reads them."""
+    p.add_argument("--dataset", default=None, help="FiftyOne dataset name (default: the workspace's)")
+    p.add_argument("--workspace", default=None,
+                   help="workspace folder (default: $DRAWNET_WORKSPACE, else the current folder)")
+    p.add_argument("--database-uri", default=None,
+                   help="a shared MongoDB (default: FiftyOne's own, or the workspace's)")
+
+
+def dataset_and_uri(dataset: str | None, workspace: str | None, database_uri: str | None) -> tuple[str, str | None]:
+    """(dataset name, database URI): those given, else the workspace's (``datasets.workspace``: ``--workspace``,
+    ``$DRAWNET_WORKSPACE`` or the current folder); a ``WorkspaceError`` says which option to give instead."""
+    if dataset is not None:
+        return dataset, database_uri
+    from datasets.workspace import open_workspace
+
+    ws = open_workspace(workspace, option_hint="--dataset NAME")
+    return ws.dataset, database_uri or ws.database_uri
+
+
+def existing_dataset(name: str, database_uri: str | None = None):
+    """The FiftyOne dataset ``name``; a ValueError when there is none."""
+    fo = fiftyone_module(database_uri)
+    if not fo.dataset_exists(name):
+        raise ValueError(f"no FiftyOne dataset {name!r} (load one with python -m curation.load)")
+    return fo.load_dataset(name)
+
+
 @contextlib.contextmanager
 def throwaway_mongod(folder: str | os.PathLike):
     """A MongoDB of its own in ``folder`` (no journal, 256 MB cache), for tests and benchmarks; yields its URI.

@@ -186,30 +186,22 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help='the undecided mappings of the saved view "label check", worst first')
     rules = sub.add_parser("rules", help="write the mapping rules file again from the curation log")
+    from .database import add_dataset_arguments
+
     for s in (ls, rules):
-        s.add_argument("--dataset", default=None, help="FiftyOne dataset name (default: the workspace's)")
-        s.add_argument("--workspace", default=None, help="workspace folder (default: $DRAWNET_WORKSPACE, else "
-                       "the current folder)")
-        s.add_argument("--database-uri", default=None, help="a shared MongoDB (default: FiftyOne's own, or the "
-                       "workspace's)")
+        add_dataset_arguments(s)
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    from datasets.workspace import WorkspaceError, open_workspace
+    from datasets.workspace import WorkspaceError
 
-    from .database import fiftyone_module
+    from .database import dataset_and_uri, existing_dataset
     from .views import LABEL_CHECK, curation_views
 
     try:
-        name, uri = args.dataset, args.database_uri
-        if name is None:
-            ws = open_workspace(args.workspace, option_hint="--dataset NAME")
-            name, uri = ws.dataset, uri or ws.database_uri
-        fo = fiftyone_module(uri)
-        if not fo.dataset_exists(name):
-            raise ValueError(f"no FiftyOne dataset {name!r} (load one with python -m curation.load)")
-        dataset = fo.load_dataset(name)
+        name, uri = dataset_and_uri(args.dataset, args.workspace, args.database_uri)
+        dataset = existing_dataset(name, uri)
         if args.command == "rules":
             log = CurationLog(dataset)
             with log.locked():

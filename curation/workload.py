@@ -16,7 +16,7 @@ import argparse
 import sys
 from collections import Counter
 
-from .database import fiftyone_module
+from .database import add_dataset_arguments, dataset_and_uri, existing_dataset
 from .views import LABEL_CHECK, SUGGESTIONS
 
 
@@ -54,24 +54,16 @@ def format_workload(name: str, w: dict) -> str:
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="What is left for a curator to do.", add_help=add_help)
-    p.add_argument("--dataset", default=None, help="FiftyOne dataset (default: the workspace's)")
-    p.add_argument("--workspace", default=None, help="workspace folder (default: $DRAWNET_WORKSPACE, else here)")
-    p.add_argument("--database-uri", default=None, help="a shared MongoDB (default: FiftyOne's own, or the workspace's)")
+    add_dataset_arguments(p)
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    from datasets.workspace import WorkspaceError, open_workspace
+    from datasets.workspace import WorkspaceError
 
     try:
-        name, uri = args.dataset, args.database_uri
-        if name is None:
-            ws = open_workspace(args.workspace, option_hint="--dataset NAME")
-            name, uri = ws.dataset, uri or ws.database_uri
-        fo = fiftyone_module(uri)
-        if not fo.dataset_exists(name):
-            raise ValueError(f"no FiftyOne dataset {name!r} (load one with python -m curation.load)")
-        print(format_workload(name, workload(fo.load_dataset(name))))
+        name, uri = dataset_and_uri(args.dataset, args.workspace, args.database_uri)
+        print(format_workload(name, workload(existing_dataset(name, uri))))
     except (ValueError, OSError, WorkspaceError) as err:
         print(f"curation.workload: {err}", file=sys.stderr)
         return 2

@@ -43,13 +43,18 @@ def _describe(ctx, inputs, verb: str) -> None:
                                            f"{len(ctx.view)} samples in the current view"))
 
 
-class _Curate(foo.Operator):
-    op_name = action = verb = icon = ""
+class _Named(foo.Operator):
+    """An operator labelled "Curation: <verb>" with its icon."""
+    op_name = verb = icon = ""
 
     @property
     def config(self):
         return foo.OperatorConfig(name=self.op_name, label=f"Curation: {self.verb}", dynamic=True,
                                   light_icon=self.icon, dark_icon=self.icon)
+
+
+class _Curate(_Named):
+    action = ""
 
     def resolve_placement(self, ctx):
         return types.Placement(types.Places.SAMPLES_GRID_SECONDARY_ACTIONS,
@@ -177,13 +182,8 @@ def _chosen_mappings(ctx) -> list[dict]:
     return [{"key": key, "text": mappings.key_text(key, g["mapping"].get("label"))}]
 
 
-class _DecideMapping(foo.Operator):
-    op_name = decision = verb = icon = ""
-
-    @property
-    def config(self):
-        return foo.OperatorConfig(name=self.op_name, label=f"Curation: {self.verb}", dynamic=True,
-                                  light_icon=self.icon, dark_icon=self.icon)
+class _DecideMapping(_Named):
+    decision = ""
 
     def resolve_input(self, ctx):
         inputs = types.Object()
