@@ -55,12 +55,12 @@ def mapping_of(row: dict) -> dict | None:
     if not isinstance(check, dict):
         return None
     given = check.get("mapping")
-    if given is None:  # as evaluation.verify derives it (evaluation.verdicts.mapping_of)
-        label, wnid = row.get("label") or row.get("rejected_label"), row.get("wnid") or row.get("rejected_wnid")
-        if not wnid or not (row.get("lemma") or label):
+    if given is None:  # a manifest verified before there was one: derived as evaluation.verify derives it
+        from evaluation.verdicts import mapping_of as verified_mapping
+
+        given = verified_mapping(row, check.get("phrase"))
+        if not given["wnid"] or not given["lemma"]:
             return None
-        given = {"lemma": row.get("lemma") or label, "lang": row.get("lang"), "wnid": wnid, "label": label,
-                 "phrase": check.get("phrase")}
     try:
         key = key_of(given)
     except ValueError as err:

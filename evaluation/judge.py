@@ -3,7 +3,6 @@ the evidence, fit the label model, decide. Arrays and rows in, ``label_check`` d
 """
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -17,8 +16,6 @@ from . import evidence as ev
 from .label_model import ModelConfig, ModelFit, fit, rank_codes
 from .mappings import Mapping, StageConfig, judge, phrase_of
 from .verdicts import DecisionConfig, RowEvidence, decide, row_rule, with_mapping
-
-logger = logging.getLogger(__name__)
 
 EVIDENCE = ("siblings", "categories", "head_noun", "classifier")  # what the label model may weigh
 NO_PICTURE = {"verdict": "unsure", "reason": "no picture evidence: the image could not be read", "score": 0.0,
@@ -153,7 +150,7 @@ def judge_rows(rows: list[dict], position: dict[str, int], logits: list[np.ndarr
         if row.get("wnid") and i not in pictured:
             checks[i] = with_mapping(dict(NO_PICTURE), row)
     if not ranked.todo:
-        return Judged(checks, maps, None, {"evidence": list(cfg.evidence), "moved": {}})
+        return Judged(checks, maps, None, {"evidence": list(cfg.evidence)})
     todo = ranked.todo
     groups, group_map, keys, concepts = groups_of(rows, todo, "siblings" in cfg.evidence)
     kept1 = stage1_kept(checks1, todo)
