@@ -1,0 +1,90 @@
+"""What every command shares: ``--quiet``/``--verbose``/``--version``, logging, and its exit codes.
+
+Every ``python -m PACKAGE.MODULE`` (and ``drawnet COMMAND``) follows the same contract, as argparse
+and most Unix tools do:
+
+- exit **0** on success, **1** when the work failed (an unreadable file, no data left, no GPU), and
+  **2** for bad usage (an unknown or contradictory option), which argparse itself also uses;
+- a failure prints one line, ``PROG: what went wrong, and what to do``, on stderr;
+- ``-q/--quiet`` logs warnings only, ``-v/--verbose`` adds debug messages; progress bars stay off
+  when stderr is not a terminal (tqdm's ``disable=None``).
+
+The module lives in ``scraping``, the first package of the pipeline, so that every later one may use it.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+# classes (or rows) shown by a command's printed table, unless --table-rows says otherwise
+TABLE_ROWS = 20
+# tqdm: None turns a bar off when its stream is not a terminal (a log file, CI)
+PROGRESS = None
+
+
+class UsageError(ValueError):
+    """Options that cannot work together or a value out of range: exit 2, before anything is written."""
+
+
+def version() -> str:
+    """The installed package's version, else the one in this clone's ``pyproject.toml``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("drawnet")
+    except metadata.PackageNotFoundError:
+        import re
+
+        text = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+        found = re.search(r'^version\s*=\s*"([^"]+)"', text, re.M)
+        return found.group(1) if found else "unknown"
+
+
+def add_common_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``-q/--quiet``, ``-v/--verbose`` and ``--version``: every command's parser ends with this call."""
+    g = p.add_argument_group("output")
+    loud = g.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    loud.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
+    g.add_argument("--version", action="version", version=f"drawnet {version()}")
+    return p
+
+
+def log_level(args: argparse.Namespace) -> int:
+    if getattr(args, "quiet", False):
+        return logging.WARNING
+    return logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    """Messages as plain lines on stderr, at the level ``--quiet``/``--verbose`` chose."""
+    level = log_level(args)
+    logging.basicConfig(level=level, format="%(message)s")
+    logging.getLogger().setLevel(level)  # basicConfig does nothing once a handler exists (tests, notebooks)
+
+
+def default_workers() -> int:
+    """``--workers`` everywhere it means processes: the cores this process may use, at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))
+
+
+def fail(prog: str, err: object) -> int:
+    """Print ``PROG: err`` on stderr and return the failure exit code (1)."""
+    print(f"{prog}: {err}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+def usage(prog: str, err: object) -> int:
+    """Print ``PROG: error: err`` on stderr, as argparse does, and return the usage exit code (2)."""
+    print(f"{prog}: error: {err}", file=sys.stderr)
+    return EXIT_USAGE
