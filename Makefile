@@ -5,7 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out/embedded
-DEBIAN_PACKAGES := libcairo2
+# What a fresh Debian 12 lacks: Python's venv, Cairo (SVG rendering) and npm (the clip-art library's
+# registry packages), unless an npm is already on the PATH (Node.js's own packages bring one);
+# tests/test_setup.py checks this list against the programs the code runs.
+DEBIAN_PACKAGES := python3 python3-venv libcairo2 $(if $(shell command -v npm),,npm)
 # the browser test drives the FiftyOne App in Debian's chromium
 TEST_DEBIAN_PACKAGES := chromium
 # torch/torchvision: these releases lie on this machine's disk; any other downloads gigabytes.
@@ -85,14 +88,14 @@ demo: setup
 	else set -x; $(PY) -m training.finetune --backbone $(BACKBONE) --recipe $(FT_RECIPE) --epochs $(FT_EPOCHS) \
 	  --batch-size 32 --device cpu; fi
 	@echo; $(PY) -m curation.workload
-	@printf '%s\n' "" "Your day, from here (in this folder, the workspace):" \
-	  "  1. curate in the App:        .venv/bin/python -m curation.app" \
-	  "                               (saved views: \"label check\" with its Label check panel: a mapping at a time;" \
-	  "                                \"to review\", \"suggestions to review\")" \
-	  "  2. train on the curation:    .venv/bin/python -m training.finetune --epochs 239" \
-	  "                               (VGG-19, the thesis's model; offline weights: --backbone $(BACKBONE) --recipe $(FT_RECIPE))" \
-	  "  3. browse per-class failures: .venv/bin/python -m curation.app  (Model Evaluation panel, failures grid)" ""
-	$(if $(NO_APP),@echo "NO_APP set: the App is not started (python -m curation.app)",\
+	@printf '%s\n' "" "Your day, from here (in this folder, the workspace; first: . $(VENV)/bin/activate):" \
+	  "  1. curate in the App:         drawnet app" \
+	  "                                (saved views: \"label check\" with its Label check panel: a mapping at a time;" \
+	  "                                 \"to review\", \"suggestions to review\")" \
+	  "  2. train on the curation:     drawnet finetune --epochs 239" \
+	  "                                (VGG-19, the thesis's model; offline weights: --backbone $(BACKBONE) --recipe $(FT_RECIPE))" \
+	  "  3. browse per-class failures: drawnet app  (Model Evaluation panel, failures grid)" ""
+	$(if $(NO_APP),@echo "NO_APP set: the App is not started (drawnet app)",\
 	  $(PY) -m curation.app)
 
 test: setup

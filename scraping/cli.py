@@ -88,3 +88,21 @@ def usage(prog: str, err: object) -> int:
     """Print ``PROG: error: err`` on stderr, as argparse does, and return the usage exit code (2)."""
     print(f"{prog}: error: {err}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def check_own_datasets() -> None:
+    """Fail with one line when the importable ``datasets`` is not drawnet's (Hugging Face's ``datasets`` has the
+    same name and wins when it comes first on ``sys.path``), instead of a confusing error later."""
+    import importlib.util
+
+    ours = Path(__file__).resolve().parent.parent / "datasets"
+    module = sys.modules.get("datasets")
+    if module is not None:
+        origin = getattr(module, "__file__", None)
+    else:
+        spec = importlib.util.find_spec("datasets")
+        origin = spec.origin if spec else None
+    if origin is None or Path(origin).resolve().parent != ours:
+        raise ImportError(f"the package 'datasets' found first is {origin or 'missing'}, not drawnet's {ours} (Hugging "
+                          f"Face's `datasets` has the same name): use a virtualenv without it (`pip uninstall "
+                          f"datasets`), or drawnet's own (.venv/bin/drawnet)")

@@ -45,7 +45,7 @@ def test_every_page_is_in_the_nav() -> None:
 
 def test_readme_first_screen() -> None:
     first = "\n".join((ROOT / "README.md").read_text().splitlines()[:40])
-    for text in ("make demo", "make test", "curation.app", "training.finetune --epochs 239"):
+    for text in ("make demo", "make test", ". .venv/bin/activate", "drawnet app", "drawnet finetune --epochs 239"):
         assert text in first, f"README's first 40 lines lack {text!r}"
 
 
@@ -63,3 +63,18 @@ def test_named_modules_exist() -> None:
 def test_docs_name_the_writeback_in_curation() -> None:
     for path in doc_files():
         assert "evaluation.writeback" not in path.read_text(), f"{path.name}: the write-back is curation.writeback"
+
+
+def test_named_commands_exist() -> None:
+    """Every `drawnet NAME` the README and the pages show is a command of drawnet.cli."""
+    from drawnet.cli import COMMANDS
+
+    named = {}
+    for path in doc_files():
+        text = path.read_text()
+        code = re.findall(r"^```.*?\n(.*?)^```", text, re.M | re.S) + re.findall(r"`([^`\n]+)`", text)
+        for name in re.findall(r"^\s*drawnet ([a-z]+)\b", "\n".join(code), re.M):
+            named.setdefault(name, set()).add(path.relative_to(ROOT).as_posix())
+    assert "finetune" in named
+    unknown = {name: sorted(where) for name, where in named.items() if name not in COMMANDS}
+    assert not unknown, f"drawnet names no such command: {unknown}"

@@ -4,7 +4,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("scraping", "datasets", "training", "evaluation", "curation")  # the pipeline, in order
+PACKAGES = ("scraping", "datasets", "training", "evaluation", "curation", "drawnet")  # the pipeline, in order;
+# drawnet (the `drawnet COMMAND` dispatcher) comes last: it reaches every stage, by name, when a command runs
 # The user's step 2 (train, evaluate, write back) is the one orchestration edge: this module alone may reach
 # later packages, and only by lazy imports inside its functions.
 ORCHESTRATION = "training.workflow"

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("scraping", "datasets", "training", "evaluation", "curation")
+PACKAGES = ("scraping", "datasets", "training", "evaluation", "curation", "drawnet")
 MODULE_LINES = 500
 FUNCTION_LINES = 60
 # module or "module:function" -> why it stays longer

@@ -1,0 +1,4 @@
+"""Fine-tuning and adapting backbones on a manifest's drawings."""
+from scraping.cli import check_own_datasets
+
+check_own_datasets()  # drawnet's `datasets`, not Hugging Face's of the same name
