@@ -1,7 +1,7 @@
 """Crawl throughput: scraping.crawl next to a plain sequential requests loop, in one run.
 
     python benchmarks/crawl_bench.py                       # 8 local hosts x 150 images
-    python benchmarks/crawl_bench.py --hosts 16 --images 200 --workers 32
+    python benchmarks/crawl_bench.py --hosts 16 --images 200 --connections 32
 
 Both sides download the same PNGs from several local servers (one port each on
 127.0.0.1, so each counts as its own host). Ours is ``scraping.crawl --source urls``
@@ -32,7 +32,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="scraping.crawl against a plain requests loop.", add_help=add_help)
     p.add_argument("--hosts", type=int, default=8, help="local servers (default 8)")
     p.add_argument("--images", type=int, default=150, help="images per host (default 150)")
-    p.add_argument("--workers", type=int, default=16, help="crawl's concurrent downloads (default 16)")
+    p.add_argument("--connections", type=int, default=16, help="crawl's concurrent downloads (default 16)")
     p.add_argument("--rate", type=float, default=1000.0, help="requests per second per host (default 1000)")
     return p
 
@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             listing = tmp / "urls.txt"
             listing.write_text("\n".join(urls) + "\n")
             t0 = time.perf_counter()
-            counts = crawl(CrawlConfig(source="urls", out=tmp / "store", urls_file=listing, workers=args.workers,
+            counts = crawl(CrawlConfig(source="urls", out=tmp / "store", urls_file=listing,
+                                       connections=args.connections,
                                        fetch=FetchConfig(rate=args.rate, allow_private_hosts=True)))
             ours = time.perf_counter() - t0
             stored = sum(counts["by_state"]["image"].get(s, 0) for s in ("done",))
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in sites:
             s.__exit__(None, None, None)
     print(f"{n} images from {args.hosts} local hosts ({args.images} each, 96 px PNGs); {stored} stored by the crawl")
-    print(f"{'scraping.crawl (' + str(args.workers) + ' workers, checks, journal)':<52} {ours:7.2f} s "
+    print(f"{'scraping.crawl (' + str(args.connections) + ' connections, checks, journal)':<52} {ours:7.2f} s "
           f"{n / ours:8.1f} img/s")
     print(f"{'plain sequential requests loop':<52} {peer:7.2f} s {n / peer:8.1f} img/s  ratio {peer / ours:.2f}x")
     return 0

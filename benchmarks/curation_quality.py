@@ -131,25 +131,32 @@ def workload(dataset: Path, rows: list[dict]) -> dict:
             "decisions": len(groups) + exceptions, "per_drawing": (len(groups) + exceptions) / max(drawings, 1)}
 
 
-def ablations(out: Path) -> None:
-    """evaluation.verify with each piece of evidence alone and together, scored on both halves."""
+def ablation_runs(out: Path):
+    """evaluation.verify with each piece of evidence alone and together: yields (name, its verified manifest),
+    each alive until the next (benchmarks/doc_figures.py --ablations scores them too)."""
     from evaluation.judge import EVIDENCE
     from evaluation.verify import get_args_parser, main
 
     features = sorted(out.glob("features-*.h5"))[0]
     settings = [("picture only", "")] + [(e, e) for e in EVIDENCE] + [("all", ",".join(EVIDENCE))]
-    print(f"{'evidence':<16} " + " ".join(f"{h + ': AUC  P     R':>24}" for h in ("tune", "holdout")))
     with tempfile.TemporaryDirectory() as tmp:
         for name, evidence in settings:
             folder = Path(tmp) / name.replace(" ", "-")
             args = ["--manifest", str(out / "manifest.jsonl"), "--features", str(features), "--out", str(folder),
-                    "--no-clip", "--no-rules", "--evidence", evidence, "--table-rows", "0"]
+                    "--no-clip", "--no-rules", "--evidence", evidence, "--table-rows", "1"]
             main(get_args_parser().parse_args(args))
-            cells = []
-            for half in ("tune", "holdout"):
-                f = label_figures(folder / "manifest.jsonl", judged(half))
-                cells.append(f"{f['auc']:.3f} {f['precision']:.3f} {f['right_kept']:.3f}")
-            print(f"{name:<16} " + " ".join(f"{c:>24}" for c in cells), flush=True)
+            yield name, folder / "manifest.jsonl"
+
+
+def ablations(out: Path) -> None:
+    """evaluation.verify with each piece of evidence alone and together, scored on both halves."""
+    print(f"{'evidence':<16} " + " ".join(f"{h + ': AUC  P     R':>24}" for h in ("tune", "holdout")))
+    for name, manifest in ablation_runs(out):
+        cells = []
+        for half in ("tune", "holdout"):
+            f = label_figures(manifest, judged(half))
+            cells.append(f"{f['auc']:.3f} {f['precision']:.3f} {f['right_kept']:.3f}")
+        print(f"{name:<16} " + " ".join(f"{c:>24}" for c in cells), flush=True)
 
 
 def fmt(x, pct=True) -> str:

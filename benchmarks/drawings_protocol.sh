@@ -54,7 +54,7 @@ frozen() {
 finetune() {  # the drawings recipe, one run per seed; each run evaluates itself (head, SVM on its features)
   for seed in ${1:-0 1 2}; do
     [ -e "$EXP/ft-${BACKBONE:-efficientnet-lite0}-s$seed/results/metrics.json" ] && continue
-    $PY -m training.finetune --data "$THESIS/manifest.jsonl" --out "$EXP/ft-${BACKBONE:-efficientnet-lite0}-s$seed" \
+    $PY -m training.finetune --manifest "$THESIS/manifest.jsonl" --out "$EXP/ft-${BACKBONE:-efficientnet-lite0}-s$seed" \
       --backbone ${BACKBONE:-efficientnet-lite0} --recipe ${RECIPE:-drawings} --epochs $EPOCHS --batch-size 32 \
       --device cpu --seed $seed ${FT_ARGS:-}
   done
@@ -70,7 +70,7 @@ holdout() {  # frozen features, each style with 20+ rows held out in turn
 holdout_finetune() {  # the drawings fine-tune without one style, then the SVM held out on that style
   style=${1:-openclipart}
   run="$EXP/ft-holdout-$style"
-  [ -e "$run/features-efficientnet-lite0-best.h5" ] || $PY -m training.finetune --data "$THESIS/manifest.jsonl" \
+  [ -e "$run/features-efficientnet-lite0-best.h5" ] || $PY -m training.finetune --manifest "$THESIS/manifest.jsonl" \
     --out "$run" --backbone efficientnet-lite0 --recipe drawings --epochs $EPOCHS --batch-size 32 --device cpu \
     --seed 0 --holdout-style "$style" --no-evaluate --extract
   $PY -m evaluation.svm --features "$run/features-efficientnet-lite0-best.h5" --out "$EXP/holdout-ft-efficientnet-lite0-$style" \

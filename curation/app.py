@@ -1,7 +1,8 @@
 """python -m curation.app: the FiftyOne App on the workspace's dataset, opened on its latest evaluation.
 
     python -m curation.app                                      # the workspace's dataset (curation.load set it)
-    python -m curation.app --dataset drawnet --port 5252 --address 0.0.0.0 --view "to review"
+    python -m curation.app --port 5252 --address 0.0.0.0 --view "to review"
+    python -m curation.app --dataset team-set --database-uri mongodb://db:27017
 
 It binds to 127.0.0.1 unless ``--address`` says otherwise, prints the URL and serves
 until interrupted. With no ``--dataset`` it opens the workspace's current one
@@ -21,10 +22,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .database import add_dataset_arguments, app_url, dataset_and_uri, fiftyone_module
+from scraping.cli import UsageError, add_common_arguments, setup_logging
+
+from .database import add_dataset_arguments, app_url, dataset_and_uri, exit_code, fiftyone_module
 from .views import LABEL_CHECK
 from .writeback_fields import eval_keys, failure_view_name
 
+PROG = "curation.app"
 WORKSPACE = "curation"
 # FiftyOne's own Model Evaluation panel, as curation/plugin adapts it: it opens on the selected evaluation, and a
 # click on a class shows that class's failures
@@ -90,10 +94,10 @@ def prepare(dataset, *, view: str | None = None, brain_key: str | None = None):
 
     fo = fiftyone_module()
     latest = latest_method(dataset)
+    opened, brain = opening_view(dataset, view, latest), embeddings_key(dataset, brain_key)  # checked before writing
     configure_app(fo, dataset, latest)
-    opened = opening_view(dataset, view, latest)
-    space = curation_space(fo, embeddings_key(dataset, brain_key),
-                           evaluation_state(dataset, eval_keys(latest)[0] if latest else None), opened == LABEL_CHECK)
+    space = curation_space(fo, brain, evaluation_state(dataset, eval_keys(latest)[0] if latest else None),
+                           opened == LABEL_CHECK)
     dataset.save_workspace(WORKSPACE, space, description="failures, model evaluation and embeddings", overwrite=True)
     return space, opened, latest
 
@@ -119,19 +123,20 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--view", default=None, help='a saved view to open, e.g. "to review" (default: the latest '
                    "method's failures)")
     p.add_argument("--brain-key", default=None, help="the visualization run for the Embeddings panel")
+    add_common_arguments(p)
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    from datasets.workspace import WorkspaceError
-
+    setup_logging(args)
     try:
+        if not 1 <= args.port <= 65535:
+            raise UsageError(f"--port must be in 1..65535, got {args.port}")
         dataset, uri = dataset_and_uri(args.dataset, args.workspace, args.database_uri)
         session, url, opened = launch(dataset, port=args.port, address=args.address, view=args.view,
                                       brain_key=args.brain_key, database_uri=uri)
-    except (ValueError, OSError, WorkspaceError) as err:
-        print(f"curation.app: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as err:  # WorkspaceError and UsageError are ValueErrors
+        return exit_code(PROG, err)
     where = f", view {opened['view']!r}" if opened["view"] else ""
     latest = f"; latest evaluation: {opened['latest']}" if opened["latest"] else ""
     print(f"The App is serving {dataset!r} at {url}{where}{latest}  (Ctrl-C stops it)", flush=True)

@@ -1,7 +1,7 @@
 """python -m curation.embed: t-SNE and UMAP views of a features file, as FiftyOne brain runs and a PNG.
 
-    python -m curation.embed --dataset drawnet --features out/feats/efficientnet_lite0.h5
-    python -m curation.embed --dataset drawnet --features fc7.h5 --methods tsne --plot fig5_1.png --no-attach
+    python -m curation.embed --features out/feats/efficientnet_lite0.h5      # the workspace's dataset
+    python -m curation.embed --features fc7.h5 --methods tsne --plot fig5_1.png --no-attach
 
 The features of ``evaluation.extract`` (one row per manifest row; an image in two classes
 is two rows with the same id, the first is kept) are matched to samples by ``image_id``,
@@ -50,18 +50,20 @@ import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from scraping.cli import UsageError, add_common_arguments, setup_logging
 from scraping.files import atomic_write_bytes
 from training.figures import figure_png
 
-from .database import fiftyone_module
+from .database import add_dataset_arguments, dataset_and_uri, exit_code, fiftyone_module
 from .state import KEY
 
 logger = logging.getLogger(__name__)
+PROG = "curation.embed"
 
 METHODS = ("tsne", "umap")
 TSNE_BACKENDS = ("opentsne", "sklearn")
@@ -84,7 +86,7 @@ class EmbedConfig:
     perplexity: float = 30.0  # t-SNE; its kNN graph has 3 x perplexity neighbours
     umap_neighbors: int = 15  # umap-learn's default
     umap_min_dist: float = 0.1  # umap-learn's default
-    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)  # threads for kNN, t-SNE and UMAP
+    jobs: int = -1  # threads for kNN, t-SNE and UMAP; -1: all cores
     spatial_index: bool = False  # also store the 2-D points on the samples, indexed (faster lasso in the App)
     chunk_rows: int = 8192  # rows per PCA transform / database write: bounds the extra memory
     legend_max: int = 60  # the plot has a legend when it shows at most this many classes
@@ -302,6 +304,8 @@ def read_inputs(path: Path):
     in chunks from the file), its key stem, and the first row of each image; errors name the file."""
     from evaluation.features import open_features, read_features
 
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such features file")
     fs = read_features(path, features=False, logits=False)
     missing = [name for name in ("backbone", "layer") if not fs.attrs.get(name)]
     if missing:
@@ -344,21 +348,24 @@ def store_run(fob, dataset, key: str, points: np.ndarray, sample_ids: list[str],
 
 def _checked_config(cfg: EmbedConfig) -> tuple[Path, str, Path]:
     """(features path, the method the plot shows, the plot's path) once the settings are valid."""
+    from evaluation.options import jobs
+
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown or not cfg.methods:
-        raise ValueError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(METHODS)}")
+        raise UsageError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(METHODS)}")
     if cfg.tsne_backend not in TSNE_BACKENDS:
-        raise ValueError(f"--tsne-backend: unknown {cfg.tsne_backend!r}; choose from {', '.join(TSNE_BACKENDS)}")
+        raise UsageError(f"--tsne-backend: unknown {cfg.tsne_backend!r}; choose from {', '.join(TSNE_BACKENDS)}")
     if cfg.dtype not in DTYPES:
-        raise ValueError(f"--dtype: unknown {cfg.dtype!r}; choose from {', '.join(DTYPES)}")
+        raise UsageError(f"--dtype: unknown {cfg.dtype!r}; choose from {', '.join(DTYPES)}")
     if cfg.perplexity <= 0 or cfg.umap_neighbors < 2:
-        raise ValueError("--perplexity must be positive and --umap-neighbors at least 2")
+        raise UsageError("--perplexity must be positive and --umap-neighbors at least 2")
+    jobs(cfg.jobs)  # evaluation.options: N >= 1, or -1 for all cores; not 0
     path = Path(cfg.features)
     shown = next(m for m in METHODS if m in cfg.methods)  # the plot shows the t-SNE when there is one
     plot = Path(cfg.plot or path.with_name(f"{path.stem}.{shown}.png"))
-    plot.parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(plot.parent, os.W_OK):
-        raise ValueError(f"{plot}: its folder is not writable")
+    existing = next(p for p in [plot.parent, *plot.parent.parents] if p.exists())  # made when the plot is written
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise PermissionError(f"{plot}: cannot write there ({existing} is not a writable folder)")
     return path, shown, plot
 
 
@@ -415,17 +422,19 @@ def embed(cfg: EmbedConfig) -> dict:
     The (N, D) features stay in the file: the PCA's fit sample and one chunk at a time are read
     from it, for the PCA and for the attached field alike.
     """
+    from joblib import effective_n_jobs
+
     from evaluation.features import open_features
 
     start = time.perf_counter()
     path, shown, plot = _checked_config(cfg)
-    with timed(f"read {path}"):
-        fs, stem, first = read_inputs(path)
+    cfg = replace(cfg, jobs=effective_n_jobs(cfg.jobs))  # -1: the cores this process may use
+    fs, stem, first = read_inputs(path)
     fo = fiftyone_module(cfg.database_uri)
     import fiftyone.brain as fob
 
     if not fo.dataset_exists(cfg.dataset):
-        raise ValueError(f"--dataset: no FiftyOne dataset named {cfg.dataset!r} (curation.load creates it)")
+        raise ValueError(f"no FiftyOne dataset {cfg.dataset!r} (load one with python -m curation.load)")
     dataset = fo.load_dataset(cfg.dataset)
     rows, _, ids, summary = _matched(dataset, fs, first, path)
     label_of = summary.pop("labels")
@@ -448,6 +457,7 @@ def embed(cfg: EmbedConfig) -> dict:
         summary["brain_keys"].append(key)
 
     with timed(f"plot {plot}"):
+        plot.parent.mkdir(parents=True, exist_ok=True)
         name = {"tsne": "t-SNE", "umap": "UMAP"}[shown]
         title = (f"{name} of {fs.attrs['backbone']}/{fs.attrs['layer']} features: {len(ids)} images, "
                  f"{len(set(label_of))} classes")
@@ -459,7 +469,7 @@ def embed(cfg: EmbedConfig) -> dict:
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=add_help,
                                 description="t-SNE and UMAP views of a features file: FiftyOne brain runs and a PNG.")
-    p.add_argument("--dataset", required=True, help="FiftyOne dataset name (from curation.load)")
+    add_dataset_arguments(p)
     p.add_argument("--features", type=Path, required=True, help="features.h5 from evaluation.extract")
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated: tsne, umap (default: both)")
     p.add_argument("--plot", type=Path, default=None,
@@ -467,8 +477,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0,
                    help="seed of PCA, kNN, t-SNE and UMAP (default 0); -1: none, so UMAP runs on all threads "
                         "(a seeded UMAP optimises on one) but no run is reproducible")
-    p.add_argument("--database-uri", default=None,
-                   help="a shared MongoDB (default: FiftyOne's own, or FIFTYONE_DATABASE_URI)")
     p.add_argument("--no-attach", dest="attach", action="store_false",
                    help="do not store the features on the samples (200k x 4096 float16 is ~1.6 GB in MongoDB)")
     p.add_argument("--dtype", choices=DTYPES, default="float16", help="of the attached features (default float16)")
@@ -476,27 +484,28 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="opentsne (default, FFT, parallel) or sklearn (fiftyone-brain's recipe; slow above ~20k)")
     p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (default 30)")
     p.add_argument("--umap-neighbors", type=int, default=15, help="UMAP n_neighbors (default 15)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="threads (default: all cores)")
+    p.add_argument("--jobs", type=int, default=-1, help="threads (default -1: all cores)")
     p.add_argument("--spatial-index", action="store_true",
                    help="also store the 2-D points on the samples with a database index (faster lasso in the App)")
+    add_common_arguments(p)
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
     logging.getLogger("openTSNE").setLevel(logging.WARNING)  # it notes every precomputed input it is given
     # before scikit-learn's and openTSNE's OpenMP runtimes load: see _opentsne()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    cfg = EmbedConfig(dataset=args.dataset, features=args.features,
-                      methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()), plot=args.plot,
-                      seed=None if args.seed < 0 else args.seed, database_uri=args.database_uri, attach=args.attach,
-                      dtype=args.dtype, tsne_backend=args.tsne_backend, perplexity=args.perplexity,
-                      umap_neighbors=args.umap_neighbors, jobs=args.jobs, spatial_index=args.spatial_index)
     try:
+        name, uri = dataset_and_uri(args.dataset, args.workspace, args.database_uri)
+        cfg = EmbedConfig(dataset=name, features=args.features,
+                          methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()), plot=args.plot,
+                          seed=None if args.seed < 0 else args.seed, database_uri=uri, attach=args.attach,
+                          dtype=args.dtype, tsne_backend=args.tsne_backend, perplexity=args.perplexity,
+                          umap_neighbors=args.umap_neighbors, jobs=args.jobs, spatial_index=args.spatial_index)
         s = embed(cfg)
-    except (ValueError, OSError) as err:
-        print(f"curation.embed: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as err:  # WorkspaceError and UsageError are ValueErrors
+        return exit_code(PROG, err)
     print(f"{s['dataset']}: {s['with_features']} of {s['samples']} samples embedded "
           f"({s['without_features']} without features left out; {s['unknown_rows']} rows of {s['features']} not in the "
           f"dataset); brain runs {', '.join(s['brain_keys'])}; field {s['field'] or '(not attached)'}; "

@@ -1,7 +1,7 @@
 """python -m curation.export: the curated dataset as a manifest and a class tree, for training and extraction.
 
-    python -m curation.export --dataset drawnet --out out/curated
-    python -m curation.export --dataset drawnet --out out/curated --accepted-only --drop-ambiguous
+    python -m curation.export --out out/curated            # the workspace's dataset
+    python -m curation.export --out out/curated --accepted-only --drop-ambiguous
 
 Writes ``OUT/manifest.jsonl`` (one row per sample, with its curated class; rejected
 samples left out), ``OUT/classes.json``, ``OUT/summary.json`` and ``OUT/{train,val}/<class>/``
@@ -22,10 +22,13 @@ from datasets.tables import class_table, write_tree
 from datasets.manifest import ManifestError, read_manifest, relative_filepath, write_json, write_jsonl
 from datasets.vocabulary import Vocabulary, load_vocabulary
 
-from .database import fiftyone_module
+from scraping.cli import add_common_arguments, setup_logging
+
+from .database import add_dataset_arguments, dataset_and_uri, existing_dataset, exit_code
 from .state import KEY
 
 logger = logging.getLogger(__name__)
+PROG = "curation.export"
 FIELDS = (KEY, "filepath", "wnid", "class_index", "split", "review", "ambiguous", "candidates", "original_name",
           "source", "style", "collection", "license", "matched_words", "lemma", "lang", "sense_rank")
 
@@ -76,12 +79,14 @@ def first_rows(manifests: list[str]) -> dict[str, dict]:
 def export(dataset_name: str, out: Path, *, database_uri: str | None = None, accepted_only: bool = False,
            drop_ambiguous: bool = False, layout_tree: bool = True) -> dict:
     """Write the curated manifest (and tree) of a dataset; return the summary also written to OUT/summary.json."""
-    fo = fiftyone_module(database_uri)
-    dataset = fo.load_dataset(dataset_name)
+    dataset = existing_dataset(dataset_name, database_uri)
     vocab = load_vocabulary()
     samples = [dict(zip(FIELDS, values)) for values in zip(*dataset.values(list(FIELDS)))]
     rows, left_out = curated_rows(samples, first_rows(dataset.info.get("manifests") or []), vocab,
                                   accepted_only=accepted_only, drop_ambiguous=drop_ambiguous)
+    if not rows:  # nothing to train on: fail before the folder is made, rather than write an empty manifest
+        why = ", ".join(f"{n} {reason}" for reason, n in left_out.items()) or "it has no samples"
+        raise ValueError(f"dataset {dataset_name!r}: no sample left to export (left out: {why})")
     out.mkdir(parents=True, exist_ok=True)
     for r in rows:
         r["filepath"] = relative_filepath(Path(r["filepath"]), out)
@@ -103,24 +108,27 @@ def export(dataset_name: str, out: Path, *, database_uri: str | None = None, acc
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Export the curated dataset as a manifest and a class tree.",
                                 add_help=add_help)
-    p.add_argument("--dataset", required=True, help="FiftyOne dataset name")
+    add_dataset_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--accepted-only", action="store_true", help="only samples a curator accepted (or moved)")
     p.add_argument("--drop-ambiguous", action="store_true",
                    help="leave out samples marked ambiguous, and unreviewed ones whose name matched several classes")
     p.add_argument("--no-tree", action="store_true", help="skip the OUT/{train,val}/<class>/ links")
-    p.add_argument("--database-uri", default=None, help="a shared MongoDB (default: FiftyOne's own)")
+    add_common_arguments(p)
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from evaluation.options import new_folder
+
+    setup_logging(args)
     try:
-        s = export(args.dataset, args.out, database_uri=args.database_uri, accepted_only=args.accepted_only,
+        new_folder(args.out)  # a file there: bad usage, before the dataset is read
+        name, uri = dataset_and_uri(args.dataset, args.workspace, args.database_uri)
+        s = export(name, args.out, database_uri=uri, accepted_only=args.accepted_only,
                    drop_ambiguous=args.drop_ambiguous, layout_tree=not args.no_tree)
-    except (ValueError, OSError) as err:
-        print(f"curation.export: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as err:  # WorkspaceError and UsageError are ValueErrors
+        return exit_code(PROG, err)
     left = ", ".join(f"{n} {why}" for why, n in s["left_out"].items()) or "none"
     print(f"{args.out / 'manifest.jsonl'}: {s['images']} images in {s['classes']} classes "
           f"({s['moved']} moved; left out: {left})")

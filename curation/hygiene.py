@@ -1,8 +1,8 @@
 """python -m curation.hygiene: duplicates, train/val leaks, tiny or blank files and likely mislabels, as tags, fields.
 
-    python -m curation.hygiene --dataset drawnet --features out/feats/drawnet_lite0.h5
-    python -m curation.hygiene --dataset drawnet --features F --near-threshold 0.05 --phash-distance 6 --no-clip
-    python -m curation.hygiene --dataset drawnet --features F --clip-model ViT-B-32 --clip-weights clip.bin
+    python -m curation.hygiene --features out/feats/drawnet_lite0.h5       # the workspace's dataset
+    python -m curation.hygiene --features F --near-threshold 0.05 --phash-distance 6 --no-clip
+    python -m curation.hygiene --features F --clip-model ViT-B-32 --clip-weights clip.bin --C 0.1,1,10
 
 Nothing is deleted: each finding is a tag or a field, for review in the App. A run first
 clears what the last one wrote (its tags and fields, and the ``mistakenness`` brain run that
@@ -68,23 +68,25 @@ the fields and tags it wrote and its settings (``curation.runs``)::
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from evaluation.zeroshot import ClipConfig, add_clip_arguments
+from scraping.cli import UsageError, add_common_arguments, default_workers, setup_logging
 
-from .database import fiftyone_module
+from .database import add_dataset_arguments, dataset_and_uri, exit_code, fiftyone_module
 from .duplicates import GROUP_FIELDS, duplicate_groups, embedding_links, phash_links
 from .filechecks import file_flags, inspect_files
 from .mislabels import CrossValidation, clip_scores, cv_scores, prediction_values
 from .runs import record_run
 from .views import save_curation_views
 
+PROG = "curation.hygiene"
 KEY = "image_id"
 RUN = "hygiene"  # the key of its FiftyOne run (curation.runs)
 TAGS = ("dup:exact", "dup:near", "leak", "tiny", "blank", "unreadable")
@@ -105,7 +107,7 @@ class HygieneConfig:
     # ~300 px of drawing (a speck on a page); thin line art stays below it
     blank_fraction: float = 0.994
     blank_tolerance: int = 8  # per-channel difference (0..255) still counted as that colour
-    workers: int = 2  # processes reading the files
+    workers: int = dataclasses.field(default_factory=default_workers)  # processes reading the files
     mislabels: bool = True  # cross-validated classifier + mistakenness
     # samples up to which the exact-kernel SVM scores them; above, the linear model. The kernel is rows^2 float64
     # per fold, two folds at once with --jobs 2: 10,000 rows peaked at 1.5 GB. One-vs-rest time grows as
@@ -114,8 +116,8 @@ class HygieneConfig:
     exact_rows: int = 5_000
     folds: int = 5
     seed: int = 0
-    kernel: str = "rbf"
-    C: float = 1.0
+    kernel: str = "rbf"  # the exact SVM's
+    C: tuple[float, ...] = (1.0,)  # its C; several: the one of least out-of-fold log loss, as evaluation.suggest
     jobs: int = -1  # parallel folds (processes) of the exact SVM
     clip: bool = True  # zero-shot CLIP when weights are on disk
     clip_model: str = "ViT-B-32"
@@ -139,16 +141,17 @@ def cross_validation(cfg: HygieneConfig) -> CrossValidation:
 # ---------------------------------------------------------------- the dataset
 
 
-def _features_by_sample(features_path: Path, image_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _features_by_sample(features_path: Path, image_ids: list[str], dataset_name: str) -> tuple[np.ndarray, np.ndarray]:
     """(row of each sample in the features file or -1, the features): rows deduplicated by image id."""
     from evaluation.features import read_features, sample_rows
 
     if not Path(features_path).is_file():
-        raise ValueError(f"{features_path}: no such features file")
+        raise FileNotFoundError(f"{features_path}: no such features file")
     fs = read_features(features_path)
     rows = sample_rows(fs.ids, image_ids)
     if not (rows >= 0).any():
-        raise ValueError(f"{features_path}: none of its image ids is in the dataset (wrong features file?)")
+        raise ValueError(f"{features_path}: none of its image ids is in dataset {dataset_name!r} (wrong features "
+                         f"file?)")
     finite = np.ones(len(fs.features), dtype=bool)
     for start in range(0, len(finite), 8192):  # no (N, D) temporary
         finite[start : start + 8192] = np.isfinite(fs.features[start : start + 8192]).all(axis=1)
@@ -185,7 +188,7 @@ def field_types(fo) -> dict:
 def _read(fo, dataset_name: str, features_path: Path) -> dict:
     """The dataset, its samples' ids, image ids, filepaths, splits, labels and reviews, and their features."""
     if not fo.dataset_exists(dataset_name):
-        raise ValueError(f"no FiftyOne dataset named {dataset_name!r}")
+        raise ValueError(f"no FiftyOne dataset {dataset_name!r} (load one with python -m curation.load)")
     dataset = fo.load_dataset(dataset_name)
     schema = dataset.get_field_schema()
     for field in (KEY, "split", "ground_truth"):
@@ -194,7 +197,7 @@ def _read(fo, dataset_name: str, features_path: Path) -> dict:
     names = ("ids", "image_ids", "filepaths", "splits", "labels")
     data = dict(zip(names, dataset.values(["id", KEY, "filepath", "split", "ground_truth.label"])))
     data["reviews"] = dataset.values("review") if "review" in schema else [None] * len(data["ids"])  # none rejected
-    data["rows"], data["features"] = _features_by_sample(features_path, data["image_ids"])
+    data["rows"], data["features"] = _features_by_sample(features_path, data["image_ids"], dataset_name)
     return {"dataset": dataset, **data}
 
 
@@ -318,6 +321,9 @@ def format_summary(summary: dict) -> str:
     m = summary["mislabels"]
     if m.get("enabled"):
         lines.append(f"  mislabels: {m.get('method', '?')}")
+        if m.get("chosen"):
+            losses = ", ".join(f"{c} {v:.3f}" for c, v in m["chosen"]["C_log_loss"].items())
+            lines.append(f"    C {m['chosen']['C']:g}, of least out-of-fold log loss ({losses})")
         lines.append(f"    {m.get('scored', 0)} scored ({MISTAKENNESS}), {m.get('predicted_other_class', 0)}"
                      f" predicted as another class; left out: {m.get('rejected', 0)} rejected, "
                      f"{m.get('single_member_class', 0)} in single-sample classes, {m.get('no_features', 0)} without "
@@ -335,27 +341,34 @@ def format_summary(summary: dict) -> str:
 
 
 def config_from_args(args: argparse.Namespace) -> HygieneConfig:
-    if not 0 <= args.near_threshold <= 2:
-        raise ValueError(f"--near-threshold is a cosine distance in [0, 2], got {args.near_threshold}")
-    if not 0 <= args.phash_distance <= args.hash_size ** 2:
-        raise ValueError(f"--phash-distance must be in 0..{args.hash_size ** 2}, got {args.phash_distance}")
-    if not 0 < args.blank_fraction <= 1:
-        raise ValueError(f"--blank-fraction must be in (0, 1], got {args.blank_fraction}")
-    if args.folds < 2:
-        raise ValueError(f"--folds must be at least 2, got {args.folds}")
-    if args.exact_rows < 0:
-        raise ValueError(f"--exact-rows must be 0 or more, got {args.exact_rows}")
-    if args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
-    if args.clip_weights is not None and not Path(args.clip_weights).is_file():
-        raise ValueError(f"--clip-weights {args.clip_weights}: no such file")
+    """The settings, once the options alone are right (a UsageError otherwise: ``evaluation.options`` and
+    ``evaluation.zeroshot.clip_config``, the checks the evaluation commands share); then the CLIP weights file
+    and the device they name (a ValueError, exit 1, where the file or this machine's device is missing)."""
+    from evaluation.options import at_least, jobs, one_kernel, positive_floats
+    from evaluation.zeroshot import clip_config as checked_clip
+
+    checks = [(0 <= args.near_threshold <= 2, f"--near-threshold is a cosine distance in [0, 2], got "
+               f"{args.near_threshold}"),
+              (0 <= args.phash_distance <= args.hash_size ** 2,
+               f"--phash-distance must be in 0..{args.hash_size ** 2}, got {args.phash_distance}"),
+              (0 < args.blank_fraction <= 1, f"--blank-fraction must be in (0, 1], got {args.blank_fraction}"),
+              (0 <= args.blank_tolerance <= 255, f"--blank-tolerance must be in 0..255, got {args.blank_tolerance}")]
+    at_least(args.hash_size, 2, "--hash-size")
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+    for value, low, flag in ((args.tiny_side, 0, "--tiny-side"), (args.folds, 2, "--folds"),
+                             (args.exact_rows, 0, "--exact-rows"), (args.workers, 1, "--workers")):
+        at_least(value, low, flag)
+    kernel, C, n_jobs = one_kernel(args.kernel), positive_floats(args.C, "--C"), jobs(args.jobs)
+    clip = checked_clip(args)  # None with --no-clip
     return HygieneConfig(
         near_threshold=args.near_threshold, phash_distance=args.phash_distance, hash_size=args.hash_size,
         tiny_side=args.tiny_side, blank_fraction=args.blank_fraction, blank_tolerance=args.blank_tolerance,
         workers=args.workers, mislabels=not args.no_mislabels, exact_rows=args.exact_rows, folds=args.folds,
-        seed=args.seed, kernel=args.kernel, C=args.C, jobs=args.jobs, clip=not args.no_clip, clip_model=args.clip_model,
+        seed=args.seed, kernel=kernel, C=C, jobs=n_jobs, clip=clip is not None, clip_model=args.clip_model,
         clip_pretrained=args.clip_pretrained, clip_weights=args.clip_weights, clip_template=args.clip_template,
-        clip_batch_size=args.batch_size, device=args.device,
+        clip_batch_size=args.clip_batch_size, device=args.device,
     )
 
 
@@ -363,10 +376,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     d = HygieneConfig()
     p = argparse.ArgumentParser(description="Tag duplicates, train/val leaks, tiny/blank files and likely mislabels.",
                                 add_help=add_help)
-    p.add_argument("--dataset", required=True, help="FiftyOne dataset (from curation.load)")
+    add_dataset_arguments(p)
     p.add_argument("--features", type=Path, required=True, help="features file (evaluation.extract) of its images")
-    p.add_argument("--database-uri", default=None,
-                   help="a shared MongoDB (default: FiftyOne's own, or FIFTYONE_DATABASE_URI)")
     g = p.add_argument_group("thresholds")
     g.add_argument("--near-threshold", type=float, default=d.near_threshold,
                    help="cosine distance of features below which images are near duplicates (default %(default)s)")
@@ -380,7 +391,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--blank-tolerance", type=int, default=d.blank_tolerance,
                    help="channel difference still counted as that colour (default %(default)s)")
     p.add_argument("--workers", type=int, default=d.workers,
-                   help="processes reading the files (default %(default)s)")
+                   help="processes reading the files (default: the cores this process may use, at most 8)")
     g = p.add_argument_group("likely mislabels (cross-validated classifier, mistakenness)")
     g.add_argument("--no-mislabels", action="store_true", help="skip the classifier and mistakenness")
     g.add_argument("--exact-rows", type=int, default=d.exact_rows,
@@ -388,23 +399,25 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "linear model, linear in the samples (default %(default)s)")
     g.add_argument("--folds", type=int, default=d.folds, help="cross-validation folds (default %(default)s)")
     g.add_argument("--seed", type=int, default=d.seed, help="fold seed (default %(default)s)")
-    g.add_argument("--kernel", default=d.kernel, choices=("rbf", "linear"),
-                   help="exact SVM's kernel (default %(default)s)")
-    g.add_argument("--C", dest="C", type=float, default=d.C, help="exact SVM's C (default %(default)s)")
+    g.add_argument("--kernel", default=d.kernel, help="exact SVM's kernel, rbf or linear (default %(default)s)")
+    g.add_argument("--C", default=",".join(f"{c:g}" for c in d.C),
+                   help="exact SVM's C; comma-separated candidates are chosen among by out-of-fold log loss, as "
+                        "evaluation.suggest chooses (default %(default)s)")
     g.add_argument("--jobs", type=int, default=d.jobs, help="exact SVM's parallel folds (default -1: all cores)")
     g = p.add_argument_group("CLIP zero-shot agreement (only with weights already on disk)")
-    add_clip_arguments(g, batch_flag="--batch-size")
+    add_clip_arguments(g)
+    add_common_arguments(p)
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
     try:
         cfg = config_from_args(args)
-        summary = run(args.dataset, args.features, cfg, database_uri=args.database_uri)
-    except (ValueError, OSError) as err:
-        print(f"curation.hygiene: {err}", file=sys.stderr)
-        return 2
+        name, uri = dataset_and_uri(args.dataset, args.workspace, args.database_uri)
+        summary = run(name, args.features, cfg, database_uri=uri)
+    except (ValueError, OSError) as err:  # WorkspaceError, UsageError and DeviceUnavailable are ValueErrors
+        return exit_code(PROG, err)
     print(format_summary(summary))
     return 0
 

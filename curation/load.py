@@ -1,8 +1,9 @@
 """python -m curation.load: a manifest into a persistent FiftyOne dataset, one sample per image.
 
-    python -m curation.load --manifest out/embedded/manifest.jsonl --dataset drawnet
+    python -m curation.load --manifest out/embedded/manifest.jsonl --dataset drawnet-demo
+    python -m curation.load --manifest out/more/manifest.jsonl      # into the workspace's current dataset
     python -m curation.load --manifest M --dataset team-set --database-uri mongodb://db:27017
-    python -m curation.load --manifest M --dataset drawnet --workspace ~/work/drawings
+    python -m curation.load --manifest M --dataset drawnet-demo --workspace ~/work/drawings
 
 Each sample has a ``ground_truth`` Classification, the ILSVRC ``wnid`` and
 ``class_index``, ``split`` (also as a tag), where it came from (``source``, ``style``,
@@ -25,7 +26,8 @@ curation log is kept (``curation.log``) and where decisions on whole mappings ar
 (``dataset.info["mapping_rules"]``: the command gives the workspace's ``mappings.jsonl``). The command then
 makes the dataset the workspace's current one (``datasets.workspace``: ``--workspace DIR``, else
 ``$DRAWNET_WORKSPACE``, else the current folder), so that ``python -m curation.app`` and
-``python -m training.finetune`` need no name or path after it.
+``python -m training.finetune`` need no name or path after it. With no ``--dataset`` it loads into
+the workspace's current dataset (a new manifest's images join it).
 """
 from __future__ import annotations
 
@@ -40,15 +42,17 @@ from pathlib import Path
 from datasets.manifest import read_manifest
 from datasets.vocabulary import Vocabulary, load_vocabulary
 from datasets.rules import mapping_text
-from datasets.workspace import WorkspaceError, record_dataset, rules_path
+from datasets.workspace import FILE, read_workspace, record_dataset, rules_path, workspace_root
+from scraping.cli import UsageError, add_common_arguments, setup_logging
 
-from .database import fiftyone_module
+from .database import exit_code, fiftyone_module
 from .log import default_log_path
 from .log import rules_path as default_rules_path
 from .mappings import DECISION, FIELD, mapping_of
 from .state import KEY, REFUSED, class_label
 
 logger = logging.getLogger(__name__)
+PROG = "curation.load"
 __all__ = ["KEY", "class_label", "load", "sample_document", "sample_fields"]
 
 
@@ -141,9 +145,12 @@ def sample_document(rows: list[dict], vocab: Vocabulary) -> dict:
 def insert_documents(dataset, docs: list[dict]) -> None:
     """Insert sample documents in one round trip, stamped as ``add_samples`` stamps them.
 
-    ``add_samples`` builds a mongoengine document per sample and manages ~750 samples/s
-    here; the fields are declared beforehand (``field_types``) and a test checks that a
-    sample inserted this way reads back exactly like one added through the API.
+    Three private names of FiftyOne 1.22 (``Dataset._sample_collection``, ``Dataset._doc.id``,
+    ``fiftyone.core.odm.sample._generate_rand``) kept for speed: ``benchmarks/load_bench.py`` loaded
+    100,000 samples in 9.4 s this way and in 92.4 s (9.8x) with the public ``Dataset.add_samples(...,
+    expand_schema=False, validate=False)``, which builds a mongoengine document per sample. The fields are
+    declared beforehand (``field_types``) and a test checks that a sample inserted this way reads back
+    exactly like one added through the API.
     """
     from datetime import datetime, timezone
 
@@ -220,26 +227,43 @@ def load(manifest: Path, dataset_name: str, *, database_uri: str | None = None, 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Load a manifest into a persistent FiftyOne dataset.", add_help=add_help)
     p.add_argument("--manifest", type=Path, required=True, help="manifest.jsonl from datasets.build")
-    p.add_argument("--dataset", required=True, help="FiftyOne dataset name (created, or extended)")
-    p.add_argument("--database-uri", default=None,
-                   help="a shared MongoDB (default: FiftyOne's own, or FIFTYONE_DATABASE_URI)")
-    p.add_argument("--curation-log", type=Path, default=None,
-                   help="JSON Lines file the curation is logged to (default: MANIFEST_DIR/curation/DATASET.jsonl)")
+    p.add_argument("--dataset", default=None,
+                   help="FiftyOne dataset name, created or extended (default: the workspace's current one)")
     p.add_argument("--workspace", type=Path, default=None,
                    help="the workspace whose current dataset this becomes (default: $DRAWNET_WORKSPACE, else the "
                    "current folder)")
+    p.add_argument("--database-uri", default=None,
+                   help="a shared MongoDB (default: the workspace's for its own dataset, else FiftyOne's own, or "
+                   "FIFTYONE_DATABASE_URI)")
+    p.add_argument("--curation-log", type=Path, default=None,
+                   help="JSON Lines file the curation is logged to (default: MANIFEST_DIR/curation/DATASET.jsonl)")
+    add_common_arguments(p)
     return p
 
 
+def target_dataset(dataset: str | None, workspace: Path | None, database_uri: str | None) -> tuple[str, str | None]:
+    """(dataset name, database URI) to load into: ``--dataset``, else the workspace's current dataset (and its
+    database, unless ``--database-uri`` names one); a UsageError when there is none to reuse."""
+    if dataset is not None:
+        return dataset, database_uri
+    root = workspace_root(workspace)
+    ws = read_workspace(root)  # an unreadable file: a WorkspaceError (exit 1)
+    if ws is None or not ws.dataset:
+        raise UsageError(f"give --dataset NAME: {root} has no current dataset yet (no {FILE} naming one)")
+    return ws.dataset, database_uri or ws.database_uri
+
+
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
     try:
-        summary = load(args.manifest, args.dataset, database_uri=args.database_uri, curation_log=args.curation_log,
+        name, uri = target_dataset(args.dataset, args.workspace, args.database_uri)
+        if not args.manifest.is_file():
+            raise FileNotFoundError(f"{args.manifest}: no such manifest (datasets.build writes one)")
+        summary = load(args.manifest, name, database_uri=uri, curation_log=args.curation_log,
                        mapping_rules=rules_path(args.workspace))  # the workspace's file: record_dataset's ws.rules
-        ws = record_dataset(args.workspace, args.dataset, args.manifest, args.database_uri)
-    except (ValueError, OSError, WorkspaceError) as err:
-        print(f"curation.load: {err}", file=sys.stderr)
-        return 2
+        ws = record_dataset(args.workspace, name, args.manifest, uri)
+    except (ValueError, OSError) as err:  # WorkspaceError and UsageError are ValueErrors
+        return exit_code(PROG, err)
     print(f"{summary['dataset']}: {summary['added']} samples added, {summary['kept']} already there (kept as they "
           f"are); {summary['samples']} in all ({summary['seconds']} s)")
     print(f"{ws.file}: {summary['dataset']} is this workspace's dataset (python -m curation.app opens it)")

@@ -1,8 +1,8 @@
 """python -m curation.log export|replay|recover: the curation log, kept in the dataset and on disk.
 
-    python -m curation.log export --dataset drawnet [--out curation.jsonl]
-    python -m curation.log replay --dataset drawnet-fresh --log out/embedded/curation/drawnet.jsonl
-    python -m curation.log recover --dataset drawnet
+    python -m curation.log export [--out curation.jsonl]     # the workspace's dataset
+    python -m curation.log replay --dataset drawnet-fresh --log out/embedded/curation/drawnet-demo.jsonl
+    python -m curation.log recover
 
 Every curation action (accept, reject, move, ambiguous, refuse, undo; see ``curation.actions``)
 is one record, written twice: into the dataset's own execution store, which goes with
@@ -48,9 +48,10 @@ import sys
 from pathlib import Path
 
 from datasets.manifest import write_jsonl
+from scraping.cli import add_common_arguments, setup_logging
 
 from . import curators
-from .database import fiftyone_module
+from .database import add_dataset_arguments, dataset_and_uri, existing_dataset, exit_code
 from .lock import CurationLock, utcnow
 from .rules_log import MAPPING, default_rules_path, rewrite_rules
 from .state import apply_record
@@ -178,9 +179,11 @@ class CurationLog:
         self.dataset = dataset
         self.path = Path(path) if path else default_log_path(dataset)
         self.curator = curator or curators.curator()
-        ExecutionStore.create(STORE, dataset_id=dataset._doc.id)  # registers the store with FiftyOne
+        # the dataset's id: FiftyOne 1.22 has no public accessor (its operators' ctx.store reads _doc.id too)
+        dataset_id = dataset._doc.id
+        ExecutionStore.create(STORE, dataset_id=dataset_id)  # registers the store with FiftyOne
         self._coll = foo.get_db_conn()[COLLECTION]
-        self._scope = {"store_name": STORE, "dataset_id": dataset._doc.id}
+        self._scope = {"store_name": STORE, "dataset_id": dataset_id}
         self._lock: CurationLock | None = None
         self.recovered: dict | None = None  # the pending record the last locked() finished, if any
         self._upgraded = False
@@ -350,8 +353,7 @@ def export(dataset_name: str, out: Path | None = None, *, database_uri: str | No
 
     Rewriting the dataset's own file holds the curation lock, so no action appends to it meanwhile.
     """
-    fo = fiftyone_module(database_uri)
-    dataset = fo.load_dataset(dataset_name)
+    dataset = existing_dataset(dataset_name, database_uri)
     log = CurationLog(dataset)
     path = Path(out or log.path)
     own = path.resolve() == log.path.resolve()
@@ -368,8 +370,7 @@ def replay(dataset_name: str, log_file: Path, *, database_uri: str | None = None
     whole replay; the records get this dataset's numbers, in the file's order.
     """
     records = read_jsonl_log(log_file)
-    fo = fiftyone_module(database_uri)
-    dataset = fo.load_dataset(dataset_name)
+    dataset = existing_dataset(dataset_name, database_uri)
     log = CurationLog(dataset)
     applied = skipped = 0
     missing = [0]
@@ -394,8 +395,7 @@ def replay(dataset_name: str, log_file: Path, *, database_uri: str | None = None
 
 def recover(dataset_name: str, *, database_uri: str | None = None) -> dict:
     """Finish what a killed curator left: its pending record, its lock, the mirror's missing lines."""
-    fo = fiftyone_module(database_uri)
-    log = CurationLog(fo.load_dataset(dataset_name))
+    log = CurationLog(existing_dataset(dataset_name, database_uri))
     with log.locked():  # takes a dead holder's lock over and finishes its pending record
         took = log._lock.taken_over
         finished = log.recovered
@@ -406,43 +406,41 @@ def recover(dataset_name: str, *, database_uri: str | None = None) -> dict:
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Export, replay or recover a dataset's curation log.", add_help=add_help)
+    add_common_arguments(p)
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("export", help="write the dataset's copy of its log to a JSON Lines file")
-    e.add_argument("--dataset", required=True)
     e.add_argument("--out", type=Path, default=None, help="default: the dataset's log file")
     r = sub.add_parser("replay", help="apply a log file to a dataset (e.g. a fresh load of the same manifest)")
-    r.add_argument("--dataset", required=True)
     r.add_argument("--log", type=Path, required=True, help="a curation log (JSON Lines)")
     c = sub.add_parser("recover", help="finish an action a killed curator left half done, and the file on disk")
-    c.add_argument("--dataset", required=True)
     for s in (e, r, c):
-        s.add_argument("--database-uri", default=None, help="a shared MongoDB (default: FiftyOne's own)")
+        add_dataset_arguments(s)
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
     try:
+        name, uri = dataset_and_uri(args.dataset, args.workspace, args.database_uri)
         if args.command == "export":
-            path, n = export(args.dataset, args.out, database_uri=args.database_uri)
-            print(f"{args.dataset}: {n} curation records written to {path}")
+            path, n = export(name, args.out, database_uri=uri)
+            print(f"{name}: {n} curation records written to {path}")
         elif args.command == "recover":
-            s = recover(args.dataset, database_uri=args.database_uri)
+            s = recover(name, database_uri=uri)
             took = s["lock_taken_over"]
             done = s["finished"]
-            print(f"{args.dataset}: {s['records']} records; "
+            print(f"{name}: {s['records']} records; "
                   + (f"took over the lock of dead pid {took.get('pid')} on {took.get('host')}; " if took else "")
                   + (f"finished pending record {done['seq']} ({done['action']}); " if done else "no pending record; ")
                   + f"{s['mirror_appended']} records appended to {s['log']}")
         else:
             if not args.log.is_file():
-                raise ValueError(f"{args.log}: no such curation log")
-            s = replay(args.dataset, args.log, database_uri=args.database_uri)
-            print(f"{args.dataset}: {s['applied']} records replayed from {args.log}, {s['skipped']} already applied; "
+                raise FileNotFoundError(f"{args.log}: no such curation log")
+            s = replay(name, args.log, database_uri=uri)
+            print(f"{name}: {s['applied']} records replayed from {args.log}, {s['skipped']} already applied; "
                   f"{s['missing_samples']} sample references not in the dataset; log: {s['log']}")
-    except (ValueError, OSError) as err:
-        print(f"curation.log: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as err:  # WorkspaceError and UsageError are ValueErrors
+        return exit_code("curation.log", err)
     return 0
 
 

@@ -1,7 +1,7 @@
 """python -m curation.mappings list|rules: decisions on whole mappings, and the rules file they make.
 
     python -m curation.mappings list                     # the undecided mappings of "label check", worst first
-    python -m curation.mappings rules --dataset drawnet  # write the mapping rules file again from the log
+    python -m curation.mappings rules                    # write the mapping rules file again from the log
 
 A *mapping* is what a file name's match says (files named *speaker* show the class loudspeaker; a phrase of
 it, "oil drum" within "drum", is judged as one of its own by ``evaluation.verify``). Each sample it checked
@@ -29,6 +29,7 @@ import sys
 
 from datasets.rules import DECISIONS, MappingKey, mapping_text, read_rules
 from datasets.vocabulary import Vocabulary
+from scraping.cli import add_common_arguments, setup_logging
 
 from .actions import MAX_SAMPLES, _record, class_target
 from .log import CurationLog, rules_path
@@ -183,6 +184,7 @@ def mapping_summaries(view) -> list[dict]:
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Decisions on whole mappings: the undecided ones, the rules file.",
                                 add_help=add_help)
+    add_common_arguments(p)
     sub = p.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help='the undecided mappings of the saved view "label check", worst first')
     rules = sub.add_parser("rules", help="write the mapping rules file again from the curation log")
@@ -194,11 +196,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from datasets.workspace import WorkspaceError
-
-    from .database import dataset_and_uri, existing_dataset
+    from .database import dataset_and_uri, existing_dataset, exit_code
     from .views import LABEL_CHECK, curation_views
 
+    setup_logging(args)
     try:
         name, uri = dataset_and_uri(args.dataset, args.workspace, args.database_uri)
         dataset = existing_dataset(name, uri)
@@ -212,9 +213,8 @@ def main(args: argparse.Namespace) -> int:
             for g in mapping_summaries(curation_views(dataset)[LABEL_CHECK]):
                 print(f"{g['mapping_score']!s:>8}  {g['drawings']:5d} drawings ({g['rejected']} rejected, "
                       f"{g['unsure']} unsure)  {g['text']}  [{g['mapping']['wnid']}]")
-    except (ValueError, OSError, WorkspaceError) as err:
-        print(f"curation.mappings: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as err:  # WorkspaceError and UsageError are ValueErrors
+        return exit_code("curation.mappings", err)
     return 0
 
 

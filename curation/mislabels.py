@@ -30,8 +30,8 @@ class CrossValidation:
     exact_rows: int  # samples up to which the exact-kernel SVM scores them; above, the linear model
     folds: int
     seed: int
-    kernel: str  # the exact SVM's kernel and C
-    C: float
+    kernel: str  # the exact SVM's kernel
+    C: tuple[float, ...]  # its C candidates: several are chosen among by out-of-fold log loss (best_C)
     jobs: int  # parallel folds (processes) of the exact SVM
 
 
@@ -44,22 +44,42 @@ def mistakenness(entropy: np.ndarray, correct: np.ndarray) -> np.ndarray:
 
 
 def _top_of_folds(X: np.ndarray, y: np.ndarray, cv: CrossValidation, exact: bool) -> tuple:
-    """Out-of-fold top-1 (column or -1, probability, entropy), the classes and (linear model) its facts: the
-    exact-kernel SVM's probabilities or the linear model's. The one place that calls ``evaluation.classify``."""
+    """Out-of-fold top-1 (column or -1, probability, entropy), the classes and the model's facts (the linear
+    model's, or the exact SVM's choice of C among several): the exact-kernel SVM's probabilities or the linear
+    model's. With :func:`best_C`, the one place that calls ``evaluation.classify``."""
     from evaluation.classify.calibration import softmax_summary
-    from evaluation.classify.oof import cross_validated_linear, cross_validated_probabilities
+    from evaluation.classify.oof import cross_validated_linear
 
     if not exact:
         return cross_validated_linear(X, y, folds=cv.folds, seed=cv.seed)
-    probs, classes = cross_validated_probabilities(X, y, folds=cv.folds, seed=cv.seed, kernel=cv.kernel, C=cv.C,
-                                                   jobs=cv.jobs)
+    probs, classes, chosen = best_C(X, y, cv)
     ok = ~np.isnan(probs).any(axis=1)
     best = np.full(len(y), -1, dtype=np.int64)
     confidence, entropy = np.full(len(y), np.nan), np.full(len(y), np.nan)
     if ok.any():
         # log-probabilities as logits, as the brain was given them: its softmax gives back these probabilities
         best[ok], confidence[ok], entropy[ok] = softmax_summary(np.log(np.clip(probs[ok], 1e-12, None)))
-    return best, confidence, entropy, classes, None
+    return best, confidence, entropy, classes, chosen
+
+
+def best_C(X: np.ndarray, y: np.ndarray, cv: CrossValidation) -> tuple[np.ndarray, np.ndarray, dict | None]:
+    """(out-of-fold probabilities, classes, {"C", "C_log_loss"} or None for one candidate) of the exact SVM with
+    the C of ``cv.C`` whose temperature-scaled out-of-fold probabilities have the least log loss: the loss
+    ``evaluation.suggest`` chooses its C by (``evaluation.classify.calibration.smoothed_log_loss``)."""
+    from evaluation.classify.calibration import smoothed_log_loss
+    from evaluation.classify.oof import cross_validated_probabilities
+
+    runs, losses = {}, {}
+    for C in cv.C:
+        probs, classes = cross_validated_probabilities(X, y, folds=cv.folds, seed=cv.seed, kernel=cv.kernel, C=C,
+                                                       jobs=cv.jobs)
+        runs[C] = probs, classes
+        if len(cv.C) > 1:
+            ok = ~np.isnan(probs).any(axis=1)
+            sets = np.asarray(y, dtype=object)[ok, None] == np.asarray(classes, dtype=object)[None, :]
+            losses[C] = smoothed_log_loss(np.log(np.clip(probs[ok], 1e-300, None)), sets)
+    C = min(losses, key=losses.get) if losses else cv.C[0]
+    return (*runs[C], {"C": C, "C_log_loss": {str(c): v for c, v in losses.items()}} if losses else None)
 
 
 def cv_scores(rows: np.ndarray, features: np.ndarray, labels: list, reviews: list, cv: CrossValidation) -> dict:
@@ -84,9 +104,9 @@ def cv_scores(rows: np.ndarray, features: np.ndarray, labels: list, reviews: lis
                       else f"linear: shrunk LDA ({len(y)} rows > exact limit {cv.exact_rows})")
     logger.info("mislabels: %d-fold %s, %d classes (%d of them with 2+ samples)", cv.folds, info["method"],
                 len(counts), sum(1 for c in counts.values() if c >= 2))
-    best, confidence, entropy, classes, linear = _top_of_folds(features[rows[train]], y, cv, exact)
-    if linear is not None:
-        info["linear"] = linear
+    best, confidence, entropy, classes, facts = _top_of_folds(features[rows[train]], y, cv, exact)
+    if facts is not None:
+        info["linear" if not exact else "chosen"] = facts
     return {**out, "best": best, "confidence": confidence, "entropy": entropy, "classes": classes}
 
 

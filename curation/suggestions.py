@@ -1,6 +1,6 @@
 """``evaluation.suggest``'s suggestions onto a FiftyOne dataset, for review in the App.
 
-    python -m curation.writeback --dataset drawnet --results out/suggest --method suggest
+    python -m curation.writeback --results out/suggest --method suggest
 
 Reads ``DIR/suggestions.jsonl`` (one line per unlabelled image: ``id``, ``suggestion`` (a wnid, or
 null to abstain), ``confidence``, ``top5`` ``[[wnid, p], ...]``) and ``DIR/suggest.json`` (its

@@ -66,56 +66,36 @@ def save_curation_views(dataset) -> list[str]:
 
 
 def delete_views(dataset, which: Callable[[str], bool]) -> int:
-    """Delete the saved views whose name ``which`` accepts, in one bulk delete; return how many.
-
-    ``delete_saved_view`` reloads the dataset with all of its saved views on each call.
-    """
-    from bson import DBRef
-    from fiftyone.core.odm import SavedViewDocument
-
-    doc = dataset._doc
-    doc.reload("saved_views")  # another process may have saved views since the dataset was loaded
-    ours = [v for v in doc.saved_views if not isinstance(v, DBRef) and which(v.name)]
-    if ours:
-        SavedViewDocument._get_collection().delete_many({"_id": {"$in": [v.id for v in ours]}})
-        doc.saved_views = [v for v in doc.saved_views if isinstance(v, DBRef) or not which(v.name)]
-        doc.save(virtual=True)
+    """Delete the saved views whose name ``which`` accepts (``Dataset.delete_saved_view``); return how many."""
+    dataset.reload()  # another process may have saved views since the dataset was loaded
+    ours = [name for name in dataset.list_saved_views() if which(name)]
+    for name in ours:
+        dataset.delete_saved_view(name)
     return len(ours)
 
 
 def save_views(dataset, views: dict) -> list[str]:
-    """Save ``views`` ({view name: view}) in one insert; return the names saved.
+    """Save ``views`` ({view name: view}) with ``Dataset.save_view``, each replacing a view of its name; return
+    the names saved. A view whose slug (its name in App URLs) another view's name has is skipped with a
+    warning: ``save_view(overwrite=True)`` would delete that view.
 
-    ``Dataset.save_view`` reloads all of the dataset's saved views on each call, so one view per
-    class is quadratic (185 views took 190 s here). This writes the same ``SavedViewDocument``s in one
-    insert and one update of the dataset document; a test holds a view saved this way equal to one
-    saved by ``save_view``. A view whose slug (its name in App URLs) is taken by another view is
-    skipped with a warning: ``save_view(overwrite=True)`` would delete that view.
+    The views are a fixed few (``curation_views``, and up to three per written-back name). ``save_view``
+    re-reads the dataset's saved views on each call, which made one view per class quadratic in earlier
+    versions (185 views, 190 s); at this count the public calls cost little: deleting and saving the 6
+    curation views took 60 ms here, against 10 ms for one bulk insert into FiftyOne's saved-view
+    collection (which this module used to do, through private calls).
     """
-    from datetime import datetime, timezone
-
-    from bson import DBRef, ObjectId, json_util
-    from fiftyone.core.odm import SavedViewDocument
     from fiftyone.core.utils import to_slug
 
-    doc = dataset._doc
-    doc.reload("saved_views")
-    taken = {v.slug: v.name for v in doc.saved_views if not isinstance(v, DBRef)}
-    now = datetime.now(timezone.utc).replace(tzinfo=None)  # FiftyOne stores naive UTC
-    new = []
+    dataset.reload()
+    taken = {to_slug(name): name for name in dataset.list_saved_views()}
+    saved = []
     for view_name, view in views.items():
         slug = to_slug(view_name)
-        if slug in taken:
+        if taken.get(slug, view_name) != view_name:
             logger.warning("view %r not saved: its URL name %r is taken by view %r", view_name, slug, taken[slug])
             continue
+        dataset.save_view(view_name, view, overwrite=True)
         taken[slug] = view_name
-        new.append(SavedViewDocument(id=ObjectId(), dataset_id=doc.id, name=view_name, slug=slug,
-                                     view_stages=[json_util.dumps(s) for s in view._serialize(include_uuids=False)],
-                                     created_at=now, last_modified_at=now))
-    if new:
-        SavedViewDocument._get_collection().insert_many([v.to_mongo() for v in new])
-        doc.saved_views = list(doc.saved_views) + new
-        doc.last_modified_at = now
-        doc.save(virtual=True)
-        doc.reload("saved_views")  # documents built here would be inserted again on their next save
-    return [v.name for v in new]
+        saved.append(view_name)
+    return saved

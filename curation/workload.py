@@ -1,7 +1,7 @@
 """python -m curation.workload: what is left for a curator to do, in a few lines.
 
     python -m curation.workload                     # the workspace's dataset
-    python -m curation.workload --dataset drawnet --database-uri mongodb://db:27017
+    python -m curation.workload --dataset team-set --database-uri mongodb://db:27017
 
 Prints, for the dataset's current state: the drawings in the saved view "label check" (labels
 ``evaluation.verify`` rejected or was unsure of, that no curator has decided yet) and the mappings they
@@ -16,8 +16,12 @@ import argparse
 import sys
 from collections import Counter
 
-from .database import add_dataset_arguments, dataset_and_uri, existing_dataset
+from scraping.cli import add_common_arguments, setup_logging
+
+from .database import add_dataset_arguments, dataset_and_uri, existing_dataset, exit_code
 from .views import LABEL_CHECK, SUGGESTIONS
+
+PROG = "curation.workload"
 
 
 def workload(dataset) -> dict:
@@ -55,18 +59,17 @@ def format_workload(name: str, w: dict) -> str:
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="What is left for a curator to do.", add_help=add_help)
     add_dataset_arguments(p)
+    add_common_arguments(p)
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    from datasets.workspace import WorkspaceError
-
+    setup_logging(args)
     try:
         name, uri = dataset_and_uri(args.dataset, args.workspace, args.database_uri)
         print(format_workload(name, workload(existing_dataset(name, uri))))
-    except (ValueError, OSError, WorkspaceError) as err:
-        print(f"curation.workload: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as err:  # WorkspaceError and UsageError are ValueErrors
+        return exit_code(PROG, err)
     return 0
 
 

@@ -1,9 +1,9 @@
 """python -m curation.writeback: one method's results back onto the FiftyOne dataset, evaluated, with views.
 
-    python -m curation.writeback --dataset drawnet --results results/ --method baseline --name baseline_effl0
-    python -m curation.writeback --dataset drawnet --results results/ --method svm --compare baseline_effl0
+    python -m curation.writeback --results results/ --method baseline --name baseline_effl0   # workspace's dataset
+    python -m curation.writeback --results results/ --method svm --compare baseline_effl0
     python -m curation.writeback --run runs/003-vgg19-optimal      # a training.finetune run, trained elsewhere
-    python -m curation.writeback --dataset drawnet --delete svm_efficientnet_lite0   # a name and all it owns
+    python -m curation.writeback --delete svm_efficientnet_lite0   # a name and all it owns
 
 Reads a results folder (evaluation.baseline / evaluation.svm: metrics.json + predictions.h5)
 and writes, under ``--name`` N (default ``<method>_<backbone>``), on every sample with a
@@ -96,7 +96,9 @@ from evaluation.scores import (
     score_blocks,
 )
 
-from .database import fiftyone_module
+from scraping.cli import UsageError, add_common_arguments, setup_logging
+
+from .database import add_dataset_arguments, dataset_and_uri, exit_code, fiftyone_module
 from .failures import evaluate, failure_views
 from .views import save_views
 from .writeback_fields import (
@@ -118,6 +120,7 @@ from .writeback_fields import (
 )
 
 logger = logging.getLogger(__name__)
+PROG = "curation.writeback"
 
 
 @dataclass
@@ -138,7 +141,7 @@ def _method_labels(cfg: WritebackConfig, vocab: Vocabulary | None) -> tuple[str,
     pred, info = load_method(cfg.results, method)
     name = validate_name(cfg.name or default_name(method, info.get("backbone")))
     if cfg.compare is not None:
-        validate_name(cfg.compare)
+        validate_name(cfg.compare, "--compare")
         if cfg.compare == name:
             raise ValueError(f"--compare {cfg.compare}: cannot compare {name} with itself")
     vocab = vocab or load_vocabulary()
@@ -266,11 +269,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                 add_help=add_help)
     p.add_argument("--run", type=Path, default=None, metavar="RUN_DIR",
                    help="a training.finetune run: write back its head and its SVM, compared with the best name "
-                   "before (what the run does itself where FiftyOne is installed)")
-    p.add_argument("--dataset", default=None,
-                   help="FiftyOne dataset (default: the run's, else the workspace's current one)")
-    p.add_argument("--workspace", type=Path, default=None,
-                   help="workspace folder (default: $DRAWNET_WORKSPACE, else the current folder)")
+                   "before (what the run does itself where FiftyOne is installed); its dataset unless --dataset")
+    add_dataset_arguments(p)
     p.add_argument("--results", type=Path, default=None, help="results folder (metrics.json, predictions.h5)")
     p.add_argument("--method", default=None,
                    help="method in the results (default: the only one); 'suggest' for an evaluation.suggest folder")
@@ -282,9 +282,32 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="an already written-back name: add the rank change per sample and improved/worsened views")
     p.add_argument("--delete", default=None, metavar="NAME",
                    help="remove a written-back name from the dataset: its fields, evaluations, saved views and run")
-    p.add_argument("--database-uri", default=None,
-                   help="a shared MongoDB (default: FiftyOne's own, or FIFTYONE_DATABASE_URI)")
+    add_common_arguments(p)
     return p
+
+
+def check_usage(args: argparse.Namespace) -> None:
+    """One of --results, --run and --delete, with only the options it takes, and names that can be field
+    names: a UsageError (exit 2) otherwise, before anything is read or written."""
+    modes = [flag for flag, value in (("--results", args.results), ("--run", args.run), ("--delete", args.delete))
+             if value is not None]
+    if not modes:
+        raise UsageError("give --results RESULTS_DIR (with --method), --run RUN_DIR or --delete NAME")
+    if len(modes) > 1:
+        raise UsageError(f"{' and '.join(modes)} do different things: give one of them")
+    ignored = [flag for flag, value in (("--method", args.method), ("--name", args.name), ("--compare", args.compare),
+                                        ("--split", None if args.split == "val" else args.split)) if value is not None]
+    if ignored and modes[0] != "--results":
+        raise UsageError(f"{modes[0]} takes no {', '.join(ignored)} (they go with --results)")
+    if args.method == "suggest" and (args.name or args.compare):
+        raise UsageError("--method suggest writes the field 'suggestion': it takes no --name or --compare")
+    for option in ("name", "compare", "delete"):
+        if getattr(args, option) is not None:
+            validate_name(getattr(args, option), f"--{option}")
+    if args.name is not None and args.name == args.compare:
+        raise UsageError(f"--compare {args.compare}: cannot compare {args.name} with itself")
+    if not args.split:
+        raise UsageError("--split: give a split name, or 'all'")
 
 
 def app_hint(dataset: str) -> str:
@@ -367,27 +390,22 @@ def delete_written_back(dataset_name: str, name: str, database_uri: str | None =
 
 
 def main(args: argparse.Namespace) -> int:
-    from datasets.workspace import WorkspaceError, open_workspace
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
     try:
+        check_usage(args)
         if args.run is not None:
             summaries = write_back_run(args.run, dataset=args.dataset, database_uri=args.database_uri)
-        elif args.delete is not None:
-            dataset = args.dataset or open_workspace(args.workspace, option_hint="--dataset NAME").dataset
-            return delete_written_back(dataset, args.delete, args.database_uri)
         else:
-            if args.results is None:
-                raise ValueError("give --results RESULTS_DIR (with --method), or --run RUN_DIR")
-            dataset = args.dataset or open_workspace(args.workspace, option_hint="--dataset NAME").dataset
+            dataset, uri = dataset_and_uri(args.dataset, args.workspace, args.database_uri)
+            if args.delete is not None:
+                return delete_written_back(dataset, args.delete, uri)
             if args.method == "suggest":
-                return write_back_suggestions(dataset, args.results, args.database_uri)
+                return write_back_suggestions(dataset, args.results, uri)
             cfg = WritebackConfig(dataset=dataset, results=args.results, method=args.method, name=args.name,
-                                  split=args.split, compare=args.compare, database_uri=args.database_uri)
+                                  split=args.split, compare=args.compare, database_uri=uri)
             summaries = [write_back(cfg)]
-    except (ValueError, OSError, WorkspaceError) as err:
-        print(f"curation.writeback: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as err:  # WorkspaceError and UsageError are ValueErrors
+        return exit_code(PROG, err)
     for summary in summaries:
         print(format_summary(summary))
     print(app_hint(summaries[-1]["dataset"]))

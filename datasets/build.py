@@ -2,13 +2,14 @@
 
     python -m datasets.build --source embedded --out out/embedded
     python -m datasets.build --source openclipart,tuxpaint --out out/drawn --min-images 25 --single-word
-    python -m datasets.build --from ~/clipart --out out/mine --layout tree
+    python -m datasets.build --from ~/clipart ~/more-clipart --out out/mine --layout tree
     python -m datasets.build --source embedded --out out/pool --keep-unmatched --unmatched-limit 1000
 
 Writes OUT/manifest.jsonl (one row per image and class), OUT/classes.json,
 OUT/summary.json, OUT/rejected.jsonl and OUT/unmatched.jsonl; renders SVGs into
 OUT/renders/<size>/ (or --render-cache) once and reuses them on the next run.
-Nothing outside OUT and the render cache is written.
+Nothing outside OUT and the render cache is written; a build that keeps no image writes nothing and
+exits 1, each file's reason logged.
 
 A name the matcher settled among several candidates (``harp``: harp, not harmonica;
 see ``datasets.match``) gives one row, ``ambiguous: false``, with every candidate
@@ -30,7 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import os
+import shutil
 import sys
 import time
 from collections import Counter
@@ -40,6 +41,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from scraping.cli import TABLE_ROWS, UsageError, add_common_arguments, default_workers, fail, setup_logging, usage
 from scraping.sources import Source, SourceFile, available, create_source, embedded
 
 from .images import (
@@ -53,7 +55,7 @@ from .images import (
 from .manifest import relative_filepath, safe_text, write_json, write_jsonl
 from .match import DEFAULT_LANGUAGES, MODES, Match, Matcher, MatchResult
 from .splits import assign_split
-from .subsets import select
+from .subsets import resolve_classes, select
 from .tables import class_table, dataset_counts, write_tree
 from .vocabulary import Vocabulary, load_vocabulary
 
@@ -73,7 +75,7 @@ class BuildConfig:
     single_word: bool = False  # thesis rule: one-word, unshared class names, no ambiguous images
     max_sense_rank: int | None = None  # strict: drop rows whose class is a rarer sense of the word
     layout: str = "flat"  # "tree" also links OUT/{train,val}/<class>/
-    workers: int = max(1, os.cpu_count() or 1)
+    workers: int = field(default_factory=default_workers)
     max_name_length: int = MAX_NAME_LENGTH
     render_cache: Path | None = None  # shared render folder; default OUT/renders
     keep_unmatched: bool = False  # also keep files whose names match no class, as unlabelled rows
@@ -242,30 +244,79 @@ def make_rows(candidates: list[Candidate], infos: dict[int, ImageInfo], cfg: Bui
     return rows, sum(len(m) - 1 for m in by_id.values())
 
 
-def check_config(cfg: BuildConfig) -> None:
-    """A ValueError naming the option for a combination that cannot work."""
+class NothingKept(ValueError):
+    """A build that would keep no image: nothing is written, and the message says why and what to do."""
+
+
+def check_config(cfg: BuildConfig, vocab: Vocabulary) -> None:
+    """A UsageError naming the option for a value out of range or a combination that cannot work."""
     if cfg.unmatched_limit is not None and not cfg.keep_unmatched:
-        raise ValueError("--unmatched-limit (unmatched_limit) only applies with --keep-unmatched (keep_unmatched)")
-    if cfg.unmatched_limit is not None and cfg.unmatched_limit < 0:
-        raise ValueError(f"--unmatched-limit must be 0 or more, got {cfg.unmatched_limit}")
+        raise UsageError("--unmatched-limit (unmatched_limit) only applies with --keep-unmatched (keep_unmatched)")
+    for option, value, low in (("--unmatched-limit", cfg.unmatched_limit, 0), ("--min-images", cfg.min_images, 0),
+                               ("--max-sense-rank", cfg.max_sense_rank, 0), ("--render-size", cfg.render_size, 1),
+                               ("--workers", cfg.workers, 1), ("--max-name-length", cfg.max_name_length, 1)):
+        if value is not None and value < low:
+            raise UsageError(f"{option} must be {low} or more, got {value}")
+    if not 0.0 <= cfg.val_fraction < 1.0:
+        raise UsageError(f"--val-fraction must be in [0, 1), got {cfg.val_fraction}")
+    if cfg.mode not in MODES:
+        raise UsageError(f"--mode {cfg.mode}: choose from {', '.join(MODES)}")
+    resolve_classes(cfg.classes, vocab)
+    if cfg.mode == "strict" and cfg.languages:
+        from .lexicon import omw_languages
+
+        have = omw_languages()
+        unknown = [lang for lang in cfg.languages if lang not in have]
+        if unknown:
+            raise UsageError(f"--languages: no Open Multilingual Wordnet for {', '.join(unknown)}; have: "
+                             f"{', '.join(have)} ('' for English only)")
+    for option, folder in (("--out", cfg.out), ("--render-cache", cfg.render_cache)):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"{option} {folder}: a file, not a folder")
+
+
+def nothing_kept(sources: list[Source], seen: int, rejected: list[dict], unmatched: list[dict],
+                 matched: int, cfg: BuildConfig) -> NothingKept:
+    """Log why each file was left out (the first 20 of each kind), and the one-line error that points there."""
+    for rows, what in ((rejected, "rejected"), (unmatched, "name matches no ILSVRC class")):
+        for r in rows[:20]:
+            logger.warning("%s: %s", r.get("path") or r["original_name"], r.get("reason") or what)
+        if len(rows) > 20:
+            logger.warning("... and %d more files %s", len(rows) - 20, what)
+    names = ", ".join(f"{s.name} ({s.root})" if getattr(s, "root", None) else s.name for s in sources) or "no source"
+    if matched:
+        why = (f"{matched} images matched a class, but the selection (--classes, --min-images, --single-word, "
+               "--max-sense-rank) left none: relax it")
+    else:
+        why = (f"{seen} files seen, {len(rejected)} rejected, {len(unmatched)} whose name matches no ILSVRC class "
+               "(each is logged above): give image files named after a class (python -m datasets.vocabulary NAME "
+               "looks one up)")
+    return NothingKept(f"no image kept from {names}: {why}; nothing was written to {cfg.out}")
 
 
 def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = None) -> dict:
-    """Run the whole build; return the summary that is also written to OUT/summary.json."""
+    """Run the whole build; return the summary that is also written to OUT/summary.json. A build that keeps no
+    image raises NothingKept and writes nothing (a folder OUT it made for renders is removed)."""
     start = time.time()
-    check_config(cfg)
     vocab = vocab or load_vocabulary()
-    cfg.out.mkdir(parents=True, exist_ok=True)
+    check_config(cfg, vocab)
     matcher = Matcher(vocab, cfg.mode, languages=tuple(cfg.languages))
+    made_out = not cfg.out.exists()
     pool: list[Candidate] | None = [] if cfg.keep_unmatched else None
     candidates, unmatched, rejected, seen = scan(sources, matcher, max_name_length=cfg.max_name_length, pool=pool)
     kept = sample_unmatched(pool, cfg.unmatched_limit) if pool is not None else []
     render_dir = (cfg.render_cache or cfg.out / "renders") / str(cfg.render_size)
     infos, bad = prepare(candidates + kept, render_dir, cfg.render_size, cfg.workers)
     rejected += bad
+    for r in rejected:
+        logger.debug("rejected %s: %s", r["path"], r["reason"])
     all_rows, duplicates = make_rows(candidates + kept, infos, cfg)
     rows, subset = select(all_rows, vocab, classes=cfg.classes, min_images=cfg.min_images,
                           single_word=cfg.single_word, max_sense_rank=cfg.max_sense_rank)
+    if not rows:
+        if made_out and cfg.out.is_dir():
+            shutil.rmtree(cfg.out)  # only this build's renders are in it
+        raise nothing_kept(sources, seen, rejected, unmatched, len({r["id"] for r in all_rows}), cfg)
 
     write_jsonl(cfg.out / "manifest.jsonl", rows)
     write_jsonl(cfg.out / "rejected.jsonl", rejected)
@@ -276,8 +327,18 @@ def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = No
     write_json(cfg.out / "classes.json", [{"index": i, **c, "lemmas": lemmas[c["wnid"]]} for i, c in enumerate(classes)])
     if cfg.layout == "tree":
         write_tree(rows, cfg.out, vocab)
+    summary = build_summary(sources, cfg, (seen, candidates, unmatched, kept, rejected, duplicates), all_rows, rows,
+                            table, subset)
+    summary["elapsed_s"] = round(time.time() - start, 1)
+    write_json(cfg.out / "summary.json", summary)
+    return summary
 
-    summary = {
+
+def build_summary(sources: list[Source], cfg: BuildConfig, scanned: tuple, all_rows: list[dict], rows: list[dict],
+                  table: list[dict], subset: str) -> dict:
+    """What the build did: ``scanned`` is (files seen, candidates, unmatched, unmatched kept, rejected, merged)."""
+    seen, candidates, unmatched, kept, rejected, duplicates = scanned
+    return {
         "subset": subset,
         "mode": cfg.mode,
         "sources": [s.name for s in sources],
@@ -292,13 +353,10 @@ def build(sources: list[Source], cfg: BuildConfig, vocab: Vocabulary | None = No
         "images_matched": len({r["id"] for r in all_rows if r["wnid"] is not None}),
         "classes_matched": len({r["wnid"] for r in all_rows if r["wnid"] is not None}),
         **dataset_counts(rows, table),
-        "elapsed_s": round(time.time() - start, 1),
     }
-    write_json(cfg.out / "summary.json", summary)
-    return summary
 
 
-def format_summary(summary: dict, out: Path, rows_shown: int = 40) -> str:
+def format_summary(summary: dict, out: Path, rows_shown: int = TABLE_ROWS) -> str:
     s = summary
     reasons = ", ".join(f"{k}: {v}" for k, v in s["rejected_reasons"].items())
     lines = [
@@ -340,12 +398,15 @@ def format_summary(summary: dict, out: Path, rows_shown: int = 40) -> str:
 def parse_sources(spec: str | None, folders: list[Path]) -> list[Source]:
     """``--source a,b=ROOT`` plus ``--from DIR`` -> sources; ROOT overrides a source's default folder.
 
-    ``embedded`` stands for every source of the offline library.
+    ``embedded`` stands for every source of the offline library. An unknown name is a UsageError; a missing
+    folder a FileNotFoundError.
     """
+    items = [(name.strip(), root) for name, _, root in (i.partition("=") for i in (spec or "").split(",") if i)]
+    unknown = [name for name, _ in items if name != "embedded" and name not in available()]
+    if unknown:
+        raise UsageError(f"--source {', '.join(unknown)}: unknown; choose from embedded, {', '.join(available())}")
     sources = []
-    for item in filter(None, (spec or "").split(",")):
-        name, _, root = item.partition("=")
-        name = name.strip()
+    for name, root in items:
         if name == "embedded" and not root:
             sources += [create_source(n) for n in embedded() if n not in {s.name for s in sources}]
         else:
@@ -362,8 +423,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g = p.add_argument_group("inputs")
     g.add_argument("--source", help="comma-separated sources, each NAME or NAME=ROOT; 'embedded' is the whole "
                    f"offline library ({', '.join(embedded())}); available: {', '.join(available())}")
-    g.add_argument("--from", dest="folders", type=Path, action="append", default=[],
-                   help="a folder tree of images, matched by file name (repeatable)")
+    g.add_argument("--from", dest="folders", type=Path, action="extend", nargs="+", default=[], metavar="DIR",
+                   help="folder trees of images, matched by file name (repeatable)")
     g.add_argument("--out", type=Path, required=True, help="output folder")
     g = p.add_argument_group("matching and selection")
     g.add_argument("--mode", choices=MODES, default="strict", help="strict lemma matching (default) or the thesis's Algorithm 1")
@@ -388,37 +449,37 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--render-size", type=int, default=256, help="longer side of SVG renders in px (default 256)")
     g.add_argument("--render-cache", type=Path, default=None,
                    help="share SVG renders between builds in this folder (default: OUT/renders)")
-    g.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="processes for decoding and rendering")
+    g.add_argument("--workers", type=int, default=None,
+                   help="processes for decoding and rendering (default: the cores this process may use, at most 8)")
     g.add_argument("--max-name-length", type=int, default=MAX_NAME_LENGTH, help="reject longer file names")
-    g.add_argument("--table-rows", type=int, default=40, help="classes shown in the printed table (0: all)")
-    return p
+    g.add_argument("--table-rows", type=int, default=TABLE_ROWS,
+                   help="classes shown in the printed table (default %(default)s; 0: all)")
+    return add_common_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if not args.source and not args.folders:
-        print("datasets.build: give --source NAME and/or --from DIR", file=sys.stderr)
-        return 2
-    if not 0.0 <= args.val_fraction < 1.0:
-        print(f"datasets.build: --val-fraction must be in [0, 1), got {args.val_fraction}", file=sys.stderr)
-        return 2
+    setup_logging(args)
     try:
-        sources = parse_sources(args.source, args.folders)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"datasets.build: {err}", file=sys.stderr)
-        return 2
-    cfg = BuildConfig(
-        out=args.out, mode=args.mode, languages=tuple(x.strip() for x in args.languages.split(",") if x.strip()),
-        max_sense_rank=args.max_sense_rank, render_size=args.render_size, val_fraction=args.val_fraction, seed=args.seed,
-        classes=[c for c in args.classes.split(",") if c.strip()], min_images=args.min_images,
-        single_word=args.single_word, layout=args.layout, workers=args.workers, max_name_length=args.max_name_length,
-        render_cache=args.render_cache, keep_unmatched=args.keep_unmatched, unmatched_limit=args.unmatched_limit,
-    )
-    try:
-        summary = build(sources, cfg)
-    except (ValueError, LookupError) as err:  # an unknown --classes name or language, corpora missing
-        print(f"datasets.build: {err}", file=sys.stderr)
-        return 2
+        if not args.source and not args.folders:
+            raise UsageError("give --source NAME and/or --from DIR")
+        if args.table_rows < 0:
+            raise UsageError(f"--table-rows must be 0 (all) or more, got {args.table_rows}")
+        cfg = BuildConfig(
+            out=args.out, mode=args.mode, languages=tuple(x.strip() for x in args.languages.split(",") if x.strip()),
+            max_sense_rank=args.max_sense_rank, render_size=args.render_size, val_fraction=args.val_fraction,
+            seed=args.seed, classes=[c for c in args.classes.split(",") if c.strip()], min_images=args.min_images,
+            single_word=args.single_word, layout=args.layout,
+            workers=default_workers() if args.workers is None else args.workers,
+            max_name_length=args.max_name_length, render_cache=args.render_cache, keep_unmatched=args.keep_unmatched,
+            unmatched_limit=args.unmatched_limit)
+        check_config(cfg, load_vocabulary())  # every usage error before a source is opened
+        summary = build(parse_sources(args.source, args.folders), cfg)
+    except UsageError as err:
+        return usage("datasets.build", err)
+    except (KeyError, IndexError):  # a bug, not bad input: its traceback
+        raise
+    except (ValueError, OSError, LookupError) as err:  # a missing folder, corpora missing, no image kept
+        return fail("datasets.build", err)
     print(format_summary(summary, args.out, args.table_rows))
     return 0
 

@@ -17,6 +17,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
+
 logger = logging.getLogger(__name__)
 
 CORPORA = ("stopwords", "wordnet", "omw-1.4")
@@ -150,6 +152,14 @@ def _omw_files() -> dict[str, Path]:
     return {}
 
 
+def omw_languages() -> list[str]:
+    """The languages the Open Multilingual Wordnet installed here reads (``--languages``)."""
+    files = _omw_files()
+    if not files:
+        _require("omw-1.4")  # a LookupError saying how to install it
+    return sorted(files)
+
+
 @functools.cache
 def omw_lemmas(lang: str) -> dict[str, list[str]]:
     """Lemma -> WordNet 3.0 synset keys (``"04376876-n"``) in ``lang``, in the wordnets' order.
@@ -174,15 +184,25 @@ def omw_lemmas(lang: str) -> dict[str, list[str]]:
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=add_help)
     parser.add_argument("--install", action="store_true", help="install missing corpora")
-    parser.add_argument("--dest", type=Path, default=None, help="nltk_data folder (default: <venv>/nltk_data)")
-    return parser
+    parser.add_argument("--dest", type=Path, default=None,
+                        help="with --install: the nltk_data folder (default: <venv>/nltk_data)")
+    return add_common_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.install:
-        done = install(args.dest)
-        print(f"installed NLTK corpora: {', '.join(done)}" if done else "NLTK corpora already installed")
+    setup_logging(args)
+    try:
+        if args.dest is not None and not args.install:
+            raise UsageError("--dest is where --install puts the corpora: give --install too")
+        if args.dest is not None and args.dest.exists() and not args.dest.is_dir():
+            raise NotADirectoryError(f"--dest {args.dest}: a file, not a folder")
+        if args.install:
+            done = install(args.dest)
+            print(f"installed NLTK corpora: {', '.join(done)}" if done else "NLTK corpora already installed")
+    except UsageError as err:
+        return usage("datasets.lexicon", err)
+    except (RuntimeError, OSError) as err:
+        return fail("datasets.lexicon", err)
     missing = missing_corpora()
     for name in CORPORA:
         print(f"{name:10s} {'missing' if name in missing else 'ok'}")

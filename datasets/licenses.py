@@ -14,6 +14,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from scraping.cli import add_common_arguments, fail, setup_logging
+
 from .manifest import atomic_write_text, read_manifest
 
 # What each licence asks of someone who redistributes the images (renders included).
@@ -87,17 +89,22 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Write the attribution file for a dataset's licences.", add_help=add_help)
     p.add_argument("--manifest", type=Path, required=True, help="manifest.jsonl from datasets.build")
     p.add_argument("--out", type=Path, default=None, help="output file (default: ATTRIBUTION.md next to the manifest)")
-    return p
+    return add_common_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
+    setup_logging(args)
+    out = args.out or args.manifest.with_name("ATTRIBUTION.md")
     try:
         rows = read_manifest(args.manifest)
+        if not rows:
+            raise ValueError(f"{args.manifest}: no images, so nothing to attribute; build a dataset first "
+                             "(python -m datasets.build)")
+        if out.is_dir():
+            raise IsADirectoryError(f"--out {out}: a folder; give the attribution file's path")
+        atomic_write_text(out, render(rows, args.manifest))
     except (OSError, ValueError) as err:
-        print(f"datasets.licenses: {err}", file=sys.stderr)
-        return 2
-    out = args.out or args.manifest.with_name("ATTRIBUTION.md")
-    atomic_write_text(out, render(rows, args.manifest))
+        return fail("datasets.licenses", err)
     groups = group_images(rows)
     unknown = sum(len(g["images"]) for (_, lic), g in groups.items() if lic == UNKNOWN)
     print(f"wrote {out}: {len({r['id'] for r in rows})} images from {len(groups)} set/licence groups")

@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from scraping.cli import TABLE_ROWS, UsageError, add_common_arguments, fail, setup_logging, usage
+
 from .vocabulary import ImageNetClass, Vocabulary, load_vocabulary
 
 
@@ -36,7 +38,8 @@ def resolve_classes(names: list[str], vocab: Vocabulary) -> list[ImageNetClass]:
         for cls in found:
             out[cls.wnid] = cls
     if unknown:
-        raise ValueError(f"--classes: no ILSVRC-2012 class named {', '.join(map(repr, unknown))}")
+        raise UsageError(f"--classes: no ILSVRC-2012 class named {', '.join(map(repr, unknown))}; "
+                         "python -m datasets.vocabulary NAME looks one up")
     return list(out.values())
 
 
@@ -122,9 +125,16 @@ def write_subset(manifest: Path, cfg: SubsetConfig, vocab: Vocabulary | None = N
     from .tables import class_table, dataset_counts, write_tree
 
     if Path(cfg.out).resolve() == Path(manifest).resolve().parent:
-        raise ValueError(f"--out {cfg.out} is the manifest's own folder: choose another, nothing is overwritten")
+        raise UsageError(f"--out {cfg.out} is the manifest's own folder: choose another, nothing is overwritten")
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise ValueError(f"--out {cfg.out}: a file, not a folder; choose another --out")
     vocab = vocab or load_vocabulary()
-    rows, name = subset_rows(read_manifest(manifest), vocab, cfg)
+    every = read_manifest(manifest)
+    absent = [s for s in cfg.sources if s not in {r["source"] for r in every}]
+    if absent:
+        raise ValueError(f"--source {','.join(absent)}: no row of {manifest} comes from it; its sources: "
+                         f"{', '.join(sorted({r['source'] for r in every}))}")
+    rows, name = subset_rows(every, vocab, cfg)
     if not any(r["wnid"] for r in rows):
         raise ValueError(f"{manifest}: no labelled row passes the filters")
     out = Path(cfg.out)
@@ -152,33 +162,45 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--min-images", type=int, default=0, help="keep classes with at least N images")
     p.add_argument("--single-word", action="store_true", help="one-word, unshared class names; no ambiguous images")
     p.add_argument("--max-sense-rank", type=int, default=None, help="drop rows whose class is a rarer sense of the word")
-    p.add_argument("--sources", default="", help="keep only these sources (comma-separated)")
+    p.add_argument("--source", default="", help="keep only these sources (comma-separated)")
     p.add_argument("--verdicts", default="accepted,unsure",
                    help="evaluation.verify verdicts a labelled row needs (default %(default)s)")
     p.add_argument("--unlabelled", default="0", metavar="N|all",
                    help="unlabelled rows to keep besides those rejected from a kept class: a stable sample of N, "
                    "or all (default 0)")
     p.add_argument("--layout", choices=("flat", "tree"), default="flat", help="tree also writes OUT/{train,val}/<class>/")
-    p.add_argument("--table-rows", type=int, default=20, help="classes shown in the printed table (0: all)")
-    return p
+    p.add_argument("--table-rows", type=int, default=TABLE_ROWS,
+                   help="classes shown in the printed table (default %(default)s; 0: all)")
+    return add_common_arguments(p)
+
+
+def subset_config(args: argparse.Namespace) -> SubsetConfig:
+    """The subset's settings from the command line; a value out of range is a UsageError."""
+    verdicts = tuple(v.strip() for v in args.verdicts.split(",") if v.strip())
+    if not verdicts or not set(verdicts) <= {"accepted", "unsure", "rejected"}:
+        raise UsageError(f"--verdicts: choose from accepted, unsure (and rejected), got {args.verdicts!r}")
+    if args.unlabelled != "all" and not args.unlabelled.isdigit():
+        raise UsageError(f"--unlabelled: a number or 'all', got {args.unlabelled!r}")
+    for option, value in (("--min-images", args.min_images), ("--max-sense-rank", args.max_sense_rank),
+                          ("--table-rows", args.table_rows)):
+        if value is not None and value < 0:
+            raise UsageError(f"{option} must be 0 or more, got {value}")
+    return SubsetConfig(out=args.out, classes=[c for c in args.classes.split(",") if c.strip()],
+                        min_images=args.min_images, single_word=args.single_word, max_sense_rank=args.max_sense_rank,
+                        sources=[s.strip() for s in args.source.split(",") if s.strip()], verdicts=verdicts,
+                        unlabelled=None if args.unlabelled == "all" else int(args.unlabelled), layout=args.layout)
 
 
 def main(args: argparse.Namespace) -> int:
+    setup_logging(args)
     try:
-        verdicts = tuple(v.strip() for v in args.verdicts.split(",") if v.strip())
-        if not set(verdicts) <= {"accepted", "unsure", "rejected"}:
-            raise ValueError(f"--verdicts: choose from accepted, unsure (and rejected), got {args.verdicts!r}")
-        if args.unlabelled != "all" and not args.unlabelled.isdigit():
-            raise ValueError(f"--unlabelled: a number or 'all', got {args.unlabelled!r}")
-        cfg = SubsetConfig(out=args.out, classes=[c for c in args.classes.split(",") if c.strip()],
-                           min_images=args.min_images, single_word=args.single_word,
-                           max_sense_rank=args.max_sense_rank,
-                           sources=[s.strip() for s in args.sources.split(",") if s.strip()], verdicts=verdicts,
-                           unlabelled=None if args.unlabelled == "all" else int(args.unlabelled), layout=args.layout)
+        cfg = subset_config(args)
+        resolve_classes(cfg.classes, load_vocabulary())
         s = write_subset(args.manifest, cfg)
+    except UsageError as err:
+        return usage("datasets.subsets", err)
     except (ValueError, OSError) as err:
-        print(f"datasets.subsets: {err}", file=sys.stderr)
-        return 2
+        return fail("datasets.subsets", err)
     print(f"{s['subset']} subset of {args.manifest}: {s['images']} images ({s['unlabelled_images']} unlabelled, "
           f"{s['rejected_rows_kept']} of them rejected by evaluation.verify), {s['classes']} classes; "
           f"train {s['splits'].get('train', 0)}, val {s['splits'].get('val', 0)}")

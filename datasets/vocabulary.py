@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from scraping.cli import add_common_arguments, fail, setup_logging
 from scraping.files import write_json
 
 TABLE = Path(__file__).with_name("ilsvrc2012.json")
@@ -122,12 +123,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Look up ILSVRC-2012 classes.", add_help=add_help)
     parser.add_argument("names", nargs="*", help="class names, lemmas, wnids or indices to look up")
     parser.add_argument("--regenerate", action="store_true", help=f"rebuild {TABLE.name} from its sources")
-    return parser
+    return add_common_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
+    setup_logging(args)
     if args.regenerate:
-        write_table(generate())
+        try:
+            classes = generate()
+        except (ImportError, LookupError, ValueError, OSError) as err:
+            return fail("datasets.vocabulary", f"--regenerate: {err}; {TABLE.name} is left as it was")
+        write_table(classes)
         load_vocabulary.cache_clear()
         print(f"wrote {TABLE}")
     vocab = load_vocabulary()
@@ -135,8 +141,8 @@ def main(args: argparse.Namespace) -> int:
     for key in args.names:
         found = vocab.resolve(key)
         if not found:
-            print(f"{key}: no ILSVRC-2012 class", file=sys.stderr)
-            status = 1
+            status = fail("datasets.vocabulary", f"{key!r}: no ILSVRC-2012 class; give a class name or lemma, a "
+                          "wnid (n04398044) or an index (0-999)")
         for c in found:
             print(f"{c.index:4d} {c.wnid} {c.name!r:28} lemmas={', '.join(c.lemmas)}  -- {c.definition}")
     if not args.names and not args.regenerate:

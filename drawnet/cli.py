@@ -7,6 +7,7 @@ a GPU machine never imports FiftyOne, and ``drawnet --help`` imports no stage at
 """
 from __future__ import annotations
 
+import argparse
 import ast
 import difflib
 import importlib
@@ -57,6 +58,16 @@ def overview() -> str:
     return "\n".join(lines)
 
 
+def named(parser: argparse.ArgumentParser, prog: str) -> argparse.ArgumentParser:
+    """The parser, and its sub-commands' parsers, renamed ``prog`` (argparse names a sub-parser when it is made)."""
+    parser.prog = prog
+    for action in parser._actions:  # argparse has no public accessor for sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                sub.prog = f"{prog} {name}"
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -77,6 +88,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"drawnet: {err}", file=sys.stderr)
         return EXIT_FAILURE
     module = importlib.import_module(COMMANDS[name])
-    parser = module.get_args_parser()
-    parser.prog = f"drawnet {name}"
+    parser = named(module.get_args_parser(), f"drawnet {name}")
     return module.main(parser.parse_args(rest))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from scraping.cli import add_common_arguments, fail, setup_logging
 
-from .cli import STAGES, summary
+from .cli import STAGES, named, summary
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "reference.md"
 WIDTH = 100
@@ -76,8 +76,7 @@ def helps(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
 def command_section(name: str, module: str) -> str:
     import importlib
 
-    parser = importlib.import_module(module).get_args_parser()
-    parser.prog = f"drawnet {name}"
+    parser = named(importlib.import_module(module).get_args_parser(), f"drawnet {name}")
     parts = [f"### drawnet {name}", "", f"`python -m {module}`: {summary(module)}", ""]
     with fixed_width():
         for prog, text in helps(parser):

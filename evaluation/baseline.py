@@ -16,11 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
+
 from .features import ROW_CHUNK, FeatureSet, ignored_unlabelled, labelled_rows, read_features
 from .metrics import format_global, from_ranks, log_softmax, topk, true_rank
+from .options import new_folder
 from .results import write_method
 
 logger = logging.getLogger(__name__)
+PROG = "evaluation.baseline"
 METHOD = "baseline"
 
 
@@ -69,11 +73,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                 add_help=add_help)
     p.add_argument("--features", type=Path, required=True, help="features file from evaluation.extract")
     p.add_argument("--out", type=Path, required=True, help="results folder (shared with evaluation.svm)")
-    return p
+    return add_common_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
+    try:
+        new_folder(args.out)
+    except UsageError as err:
+        return usage(PROG, err)
     try:
         fs, unlabelled = labelled_rows(read_features(args.features, features=False))
         if unlabelled:
@@ -82,9 +90,7 @@ def main(args: argparse.Namespace) -> int:
             raise ValueError("no labelled rows (every row is unlabelled)")
         metrics, predictions = baseline(fs)
     except (ValueError, OSError) as err:
-        print(f"evaluation.baseline: {args.features}: {err}" if str(args.features) not in str(err)
-              else f"evaluation.baseline: {err}", file=sys.stderr)
-        return 2
+        return fail(PROG, f"{args.features}: {err}" if str(args.features) not in str(err) else err)
     meta = {"features": str(args.features), "backbone": fs.attrs.get("backbone"), "layer": fs.attrs.get("layer"),
             "subset": fs.subset_name}
     if unlabelled:

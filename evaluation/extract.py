@@ -14,7 +14,7 @@ Each image is read once (an image in two classes gives two rows with the same
 features). Images that cannot be decoded are skipped and listed in ``<out stem>.rejected.jsonl``.
 Unlabelled rows (``datasets.build --keep-unmatched``: ``class_index`` null) are extracted like any
 other, with label ``evaluation.features.UNLABELLED`` (-1) and wnid and label name "".
-On a GPU it runs in bfloat16 autocast with channels_last.
+On a GPU it runs in bfloat16 autocast (``--amp``) with channels_last.
 
 Resuming, and what a kill loses: the manifest's images (in order, each once) are cut into fixed
 blocks of ``--shard-size`` images (default 8 batches' worth), and each block is computed in
@@ -58,19 +58,25 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from datasets.manifest import read_manifest, write_jsonl
+from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
 from training.backbones import (DEFAULT_BACKBONE, DEFAULT_LAYERS, NORMALIZATIONS, WeightsUnavailable, create_backbone,
                                 normalization_name, renormalized)
+from training.engine import amp_dtype
 from training.images import ImageFiles, collate_skipping_bad
+from training.runtime import check_device, keep_freed_memory, resolve_device
 from training.runtime import init_distributed as runtime_init_distributed
-from training.runtime import keep_freed_memory, resolve_device
 
+from .checkpoints import backbone_and_weights, check_layer, checkpoint_settings
 from .features import image_rows, read_features, write_features
+from .options import at_least
 from .reuse import check_same, gather, manifest_rows_set, read_rows
 from .shards import (IMAGENET_CLASSES, Shard, ShardError, block_batches, fingerprint, image_blocks, job_folder,
                      partial_path, read_shard, rejected_path, shard_path, write_shard)
 
 logger = logging.getLogger(__name__)
 
+PROG = "evaluation.extract"
+AMP = ("auto", "bf16", "fp16", "off")  # --amp: training.finetune's choices (training.engine.amp_dtype)
 SHARD_BATCHES = 8  # the default shard: this many batches' worth of images
 # a rank waits at the barriers for the slowest one and for rank 0's merge; torchrun stops them all if one dies
 DIST_TIMEOUT = timedelta(hours=24)
@@ -86,7 +92,7 @@ class ExtractConfig:
     batch_size: int | None = None  # None: 256 on a GPU, 64 on CPU
     workers: int | None = None  # None: all cores but one on a GPU (shared by a node's ranks), 1 on CPU
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"...
-    amp: bool = True  # bfloat16 autocast, on CUDA only
+    amp: str = "auto"  # autocast: "auto" (bf16 on CUDA, off on CPU), "bf16", "fp16" or "off", as training.finetune
     tta: str = "none"  # "flip": the mean of the image's and its mirror's features and logits
     normalize: str | None = None  # "lite" or "imagenet"; None: the backbone's own
     shard_size: int | None = None  # images per shard (a block of the image list); None: SHARD_BATCHES batches
@@ -168,35 +174,6 @@ def forward_batch(backbone, x: torch.Tensor, tta: str = "none") -> tuple[torch.T
     else:
         feats, logits = backbone(x)
     return feats, backbone.imagenet_logits(logits)  # a fine-tuned head's classes among the 1000
-
-
-def checkpoint_settings(weights: str | None) -> dict:
-    """The settings a ``training.finetune`` checkpoint was trained with, or {} for anything else."""
-    if not weights or weights == "random" or not Path(weights).is_file():
-        return {}
-    try:
-        obj = torch.load(weights, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # a plain state dict that is not ours, or unreadable: create_backbone says so
-        return {}
-    args = obj.get("args") if isinstance(obj, dict) else None
-    return args if isinstance(args, dict) else {}
-
-
-def backbone_and_weights(backbone: str, weights: str | None) -> tuple[str, str | None]:
-    """``--backbone`` is a network's name, or a checkpoint of ``training.finetune``/``training.adapt``: then the
-    network is the one it was trained from, and the checkpoint its weights."""
-    if backbone in DEFAULT_LAYERS:
-        return backbone, weights
-    if not Path(backbone).is_file():
-        raise ValueError(f"--backbone {backbone}: neither a network ({', '.join(sorted(DEFAULT_LAYERS))}) "
-                         "nor a checkpoint file")
-    if weights is not None:
-        raise ValueError(f"--backbone {backbone} is a checkpoint: give its weights there or in --weights, not both")
-    name = checkpoint_settings(backbone).get("backbone")
-    if name not in DEFAULT_LAYERS:
-        raise ValueError(f"--backbone {backbone}: not a checkpoint of training.finetune or training.adapt "
-                         "(it names no network); pass --backbone NAME --weights PATH for a plain state dict")
-    return name, backbone
 
 
 # one job: the images, the network, the partition
@@ -299,11 +276,11 @@ def finished_blocks(job: Job, mine: list[tuple[int, int]], dim: int) -> set[tupl
 
 
 def _forward(backbone, x: torch.Tensor, device: torch.device, cfg: ExtractConfig) -> tuple[np.ndarray, np.ndarray]:
-    cuda = device.type == "cuda"
+    dtype = amp_dtype(cfg.amp, device)
     # workers stop at uint8; normalising on the device moves a quarter of the bytes
     x = backbone.preprocessing.normalize(x.to(device, non_blocking=True))
     x = x.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and cfg.amp):
+    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         feats, logits = forward_batch(backbone, x, cfg.tta)
     return feats.float().cpu().numpy(), logits.float().cpu().numpy()
 
@@ -412,6 +389,7 @@ def file_attrs(cfg: ExtractConfig, backbone, ranks: Ranks, done: np.ndarray, bad
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "torch_version": torch.__version__,
         "device": str(ranks.device),
+        "autocast": str(amp_dtype(cfg.amp, ranks.device) or "off").removeprefix("torch."),  # --amp, resolved
         "processes": ranks.world,
         "images": int(done.sum()),
         "bad_images": int(bad.sum()),
@@ -532,37 +510,56 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    "on a GPU all cores but one, shared by the node's processes)")
     p.add_argument("--device", default="auto",
                    help="auto, cpu, cuda or cuda:N (under torchrun: cuda:LOCAL_RANK unless cpu)")
-    p.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on GPU")
+    p.add_argument("--amp", choices=AMP, default="auto",
+                   help="autocast precision, as training.finetune's (default auto: bf16 on CUDA, off on CPU)")
     p.add_argument("--tta", choices=TTA, default="none",
                    help="test-time augmentation: flip averages the image's and its mirror's features (2x the cost)")
     p.add_argument("--reuse", type=Path, default=None, metavar="FEATURES",
                    help="copy the features of images this file (same network) already holds; extract only the rest")
     p.add_argument("--normalize", choices=sorted(NORMALIZATIONS), default=None,
                    help="input normalisation (default: the backbone's own; Lite: (x-127)/128, VGG: imagenet)")
-    return p
+    return add_common_arguments(p)
+
+
+def config_from_args(args: argparse.Namespace) -> ExtractConfig:
+    """The run's settings; a UsageError for a value that cannot work, a ValueError for an input file that is not
+    there or a ``--device`` this machine lacks (training.runtime.DeviceUnavailable): all before anything is written."""
+    backbone, weights = backbone_and_weights(args.backbone, args.weights)
+    check_layer(backbone, args.layer)
+    for flag, value, low in (("--batch-size", args.batch_size, 1), ("--shard-size", args.shard_size, 1),
+                             ("--workers", args.workers, 0)):
+        at_least(value, low, flag)
+    if args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder: give the features file to write, "
+                         f"e.g. {args.out / 'features.h5'}")
+    if args.out.resolve() in {args.manifest.resolve(), *([args.reuse.resolve()] if args.reuse else [])}:
+        raise UsageError(f"--out {args.out} is an input: choose another file, nothing is overwritten")
+    check_device(args.device)
+    for flag, path in (("--manifest", args.manifest), ("--reuse", args.reuse)):
+        if path is not None and not path.is_file():
+            raise ValueError(f"{flag} {path}: no such file")
+    return ExtractConfig(
+        manifest=args.manifest, out=args.out, backbone=backbone, layer=args.layer, weights=weights,
+        batch_size=args.batch_size, workers=args.workers, device=args.device, amp=args.amp,
+        tta=args.tta, normalize=args.normalize, shard_size=args.shard_size, reuse=args.reuse,
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
     try:
-        backbone, weights = backbone_and_weights(args.backbone, args.weights)
-    except ValueError as err:
-        print(f"evaluation.extract: {err}", file=sys.stderr)
-        return 2
-    cfg = ExtractConfig(
-        manifest=args.manifest, out=args.out, backbone=backbone, layer=args.layer, weights=weights,
-        batch_size=args.batch_size, workers=args.workers, device=args.device, amp=not args.no_amp,
-        tta=args.tta, normalize=args.normalize, shard_size=args.shard_size, reuse=args.reuse,
-    )
+        cfg = config_from_args(args)
+    except UsageError as err:
+        return usage(PROG, err)
+    except ValueError as err:  # a missing input, training.runtime.DeviceUnavailable: cuda without CUDA
+        return fail(PROG, err)
     ranks = init_distributed(cfg.device)
-    if not ranks.main:
+    if not ranks.main and not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)
     try:
         summary = extract_reusing(cfg, ranks) if cfg.reuse is not None else extract(cfg, ranks)
     except (ValueError, OSError, WeightsUnavailable) as err:
-        where = f" (rank {ranks.rank})" if ranks.world > 1 else ""
-        print(f"evaluation.extract{where}: {err}", file=sys.stderr)
-        return 2
+        return fail(PROG + (f" (rank {ranks.rank})" if ranks.world > 1 else ""), err)
     finally:
         ranks.close()
     if not ranks.main:

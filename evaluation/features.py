@@ -153,6 +153,8 @@ def open_features(path: str | Path):
     import h5py
 
     path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such features file")
     try:
         f = h5py.File(path, "r")
     except OSError as err:

@@ -15,18 +15,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
+
 from .features import FeatureSet, ignored_unlabelled, labelled_rows, read_features
 from .metrics import format_global, log_softmax
+from .options import new_folder
 from .results import write_method
 from .classify.scoring import class_names, scored_results
 
 logger = logging.getLogger(__name__)
+PROG = "evaluation.head"
 METHOD = "head"
+METHOD_NAME = re.compile(r"[A-Za-z0-9.+-][A-Za-z0-9_.+-]*")
+OTHERS = {"baseline": "evaluation.baseline", "svm": "evaluation.svm", "logistic": "evaluation.svm"}
 
 
 def head_classes(fs: FeatureSet, path: Path | str = "features") -> np.ndarray:
@@ -77,16 +84,29 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--features", type=Path, required=True, help="features extracted from a fine-tuned best.pt")
     p.add_argument("--out", type=Path, required=True, help="results folder (shared with evaluation.svm)")
     p.add_argument("--method", default=METHOD, help="method name in the results (default %(default)s)")
-    return p
+    return add_common_arguments(p)
+
+
+def check_method(name: str) -> str:
+    """``--method``: a name of its own (letters, digits, ``_.+-``), not another command's method."""
+    if not METHOD_NAME.fullmatch(name):
+        raise UsageError(f"--method {name!r}: use letters, digits and _ . + - only, not starting with _")
+    if name in OTHERS:
+        raise UsageError(f"--method {name} holds {OTHERS[name]}'s results: choose another name")
+    return name
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
+    try:
+        check_method(args.method)
+        new_folder(args.out)
+    except UsageError as err:
+        return usage(PROG, err)
     try:
         summary = run_head(args.features, args.out, args.method)
     except (ValueError, OSError) as err:
-        print(f"evaluation.head: {err}", file=sys.stderr)
-        return 2
+        return fail(PROG, err)
     for split in ("train", "val"):
         g = summary.get(split)
         if g:

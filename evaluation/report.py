@@ -1,9 +1,8 @@
 """python -m evaluation.report: tables and figures from results folders and cross-style hold-outs.
 
     python -m evaluation.report --results out/eval/drawn
-    python -m evaluation.report --results out/eval/drawn --results out/eval/emoji --split train --out out/report
-    python -m evaluation.report --results lite0/thesis --results lite2/thesis --results run3/results \
-        --holdout lite0/thesis --holdout run3/results
+    python -m evaluation.report --results out/eval/drawn out/eval/emoji --split train --out out/report
+    python -m evaluation.report --results lite0/thesis lite2/thesis run3/results --holdout lite0/thesis run3/results
 
 With ``--results`` it prints top-1 / top-5 per method (rows) and results folder (columns), as
 in the thesis's Table 5.2; then the backbone table: rows backbone x method, columns the subsets
@@ -41,8 +40,10 @@ import numpy as np
 
 from datasets.manifest import atomic_write_text
 from datasets.vocabulary import load_vocabulary
+from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
 from training.figures import pyplot, save_figure
 
+from .options import new_folder
 from .results import METRICS, read_metrics
 
 PROG = "evaluation.report"
@@ -581,34 +582,40 @@ def build_report(columns: list[Column], split: str, out: Path,
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Tables and figures from evaluation results folders.", add_help=add_help)
-    p.add_argument("--results", type=Path, action="append", default=None,
-                   help="a results folder (metrics.json); repeat for more columns, the first also gets the details")
-    p.add_argument("--holdout", type=Path, action="append", default=None,
-                   help="a folder with holdout.json (evaluation.svm --holdout-style); repeat for more columns")
+    p.add_argument("--results", type=Path, action="extend", nargs="+", default=None, metavar="FOLDER",
+                   help="results folder(s) (metrics.json), one column each; the first also gets the details")
+    p.add_argument("--holdout", type=Path, action="extend", nargs="+", default=None, metavar="FOLDER",
+                   help="folder(s) with holdout.json (evaluation.svm --holdout-style), columns of the hold-out table")
     p.add_argument("--split", default="val", help="which split to report (default %(default)s)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: <first results>/report, else <first holdout>/report)")
-    return p
+    return add_common_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
+    setup_logging(args)
     results, holdout = args.results or [], args.holdout or []
-    if not results and not holdout:
-        print(f"{PROG}: give at least one --results or --holdout folder", file=sys.stderr)
-        return 2
+    try:
+        if not results and not holdout:
+            raise UsageError("give at least one --results or --holdout folder")
+        if args.out is not None:
+            new_folder(args.out)
+    except UsageError as err:
+        return usage(PROG, err)
     try:
         columns = load_columns(results)
         holdouts = [load_holdout(h) for h in holdout]
     except (ValueError, OSError) as err:  # ReportError, read_metrics's bad JSON, unreadable file: all name it
-        print(f"{PROG}: {err}", file=sys.stderr)
-        return 2
+        return fail(PROG, err)
     if columns and not any(c.block(m, args.split) for c in columns for m in c.methods):
         splits = sorted({s for c in columns for b in c.methods.values() for s in b if not s.startswith("_")})
-        print(f"{PROG}: no method in {', '.join(str(c.path / METRICS) for c in columns)} has split "
-              f"{args.split!r} (found: {', '.join(splits) or 'none'})", file=sys.stderr)
-        return 2
+        return fail(PROG, f"--split: no method in {', '.join(str(c.path / METRICS) for c in columns)} has split "
+                     f"{args.split!r} (found: {', '.join(splits) or 'none'})")
     out = args.out if args.out is not None else (columns[0].path if columns else holdouts[0].path) / "report"
-    text, files, notes = build_report(columns, args.split, out, holdouts)
+    try:
+        text, files, notes = build_report(columns, args.split, out, holdouts)
+    except OSError as err:  # a file where the folder goes, no permission
+        return fail(PROG, err)
     print(text)
     for note in notes:
         print(f"{PROG}: {note}", file=sys.stderr)

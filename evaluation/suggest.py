@@ -1,7 +1,7 @@
 """python -m evaluation.suggest: a class for each unlabelled drawing, or none ("none of the known classes").
 
     python -m evaluation.suggest --features feats.h5 --out suggest/
-    python -m evaluation.suggest --features lite0.h5 --features lite2.h5 --out suggest/ --method svm
+    python -m evaluation.suggest --features lite0.h5 lite2.h5 --out suggest/ --method svm
     python -m evaluation.suggest --features F --out D --refused refused.jsonl --precision 0.9 --max-other 0.05
     python -m curation.writeback --dataset drawnet --results D --method suggest   # then onto the FiftyOne dataset
 
@@ -108,6 +108,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
 from scraping.files import iter_jsonl, write_json, write_jsonl
 
 from .classify.calibration import calibrated_logits, log_probs
@@ -135,10 +136,12 @@ from .suggest_pools import (
     known_pool,
     other_pool,
 )
-from .zeroshot import add_clip_arguments
+from .options import at_least, jobs, new_folder, one_kernel, positive_floats, random_seed
+from .zeroshot import ClipConfig, add_clip_arguments, clip_config
 
 logger = logging.getLogger(__name__)
 
+PROG = "evaluation.suggest"
 SUGGESTIONS = "suggestions.jsonl"
 SUMMARY = "suggest.json"
 
@@ -303,18 +306,17 @@ def read_refused(path: Path, new_ids: list[str], label_of: dict[str, int]) -> tu
 
 
 def clip_inputs(fs: FeatureSet, labelled: np.ndarray, new: np.ndarray, wnids: list[str],
-                args: argparse.Namespace) -> tuple[np.ndarray | None, np.ndarray | None, dict]:
-    """CLIP log-probabilities of the labelled and the scored rows over the classes, or Nones and why not."""
-    from .zeroshot import ClipConfig, clip_log_probs
+                cfg: ClipConfig | None) -> tuple[np.ndarray | None, np.ndarray | None, dict]:
+    """CLIP log-probabilities of the labelled and the scored rows over the classes, or Nones and why not
+    (``cfg`` None: ``--no-clip``)."""
+    from .zeroshot import clip_log_probs
 
-    if args.no_clip:
+    if cfg is None:
         return None, None, {"status": "skipped", "reason": "--no-clip"}
     if fs.filepaths is None:
         return None, None, {"status": "skipped", "reason": "the features file has no filepaths"}
     rows = np.concatenate([labelled, new])
     files, inverse = np.unique(fs.filepaths[rows].astype(str), return_inverse=True)
-    cfg = ClipConfig(model=args.clip_model, pretrained=args.clip_pretrained, weights=args.clip_weights,
-                     template=args.clip_template, batch_size=args.clip_batch_size, device=args.device)
     logp, info = clip_log_probs(files.tolist(), wnids, cfg)
     if logp is None:
         return None, None, info
@@ -333,8 +335,10 @@ def suggestion_lines(ids: list[str], result: Suggestions, wnid_of: dict[int, str
     return lines
 
 
-def run(features: Path | list[Path], out: Path, cfg: SuggestConfig, args: argparse.Namespace) -> dict:
-    """The whole command: read, suggest, write DIR/suggestions.jsonl and DIR/suggest.json; return the summary."""
+def run(features: Path | list[Path], out: Path, cfg: SuggestConfig, args: argparse.Namespace,
+        clip_cfg: ClipConfig | None = None) -> dict:
+    """The whole command: read, suggest, write DIR/suggestions.jsonl and DIR/suggest.json; return the summary.
+    ``args`` gives ``--refused`` and ``--manifest``; ``clip_cfg`` CLIP's settings (None: no CLIP)."""
     label = paths_label(features)
     fs = load_inputs(features)
     labelled, new = np.flatnonzero(fs.labelled), unlabelled_rows(fs)
@@ -349,7 +353,7 @@ def run(features: Path | list[Path], out: Path, cfg: SuggestConfig, args: argpar
     new_ids = [str(i) for i in fs.ids[new]]
     exclude, refused = (read_refused(args.refused, new_ids, {c["wnid"]: c["class_index"] for c in table})
                         if args.refused is not None else ({}, None))
-    clip, clip_new, clip_info = clip_inputs(fs, labelled, new, wnids, args)
+    clip, clip_new, clip_info = clip_inputs(fs, labelled, new, wnids, clip_cfg)
     names, name_posterior, named = rejected_names(args.manifest or fs.attrs.get("manifest"), new_ids)
     logger.info("%s: %d labelled rows of %d classes, %d unlabelled images, %d dims", label, len(labelled),
                 len(classes), len(new), fs.features.shape[1])
@@ -415,23 +419,26 @@ def format_summary(summary: dict, out: Path) -> str:
 
 
 def config_from_args(args: argparse.Namespace) -> SuggestConfig:
-    C = None
-    if args.C is not None:
-        try:
-            C = tuple(float(x) for x in args.C.split(",") if x.strip())
-        except ValueError:
-            raise ValueError(f"--C: expected comma-separated numbers, got {args.C!r}") from None
-    cfg = SuggestConfig(method=args.method, C=C, kernel=args.kernel, folds=args.folds, cross_fit=args.cross_fit,
-                        class_groups=args.class_groups,
-                        precision=args.precision, open_share=args.open_share,
-                        max_other=None if args.max_other < 0 else args.max_other, score=args.score, seed=args.seed,
-                        jobs=args.jobs)
+    """The method, calibration and threshold settings; a UsageError (exit 2) for a value that cannot work."""
+    at_least(args.folds, 2, "--folds")
+    at_least(args.class_groups, 2, "--class-groups")
+    if not 0 < args.precision < 1:
+        raise UsageError(f"--precision must be between 0 and 1 (both excluded), got {args.precision}")
+    if args.open_share is not None and not 0 <= args.open_share < 1:
+        raise UsageError(f"--open-share must be in [0, 1), or auto; got {args.open_share}")
+    if args.max_other != -1 and not 0 <= args.max_other <= 1:
+        raise UsageError(f"--max-other must be in [0, 1], or -1 for no bound; got {args.max_other}")
+    cfg = SuggestConfig(method=args.method, C=None if args.C is None else positive_floats(args.C, "--C"),
+                        kernel=one_kernel(args.kernel), folds=args.folds, cross_fit=args.cross_fit,
+                        class_groups=args.class_groups, precision=args.precision, open_share=args.open_share,
+                        max_other=None if args.max_other == -1 else args.max_other, score=args.score,
+                        seed=random_seed(args.seed),
+                        jobs=jobs(args.jobs))
     try:
         cfg.check()
     except ValueError as err:
-        raise ValueError(f"bad option: {err}") from None
-    if args.clip_weights is not None and not Path(args.clip_weights).is_file():
-        raise ValueError(f"--clip-weights {args.clip_weights}: no such file")
+        raise UsageError(f"bad option: {err}") from None
+    new_folder(args.out)
     return cfg
 
 
@@ -449,8 +456,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     d = SuggestConfig()
     p = argparse.ArgumentParser(description="Suggest a known class, or none, for each unlabelled row of a features "
                                             "file.", add_help=add_help)
-    p.add_argument("--features", type=Path, action="append", required=True,
-                   help="features file from evaluation.extract; repeat to join several backbones of the same images")
+    p.add_argument("--features", type=Path, action="extend", nargs="+", required=True, metavar="FEATURES",
+                   help="features file(s) from evaluation.extract; several (--features A B) join the backbones' "
+                        "features of the same images")
     p.add_argument("--out", type=Path, required=True, help="folder for suggestions.jsonl and suggest.json")
     p.add_argument("--manifest", type=Path, default=None,
                    help="the manifest of the features' images, for the classes evaluation.verify rejected (default: "
@@ -461,7 +469,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--method", choices=METHODS, default=d.method, help="default %(default)s")
     g.add_argument("--C", default=None, help="C candidates, comma-separated, chosen by out-of-fold log loss "
                                              "(default: logistic 0.01,0.1,1; svm 1)")
-    g.add_argument("--kernel", choices=("rbf", "linear"), default=d.kernel, help="svm kernel (default %(default)s)")
+    g.add_argument("--kernel", default=d.kernel, help="svm kernel, one: rbf or linear (default %(default)s)")
     g.add_argument("--folds", type=int, default=d.folds, help="k-fold over labelled images (default %(default)s)")
     g.add_argument("--cross-fit", choices=CROSS_FITS, default=d.cross_fit,
                    help="what a fold holds out: images, or whole styles, so that the confidences and the threshold "
@@ -483,17 +491,24 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="thresholded confidence: msp (top probability, default) or max-logit")
     g = p.add_argument_group("CLIP zero-shot (only with weights already on disk)")
     add_clip_arguments(g)
-    return p
+    return add_common_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
     features = args.features[0] if len(args.features) == 1 else args.features
     try:
-        summary = run(features, args.out, config_from_args(args), args)
-    except (ValueError, OSError) as err:  # bad flags, unreadable or unsuitable features, a bad refusals file
-        print(f"evaluation.suggest: {err}", file=sys.stderr)
-        return 2
+        cfg, clip_cfg = config_from_args(args), clip_config(args)
+        if args.manifest is not None and not args.manifest.is_file():
+            raise ValueError(f"--manifest {args.manifest}: no such file")
+    except UsageError as err:
+        return usage(PROG, err)
+    except ValueError as err:  # no such --manifest or --clip-weights file, no such --device
+        return fail(PROG, err)
+    try:
+        summary = run(features, args.out, cfg, args, clip_cfg)
+    except (ValueError, OSError) as err:  # unreadable or unsuitable features, a bad refusals file
+        return fail(PROG, err)
     print(format_summary(summary, args.out))
     print(f"onto the dataset: python -m curation.writeback --dataset NAME --results {args.out} --method suggest")
     return 0

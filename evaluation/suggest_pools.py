@@ -45,7 +45,7 @@ class SuggestConfig:
     max_other: float | None = 0.10  # most of the other pool that may be given a class; None: no bound
     score: str = "msp"  # the thresholded confidence: "msp" (top probability) or "max-logit"
     seed: int = 0
-    jobs: int = 1  # parallel fits (processes); -1: all cores
+    jobs: int = -1  # parallel fits (processes); -1: all cores
 
     def check(self) -> None:
         if self.method not in METHODS:

@@ -3,7 +3,7 @@
     python -m evaluation.svm --features out/feats/drawn_alexnet_fc7.h5 --out results/drawn
     python -m evaluation.svm --features feats.h5 --out results/ --protocol thesis --multiclass ovo
     python -m evaluation.svm --features other.h5 --out results/other --model results/drawn/svm.joblib
-    python -m evaluation.svm --features lite0.h5 --features lite2.h5 --out results/lite0+lite2
+    python -m evaluation.svm --features lite0.h5 lite2.h5 --out results/lite0+lite2
     python -m evaluation.svm --features feats.h5 --out results/drawn --holdout-style all
 
 Trains on the rows of split "train" (parameters chosen by grid search), evaluates on "val"
@@ -19,7 +19,7 @@ one fit on 3200 rows x 1280 dims x 50 classes took ~195 s (rbf) and ~60 s (linea
 core, so 4000 train rows take ~70 min with --jobs 1 and ~35 min with --jobs 2 on two cores;
 2400 rows about a third of that. The thesis's wider search is
 
-    --kernels rbf,linear,sigmoid,poly --C 0.1,1,10,100 --gamma scale,0.0001,0.001,0.01 --degree 2,3
+    --kernel rbf,linear,sigmoid,poly --C 0.1,1,10,100 --gamma scale,0.0001,0.001,0.01 --degree 2,3
 
 (over 50 candidates: budget ~10x the default, or use --protocol thesis, one fit per candidate
 instead of five; --multiclass ovo fitted the same 3200 rows in 8 s instead of ~190 s).
@@ -27,13 +27,13 @@ instead of five; --multiclass ovo fitted the same 3200 rows in 8 s instead of ~1
 Many rows (``--solver``, default ``auto``): the exact SVC's cost grows with train rows^1.4-1.7 x
 classes (one-vs-rest on 8,000 rows x 1280 dims x 1000 classes: 92 CPU-min per rbf fit, 34 per
 linear fit, and the default grid is 31 fits; at 24,000 rows 10 h per rbf fit), so above
-``--exact-max-rows`` train rows (default 5,000) the run switches to ``approx`` and says so (a
+``--exact-rows`` train rows (default 5,000) the run switches to ``approx`` and says so (a
 printed line, ``meta["solver"]`` and each method's ``_info["solver"]``/``["solver_note"]``):
 the SVM becomes a one-vs-rest least-squares SVM (:class:`LeastSquaresSVM`: ridge regression on
 +1/-1 class targets, all classes in one solve) on the standardised features ("linear") or on a
 ``--components``-landmark Nystroem map (rbf, poly, sigmoid), the same grid of kernels, C and
 gamma chosen by the same cross-validation from one pass of statistics per kernel, and the
-logistic regression's C is chosen on a stratified sample of ``--exact-max-rows`` rows, then
+logistic regression's C is chosen on a stratified sample of ``--exact-rows`` rows, then
 refitted on every train row. Cost and memory grow linearly with the rows (100,000 rows x 1280
 dims x 1000 classes: 5 CPU-min, 7.5 min on two busy cores, 2.4 GB peak); ``--solver exact``
 forces the thesis's SVC.
@@ -77,6 +77,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
 from scraping.files import atomic_write_text
 
 from .classify.config import APPROX_COMPONENTS, EXACT_MAX_ROWS, GAMMA_NAMES, KERNELS, SOLVERS, SVMConfig
@@ -90,9 +91,11 @@ from .classify.search import cv_table, method_search, methods_of, solver_note, s
 from .classify.stats import KernelMap  # noqa: F401  (the same, for their kernel maps)
 from .features import FeatureSet
 from .metrics import percent
+from .options import at_least, jobs, new_folder, positive_floats, random_seed
 from .results import write_method
 
 logger = logging.getLogger(__name__)
+PROG = "evaluation.svm"
 
 
 # ---------------------------------------------------------------- commands
@@ -234,16 +237,6 @@ def format_summary(summary: list[dict], out: Path) -> str:
 # ---------------------------------------------------------------- CLI
 
 
-def _floats(text: str, flag: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise ValueError(f"{flag}: expected comma-separated numbers, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise ValueError(f"{flag}: expected positive numbers, got {text!r}")
-    return values
-
-
 def _gammas(text: str) -> tuple[str | float, ...]:
     out: list[str | float] = []
     for x in (x.strip() for x in text.split(",")):
@@ -252,46 +245,49 @@ def _gammas(text: str) -> tuple[str | float, ...]:
         if x in GAMMA_NAMES:
             out.append(x)
         else:
-            out.extend(_floats(x, "--gamma"))
+            out.extend(positive_floats(x, "--gamma"))
     if not out:
-        raise ValueError("--gamma: give at least one value ('scale', 'auto' or a positive number)")
+        raise UsageError("--gamma: give at least one value ('scale', 'auto' or a positive number)")
     return tuple(out)
 
 
 def config_from_args(args: argparse.Namespace) -> SVMConfig:
-    kernels = tuple(k.strip() for k in args.kernels.split(",") if k.strip())
+    """The grid, protocol and solver; a UsageError (exit 2) for a value that cannot work, before anything runs."""
+    kernels = tuple(k.strip() for k in args.kernel.split(",") if k.strip())
     bad = [k for k in kernels if k not in KERNELS]
     if not kernels or bad:
-        raise ValueError(f"--kernels: unknown {', '.join(bad) or '(none given)'}; choose from {', '.join(KERNELS)}")
+        raise UsageError(f"--kernel: unknown {', '.join(bad) or '(none given)'}; choose from {', '.join(KERNELS)}")
     try:
         degree = tuple(int(d) for d in args.degree.split(",") if d.strip())
     except ValueError:
-        raise ValueError(f"--degree: expected comma-separated integers, got {args.degree!r}") from None
+        raise UsageError(f"--degree: expected comma-separated integers, got {args.degree!r}") from None
     if not degree or any(d < 1 for d in degree):
-        raise ValueError(f"--degree: expected integers >= 1, got {args.degree!r}")
-    if args.folds < 2:
-        raise ValueError(f"--folds must be at least 2, got {args.folds}")
+        raise UsageError(f"--degree: expected integers >= 1, got {args.degree!r}")
+    for flag, value, low in (("--folds", args.folds, 2), ("--exact-rows", args.exact_rows, 2),
+                             ("--components", args.components, 1), ("--holdout-min-rows", args.holdout_min_rows, 1)):
+        at_least(value, low, flag)
+    if args.holdout_style is not None:
+        if args.model is not None:
+            raise UsageError("--holdout-style fits its own models; it cannot be used with --model")
+        if not any(x.strip() for x in args.holdout_style.split(",")):
+            raise UsageError(f"--holdout-style: give a style, a comma-separated list or 'all', "
+                             f"got {args.holdout_style!r}")
+    new_folder(args.out)
     return SVMConfig(
-        protocol=args.protocol, folds=args.folds, kernels=kernels, C=_floats(args.C, "--C"), gamma=_gammas(args.gamma),
-        degree=degree, multiclass=args.multiclass, seed=args.seed, jobs=args.jobs, logistic=not args.no_logistic,
-        logistic_C=_floats(args.logistic_C, "--logistic-C"), solver=args.solver,
-        exact_max_rows=_at_least(args.exact_max_rows, 2, "--exact-max-rows"),
-        components=_at_least(args.components, 1, "--components"),
+        protocol=args.protocol, folds=args.folds, kernels=kernels, C=positive_floats(args.C, "--C"),
+        gamma=_gammas(args.gamma), degree=degree, multiclass=args.multiclass, seed=random_seed(args.seed),
+        jobs=jobs(args.jobs), logistic=not args.no_logistic, solver=args.solver,
+        logistic_C=positive_floats(args.logistic_C, "--logistic-C"), exact_max_rows=args.exact_rows,
+        components=args.components,
     )
-
-
-def _at_least(value: int, low: int, flag: str) -> int:
-    if value < low:
-        raise ValueError(f"{flag} must be at least {low}, got {value}")
-    return value
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Features + SVM (and a logistic-regression baseline) on a features file.",
                                 add_help=add_help)
-    p.add_argument("--features", type=Path, action="append", required=True,
-                   help="HDF5 features file written by evaluation.extract; repeat to join several backbones' "
-                        "features of the same images")
+    p.add_argument("--features", type=Path, action="extend", nargs="+", required=True, metavar="FEATURES",
+                   help="HDF5 features file(s) written by evaluation.extract; several (--features A B) join the "
+                        "backbones' features of the same images")
     p.add_argument("--out", type=Path, required=True, help="results folder (metrics.json, predictions.h5, models)")
     p.add_argument("--model", type=Path, default=None,
                    help="apply this saved model (e.g. OUT/svm.joblib) instead of training; results under its file stem")
@@ -299,9 +295,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--protocol", choices=("cv", "thesis"), default="cv",
                    help="cv: stratified k-fold on train (default); thesis: 20%% of train held out, then refit on all")
     g.add_argument("--folds", type=int, default=5, help="k for --protocol cv (default 5; fewer if a class is smaller)")
-    g.add_argument("--kernels", default="rbf,linear",
-                   help=f"comma-separated, from {','.join(KERNELS)} (default %(default)s)")
-    g.add_argument("--C", dest="C", default="0.1,1,10", help="SVM C values (default %(default)s)")
+    g.add_argument("--kernel", default="rbf,linear",
+                   help=f"the grid's kernels, comma-separated, from {','.join(KERNELS)} (default %(default)s)")
+    g.add_argument("--C", dest="C", default="0.1,1,10", help="SVM C values, comma-separated (default %(default)s)")
     g.add_argument("--gamma", default="scale",
                    help="rbf/sigmoid/poly gamma values: numbers, 'scale' or 'auto' (default %(default)s)")
     g.add_argument("--degree", default="3", help="poly degrees, comma-separated (default %(default)s)")
@@ -315,9 +311,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     s.add_argument("--solver", choices=SOLVERS, default="auto",
                    help="exact: SVC (cost grows with train rows^2 x classes); approx: a one-vs-rest least-squares "
                         "SVM, kernels through a Nystroem map, and the logistic regression's C chosen on a stratified "
-                        "sample of --exact-max-rows rows (cost linear in the rows); auto (default): exact up to "
-                        "--exact-max-rows train rows")
-    s.add_argument("--exact-max-rows", type=int, default=EXACT_MAX_ROWS,
+                        "sample of --exact-rows rows (cost linear in the rows); auto (default): exact up to "
+                        "--exact-rows train rows")
+    s.add_argument("--exact-rows", type=int, default=EXACT_MAX_ROWS,
                    help="--solver auto: the most train rows fitted exactly (default %(default)s)")
     s.add_argument("--components", type=int, default=APPROX_COMPONENTS,
                    help="Nystroem landmarks of the approximate rbf/poly/sigmoid kernels (default %(default)s)")
@@ -327,26 +323,27 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "a comma-separated list or 'all'; writes only OUT/holdout.json (resumable)")
     h.add_argument("--holdout-min-rows", type=int, default=HOLDOUT_MIN_ROWS,
                    help="with --holdout-style all, skip styles with fewer rows (default %(default)s)")
-    return p
+    return add_common_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
     features = args.features[0] if len(args.features) == 1 else args.features
     try:
+        cfg = config_from_args(args)
+    except UsageError as err:
+        return usage(PROG, err)
+    try:
         if args.holdout_style is not None:
-            if args.model is not None:
-                raise ValueError("--holdout-style fits its own models; it cannot be used with --model")
-            held = run_holdout(features, args.out, config_from_args(args), args.holdout_style, args.holdout_min_rows)
+            held = run_holdout(features, args.out, cfg, args.holdout_style, args.holdout_min_rows)
             print(format_holdout(held, args.out))
             return 0
         if args.model is not None:
             summary = apply_saved(args.model, features, args.out)
         else:
-            summary = train_and_evaluate(features, args.out, config_from_args(args))
-    except ValueError as err:  # bad flags, an unreadable, unsuitable or mismatched features or model file
-        print(f"evaluation.svm: {err}", file=sys.stderr)
-        return 2
+            summary = train_and_evaluate(features, args.out, cfg)
+    except (ValueError, OSError) as err:  # an unreadable, unsuitable or mismatched file, a style it does not have
+        return fail(PROG, err)
     print(format_summary(summary, args.out))
     return 0
 

@@ -58,17 +58,20 @@ import numpy as np
 from datasets.manifest import atomic_write_text, read_manifest, relative_filepath, write_json, write_jsonl
 from datasets.rules import read_rules
 from datasets.workspace import rules_path
+from scraping.cli import TABLE_ROWS, UsageError, add_common_arguments, fail, setup_logging, usage
 from training.backbones import DEFAULT_BACKBONE, DEFAULT_LAYERS, WeightsUnavailable
 
 from .features import FeatureSet, image_rows, read_features
 from .judge import EVIDENCE, JudgeConfig, Judged, judge_rows
 from .label_model import ModelConfig
 from .mappings import StageConfig
+from .options import at_least, new_folder, table_rows
 from .verdicts import DecisionConfig, moved, verdict_counts
-from .zeroshot import ClipConfig, add_clip_arguments
+from .zeroshot import ClipConfig, add_clip_arguments, clip_config
 
 logger = logging.getLogger(__name__)
 
+PROG = "evaluation.verify"
 VERDICTS = ("accepted", "unsure", "rejected")
 
 
@@ -238,7 +241,8 @@ def verify(manifest: Path, out: Path, cfg: JudgeConfig, *, features: list[Path] 
     return {**summary, "table": table}
 
 
-def print_summary(s: dict, out: Path, rows: int = 15) -> None:
+def print_summary(s: dict, out: Path, rows: int = TABLE_ROWS) -> None:
+    """The verdicts, and the ``rows`` least supported mappings (0: all)."""
     v, first, m = s["verdicts"], s["first_stage_verdicts"], s["moved"]
     clip = s.get("clip") or {}
     print(f"clip: {clip.get('model')} ({clip.get('weights')})" if clip.get("status") == "done"
@@ -252,10 +256,10 @@ def print_summary(s: dict, out: Path, rows: int = 15) -> None:
               f"{m['by_rule']:,} row(s)")
     print(f"kept: {s['images_labelled_out']:,} labelled images in {s['classes_out']} classes, "
           f"{s['unlabelled_rows_out']:,} unlabelled rows; evidence: {', '.join(s['model']['evidence']) or 'picture'}")
-    if rows:
+    if s["table"]:
         print(f"\n  the least supported mappings (all in {out / 'mappings.csv'}):")
         print(f"  {'lemma':<18} {'class':<24} {'files':>5} {'kept':>5} {'share':>7} {'rank':>6} {'right':>6}")
-        for t in s["table"][:rows]:
+        for t in s["table"][:rows or None]:
             right = "-" if t["estimated_right"] is None else f"{t['estimated_right']:.0%}"
             print(f"  {t['lemma'][:18]:<18} {t['class'][:24]:<24} {t['files']:5d} {t['accepted'] + t['unsure']:5d} "
                   f"{t['sense_share']:7.3g} {t['typical_rank']:6.0f} {right:>6}")
@@ -267,10 +271,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                 add_help=add_help)
     p.add_argument("--manifest", type=Path, required=True, help="manifest.jsonl from datasets.build")
     p.add_argument("--out", type=Path, required=True, help="output folder (manifest.jsonl, mappings.csv, summary.json)")
-    p.add_argument("--features", type=Path, nargs="+", default=None,
+    p.add_argument("--features", type=Path, action="extend", nargs="+", default=None, metavar="FEATURES",
                    help="features files of the manifest's images (evaluation.extract), averaged; default: extract")
-    p.add_argument("--backbone", nargs="+", default=[DEFAULT_BACKBONE], choices=sorted(DEFAULT_LAYERS),
-                   help="without --features: the backbone(s) to extract with (default %(default)s)")
+    p.add_argument("--backbone", action="extend", nargs="+", default=None, choices=sorted(DEFAULT_LAYERS),
+                   metavar="NAME", help=f"without --features: the backbone(s) to extract with, from "
+                   f"{', '.join(sorted(DEFAULT_LAYERS))} (default {DEFAULT_BACKBONE})")
     p.add_argument("--batch-size", type=int, default=None, help="extraction batch size")
     p.add_argument("--rules", type=Path, default=None,
                    help="a curator's mapping decisions (default: the workspace's mappings.jsonl, where there is one)")
@@ -286,16 +291,32 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default = getattr(d, name)
         p.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
                        help=f"first stage: {what} (default %(default)s)")
-    p.add_argument("--table-rows", type=int, default=15, help="mappings printed, least supported first")
+    p.add_argument("--table-rows", type=int, default=TABLE_ROWS,
+                   help="mappings printed, least supported first (default %(default)s; 0: all)")
     add_clip_arguments(p.add_argument_group("CLIP, one more set of logits where its weights are on disk"))
-    return p
+    return add_common_arguments(p)
 
 
 def config_from_args(args: argparse.Namespace) -> JudgeConfig:
+    """The judge's settings; a UsageError (exit 2) for a value or a pair of options that cannot work."""
     evidence = tuple(e.strip() for e in args.evidence.split(",") if e.strip())
     unknown = [e for e in evidence if e not in EVIDENCE]
     if unknown:
-        raise ValueError(f"--evidence: unknown {', '.join(unknown)} (choose from {', '.join(EVIDENCE)})")
+        raise UsageError(f"--evidence: unknown {', '.join(unknown)} (choose from {', '.join(EVIDENCE)})")
+    for flag, value in (("--mapping-rank", args.mapping_rank), ("--file-rank", args.file_rank)):
+        if not value > 0:
+            raise UsageError(f"{flag} must be positive, got {value}")
+    at_least(args.prior_weight, 0, "--prior-weight")
+    at_least(args.unsure_rank, 1, "--unsure-rank")
+    at_least(args.batch_size, 1, "--batch-size")
+    table_rows(args.table_rows)
+    if args.features and args.backbone:
+        raise UsageError("--backbone chooses what to extract without --features: give one or the other")
+    if args.rules is not None and args.no_rules:
+        raise UsageError("--rules and --no-rules contradict each other: give one")
+    if args.out.resolve() == args.manifest.resolve().parent:
+        raise UsageError(f"--out {args.out} is the manifest's own folder: choose another, nothing is overwritten")
+    new_folder(args.out)
     stage = StageConfig(prior_weight=args.prior_weight, mapping_rank=args.mapping_rank, file_rank=args.file_rank,
                         unsure_rank=args.unsure_rank)
     return JudgeConfig(stage=stage, model=ModelConfig(), decision=DecisionConfig(), evidence=evidence)
@@ -306,7 +327,7 @@ def rules_arg(args: argparse.Namespace) -> Path | None:
     if args.no_rules:
         return None
     if args.rules is not None:
-        if not args.rules.is_file():
+        if not args.rules.is_file():  # a missing file: exit 1
             raise ValueError(f"--rules {args.rules}: no such file")
         return args.rules
     default = rules_path()
@@ -314,21 +335,20 @@ def rules_arg(args: argparse.Namespace) -> Path | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
     try:
-        cfg = config_from_args(args)
-        if args.out.resolve() == args.manifest.resolve().parent:
-            raise ValueError(f"--out {args.out} is the manifest's own folder: choose another, nothing is overwritten")
-        if args.clip_weights and not Path(args.clip_weights).is_file():
-            raise ValueError(f"--clip-weights {args.clip_weights}: no such file")
-        clip = None if args.no_clip else ClipConfig(model=args.clip_model, pretrained=args.clip_pretrained,
-                                                    weights=args.clip_weights, template=args.clip_template,
-                                                    batch_size=args.clip_batch_size, device=args.device)
-        summary = verify(args.manifest, args.out, cfg, features=args.features, backbones=args.backbone,
-                         device=args.device, batch_size=args.batch_size, clip=clip, rules=rules_arg(args))
+        cfg, clip = config_from_args(args), clip_config(args)
+        rules = rules_arg(args)
+    except UsageError as err:
+        return usage(PROG, err)
+    except ValueError as err:  # no such --rules or --clip-weights file, no such --device
+        return fail(PROG, err)
+    try:
+        summary = verify(args.manifest, args.out, cfg, features=args.features,
+                         backbones=args.backbone or [DEFAULT_BACKBONE], device=args.device,
+                         batch_size=args.batch_size, clip=clip, rules=rules)
     except (ValueError, OSError, WeightsUnavailable) as err:
-        print(f"evaluation.verify: {err}", file=sys.stderr)
-        return 2
+        return fail(PROG, err)
     print_summary(summary, args.out, args.table_rows)
     return 0
 

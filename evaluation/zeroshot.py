@@ -31,9 +31,9 @@ class ClipConfig:
     device: str = "auto"  # "auto": cuda when available, else cpu
 
 
-def add_clip_arguments(group, *, batch_flag: str = "--clip-batch-size") -> None:
+def add_clip_arguments(group) -> None:
     """The CLIP options of a command (``--no-clip``, ``--clip-model``, ``--clip-pretrained``, ``--clip-weights``,
-    ``--clip-template``, the batch size under ``batch_flag``, ``--device``), defaults from :class:`ClipConfig`."""
+    ``--clip-template``, ``--clip-batch-size``, ``--device``), defaults from :class:`ClipConfig`."""
     d = ClipConfig()
     group.add_argument("--no-clip", action="store_true", help="skip CLIP")
     group.add_argument("--clip-model", default=d.model, help="open_clip model name (default %(default)s)")
@@ -41,8 +41,35 @@ def add_clip_arguments(group, *, batch_flag: str = "--clip-batch-size") -> None:
                        help="open_clip pretrained tag whose cached weights are used (default %(default)s)")
     group.add_argument("--clip-weights", default=None, help="a weights file for --clip-model (instead of the caches)")
     group.add_argument("--clip-template", default=d.template, help="prompt, {} = class name (default %(default)r)")
-    group.add_argument(batch_flag, type=int, default=d.batch_size, help="CLIP batch size (default %(default)s)")
+    group.add_argument("--clip-batch-size", type=int, default=d.batch_size,
+                       help="CLIP batch size (default %(default)s)")
     group.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N (default %(default)s)")
+
+
+def clip_config(args) -> ClipConfig | None:
+    """The options of :func:`add_clip_arguments` as a ClipConfig (None with ``--no-clip``), checked before anything
+    is written: a ``scraping.cli.UsageError`` for a value that cannot work (exit 2), a ValueError for a
+    ``--clip-weights`` file that is not there or a ``--device`` this machine lacks (exit 1)."""
+    from scraping.cli import UsageError
+    from training.runtime import check_device
+
+    if args.clip_batch_size < 1:
+        raise UsageError(f"--clip-batch-size must be at least 1, got {args.clip_batch_size}")
+    if args.clip_template.count("{}") != 1:
+        raise UsageError(f"--clip-template {args.clip_template!r}: give one {{}} where the class name goes")
+    try:
+        args.clip_template.format("x")
+    except (IndexError, KeyError, ValueError) as err:
+        raise UsageError(f"--clip-template {args.clip_template!r}: not a prompt template ({err}); "
+                         "write the class name as {}") from None
+    if args.device != "auto":  # auto is always there; checking another imports torch
+        check_device(args.device)
+    if args.no_clip:
+        return None
+    if args.clip_weights and not Path(args.clip_weights).is_file():
+        raise ValueError(f"--clip-weights {args.clip_weights}: no such file")
+    return ClipConfig(model=args.clip_model, pretrained=args.clip_pretrained, weights=args.clip_weights,
+                      template=args.clip_template, batch_size=args.clip_batch_size, device=args.device)
 
 
 def zero_shot(similarity: np.ndarray, given: np.ndarray, *,

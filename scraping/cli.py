@@ -26,6 +26,7 @@ EXIT_USAGE = 2
 TABLE_ROWS = 20
 # tqdm: None turns a bar off when its stream is not a terminal (a log file, CI)
 PROGRESS = None
+PIPELINE = ("scraping", "datasets", "training", "evaluation", "curation", "drawnet")
 
 
 class UsageError(ValueError):
@@ -47,7 +48,12 @@ def version() -> str:
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``-q/--quiet``, ``-v/--verbose`` and ``--version``: every command's parser ends with this call."""
+    """``-q/--quiet``, ``-v/--verbose`` and ``--version``: every command's parser ends with this call.
+
+    Run as ``python -m PACKAGE.MODULE``, the parser also names itself so (argparse would say ``MODULE.py``)."""
+    main = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if main is not None and main.name.split(".")[0] in PIPELINE and p.prog == f"{main.name.rsplit('.', 1)[-1]}.py":
+        p.prog = f"python -m {main.name}"
     g = p.add_argument_group("output")
     loud = g.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
@@ -79,8 +85,8 @@ def default_workers() -> int:
 
 
 def fail(prog: str, err: object) -> int:
-    """Print ``PROG: err`` on stderr and return the failure exit code (1)."""
-    print(f"{prog}: {err}", file=sys.stderr)
+    """Print ``PROG: err`` on stderr, on one line, and return the failure exit code (1)."""
+    print(f"{prog}: {' '.join(str(err).split())}", file=sys.stderr)
     return EXIT_FAILURE
 
 

@@ -94,8 +94,14 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line; a bad line names file and line."""
-    with open(path, encoding="utf-8") as f:
+    """(line number, object) for each non-blank line; a bad line names file and line, a missing file its path."""
+    try:
+        f = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{path}: a folder, not a JSON Lines file") from None
+    with f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

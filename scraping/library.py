@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cli import add_common_arguments, fail, setup_logging
 from .files import write_json
 
 logger = logging.getLogger(__name__)
@@ -164,17 +165,16 @@ def install_debian(packages: dict[str, tuple[str, ...]] = DEBIAN_PACKAGES) -> li
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Install or list the embedded clip-art library.", add_help=add_help)
     parser.add_argument("--install", action="store_true", help="install what is missing (offline: registries only)")
-    return parser
+    return add_common_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
     if args.install:
         try:
             installed = install_npm() + install_debian()
-        except (RuntimeError, subprocess.CalledProcessError) as err:
-            print(f"scraping.library: {err}", file=sys.stderr)
-            return 1
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as err:
+            return fail("scraping.library", " ".join(str(err).split()))
         if not installed:
             print(f"clip-art library: all {len(status())} packages in {cache_dir()}")
             return 0

@@ -66,7 +66,7 @@ def test_selection_keeps_val_excluded_and_their_near_copies_out(library, tmp_pat
     rows = read_manifest(library)
     user = tmp_path / "user.jsonl"
     write_jsonl(user, [r for r in rows if r["id"] in ("img000", "img021")])  # two train rows of the library
-    sel = adapt.select(adapt.AdaptConfig(data=library, out=tmp_path / "run", exclude=[user]))
+    sel = adapt.select(adapt.AdaptConfig(manifest=library, out=tmp_path / "run", exclude=[user]))
     ids = {r["id"] for r in sel.rows}
     val = {r["id"] for r in rows if r["split"] == "val"}
     assert not ids & val and not ids & {"img000", "img021"}
@@ -82,12 +82,12 @@ def test_selection_keeps_val_excluded_and_their_near_copies_out(library, tmp_pat
 
 
 def test_selection_without_near_check_keeps_the_copy(library, tmp_path):
-    sel = adapt.select(adapt.AdaptConfig(data=library, out=tmp_path / "run", near_distance=-1))
+    sel = adapt.select(adapt.AdaptConfig(manifest=library, out=tmp_path / "run", phash_distance=-1))
     assert "img200" in {r["id"] for r in sel.rows} and sel.counts["near_duplicates"] == 0
 
 
 def run_adapt(library: Path, out: Path, *extra: str) -> int:
-    argv = ["--data", str(library), "--out", str(out), "--backbone", "tiny", "--stop-fraction", "0.25", *extra,
+    argv = ["--manifest", str(library), "--out", str(out), "--backbone", "tiny", "--stop-fraction", "0.25", *extra,
             "--", "--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu", "--no-tensorboard"]
     return adapt.main(adapt.get_args_parser().parse_args(argv))
 
@@ -119,8 +119,39 @@ def test_adapt_trains_a_checkpoint_extract_reads_as_its_backbone(library, tmp_pa
     assert "nothing to do" in capsys.readouterr().out
     other = tmp_path / "other.jsonl"
     write_jsonl(other, read_manifest(library)[:3])
-    assert run_adapt(library, out, "--exclude", str(other)) == 2  # another selection in the same folder
+    assert run_adapt(library, out, "--exclude", str(other)) == 1  # another selection in the same folder
     assert "another selection" in capsys.readouterr().err
+
+
+ADAPT_BAD = [  # (adapt's options, finetune's options after --, exit code, what the one line says)
+    (["--stop-fraction", "1"], [], 2, "--stop-fraction must be between 0 and 1"),
+    (["--min-images", "0"], [], 2, "--min-images must be at least 1"),
+    (["--phash-distance", "65"], [], 2, "--phash-distance must be -1 (no check) to 64 bits"),
+    ([], ["--backbone", "vgg19", "--seed", "3"], 2, "after --, leave out --backbone, --seed: training.adapt sets them"),
+    ([], ["--epochs", "0"], 2, "--epochs must be at least 1"),
+    ([], ["--device", "cuda:0"], 1, "--device cuda:0: no CUDA device on this machine; use --device cpu"),
+    (["--holdout-style", "nosuch"], [], 1, "no rows of style 'nosuch' to hold out"),
+    (["--exclude", "/nonexistent/user.jsonl"], [], 1, "/nonexistent/user.jsonl"),
+]
+
+
+@pytest.mark.parametrize("options,extra,code,says", ADAPT_BAD, ids=[" ".join(o + e) for o, e, _, _ in ADAPT_BAD])
+def test_bad_input_writes_no_run_folder(library, tmp_path, monkeypatch, capsys, options, extra, code, says):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "run"
+    argv = ["--manifest", str(library), "--out", str(out), "--backbone", "tiny", *options, "--", *extra]
+    assert adapt.main(adapt.get_args_parser().parse_args(argv)) == code
+    err = capsys.readouterr().err
+    assert err.startswith("training.adapt: ") and says in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_exclude_takes_several_manifests(library, tmp_path):
+    args = adapt.get_args_parser().parse_args(["--manifest", "m", "--out", "o", "--exclude", "a", "b",
+                                               "--exclude", "c"])
+    assert args.exclude == [Path("a"), Path("b"), Path("c")]
 
 
 def test_extract_backbone_must_be_a_network_or_our_checkpoint(tmp_path, capsys):

@@ -337,7 +337,7 @@ def test_two_app_sessions_curate_one_dataset(fiftyone, tmp_path):
 def test_label_check_in_the_app(fiftyone, tmp_path):
     """evaluation.verify's doubts in the App: the saved view "label check" (rejected teapots, the worst mapping
     first, then an unsure umbrella); a rejected label confirmed through the operator palette, logged as a move."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     from curation.views import LABEL_CHECK
     from tests.test_label_check import TEAPOT, verified_manifest

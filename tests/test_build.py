@@ -177,8 +177,84 @@ def test_cli(clipart, tmp_path, capsys):
     assert main(args) == 2
     assert "'unicorn'" in capsys.readouterr().err
     assert main(get_args_parser().parse_args(["--out", str(out)])) == 2
-    assert main(get_args_parser().parse_args(["--from", str(tmp_path / "nope"), "--out", str(out)])) == 2
+    assert main(get_args_parser().parse_args(["--from", str(tmp_path / "nope"), "--out", str(out)])) == 1
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_from_takes_several_folders(tmp_path):
+    for name in ("a", "b"):
+        make_image(tmp_path / name / f"{'teapot' if name == 'a' else 'banana'}.png", len(name))
+    args = get_args_parser().parse_args(["--from", str(tmp_path / "a"), str(tmp_path / "b"), "--out",
+                                         str(tmp_path / "out"), "--workers", "1", "-q"])
+    assert main(args) == 0
+    assert {r["label"] for r in read_manifest(tmp_path / "out" / "manifest.jsonl")} == {"teapot", "banana"}
+
+
+BAD_OPTIONS = [  # each refused before a source is opened or anything written: (options, exit code, message)
+    (["--val-fraction", "1"], 2, "--val-fraction must be in [0, 1)"),
+    (["--workers", "0"], 2, "--workers must be 1 or more"),
+    (["--render-size", "0"], 2, "--render-size must be 1 or more"),
+    (["--min-images", "-1"], 2, "--min-images must be 0 or more"),
+    (["--max-sense-rank", "-2"], 2, "--max-sense-rank must be 0 or more"),
+    (["--max-name-length", "0"], 2, "--max-name-length must be 1 or more"),
+    (["--table-rows", "-1"], 2, "--table-rows must be 0 (all) or more"),
+    (["--classes", "unicorn"], 2, "no ILSVRC-2012 class named 'unicorn'"),
+    (["--languages", "ita,xx"], 2, "--languages: no Open Multilingual Wordnet for xx"),
+    (["--unmatched-limit", "3"], 2, "only applies with --keep-unmatched"),
+    (["--source", "nosuch"], 2, "--source nosuch: unknown"),
+    (["--source", "openclipart=/nonexistent/clipart"], 1, "not found at /nonexistent/clipart"),
+]
+
+
+@pytest.mark.parametrize("options,code,says", BAD_OPTIONS, ids=[o[0] for o, _, _ in BAD_OPTIONS])
+def test_bad_options_are_refused_before_anything_is_written(tmp_path, capsys, options, code, says):
+    art = tmp_path / "art"
+    make_image(art / "teapot.png", 1)
+    out = tmp_path / "out"
+    assert main(get_args_parser().parse_args(["--from", str(art), "--out", str(out), *options])) == code
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "art").mkdir()
+    out = tmp_path / "out"
+    out.write_text("mine")
+    assert main(get_args_parser().parse_args(["--from", str(tmp_path / "art"), "--out", str(out)])) == 1
+    assert f"--out {out}: a file, not a folder" in capsys.readouterr().err and out.read_text() == "mine"
+
+
+def test_no_image_kept_is_an_error_that_writes_nothing(tmp_path, capsys, caplog):
+    """A folder of only empty, non-image and unmatched files: every reason logged, one error line, exit 1, and
+    a manifest already in --out left as it was."""
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "teapot.png").write_bytes(b"")
+    (junk / "teapot.txt").write_text("hello")
+    make_image(junk / "qwertyuiop.png", 3)
+    out = tmp_path / "out"
+    assert main(get_args_parser().parse_args(["--from", str(junk), "--out", str(out), "--workers", "1"])) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "teapot.png: empty file" in caplog.text and "teapot.txt: not an image file type" in caplog.text
+    assert "qwertyuiop.png: name matches no ILSVRC class" in caplog.text
+    assert len(err) == 1 and err[0].startswith(f"datasets.build: no image kept from dir ({junk}): 3 files seen, "
+                                               "2 rejected, 1 ")
+    assert "python -m datasets.vocabulary" in err[0] and not out.exists()
+
+    out.mkdir()
+    (out / "manifest.jsonl").write_text("earlier\n")
+    assert main(get_args_parser().parse_args(["--from", str(junk), "--out", str(out), "--workers", "1"])) == 1
+    assert (out / "manifest.jsonl").read_text() == "earlier\n" and sorted(out.iterdir()) == [out / "manifest.jsonl"]
+
+
+def test_a_selection_that_keeps_nothing_says_so(clipart, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["--from", str(clipart), "--out", str(out), "--min-images", "1000", "--workers", "1"]
+    assert main(get_args_parser().parse_args(args)) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "images matched a class, but the selection" in err and "relax it" in err
+    assert not out.exists()  # its renders went with it: this build made the folder
 
 
 @pytest.mark.openclipart
@@ -245,3 +321,75 @@ def test_settled_names_give_one_row(tmp_path):
     # --single-word drops ambiguous images; a settled one is not ambiguous
     summary = run_build(root, tmp_path / "one", single_word=True)
     assert [(c["label"], c["total"]) for c in summary["per_class"]] == [("harp", 1)]
+
+
+# -- datasets.subsets and datasets.licenses on a hand-written manifest: bad input writes nothing
+
+
+def small_manifest(folder: Path) -> Path:
+    """Three teapots from openclipart and two umbrellas from dir, one unlabelled file."""
+    rows = []
+    for i, (label, wnid, index, source) in enumerate([("teapot", "n04398044", 849, "openclipart")] * 3
+                                                     + [("umbrella", "n04507155", 879, "dir")] * 2
+                                                     + [(None, None, None, "dir")]):
+        path = make_image(folder / f"{label or 'blob'}{i}.png", i)
+        rows.append({"id": f"{i:04x}", "filepath": path.name, "original_name": path.name, "label": label,
+                     "wnid": wnid, "class_index": index, "split": "val" if i % 3 == 2 else "train",
+                     "matched_words": [label] if label else [], "ambiguous": False, "source": source,
+                     "sense_rank": 0 if label else None, "lemma": label, "lang": "eng" if label else None,
+                     "candidates": [wnid] if label else [], "resolved_by": None, "license": "CC0-1.0",
+                     "style": "flat"})
+    from datasets.manifest import write_jsonl
+
+    write_jsonl(folder / "manifest.jsonl", rows)
+    return folder / "manifest.jsonl"
+
+
+def test_subsets_keeps_sources_and_refuses_bad_options(tmp_path, capsys):
+    from datasets import subsets
+
+    manifest = small_manifest(tmp_path / "built")
+
+    def run(out, *options):
+        return subsets.main(subsets.get_args_parser().parse_args(["--manifest", str(manifest), "--out", str(out),
+                                                                  *map(str, options)]))
+
+    assert run(tmp_path / "s", "--source", "dir", "-q") == 0
+    assert {r["label"] for r in read_manifest(tmp_path / "s" / "manifest.jsonl") if r["wnid"]} == {"umbrella"}
+    capsys.readouterr()
+    for options, code, says in (
+            (["--source", "nosuch"], 1, "--source nosuch: no row of"),
+            (["--classes", "unicorn"], 2, "no ILSVRC-2012 class named 'unicorn'"),
+            (["--min-images", "-1"], 2, "--min-images must be 0 or more"),
+            (["--max-sense-rank", "-1"], 2, "--max-sense-rank must be 0 or more"),
+            (["--table-rows", "-3"], 2, "--table-rows must be 0 or more"),
+            (["--verdicts", ""], 2, "--verdicts: choose from"),
+            (["--unlabelled", "some"], 2, "--unlabelled: a number or 'all'"),
+            (["--min-images", "50"], 1, "no labelled row passes the filters")):
+        assert run(tmp_path / "bad", *options) == code, options
+        err = capsys.readouterr().err
+        assert says in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "bad").exists()
+    assert run(manifest.parent) == 2 and "the manifest's own folder" in capsys.readouterr().err
+    assert subsets.main(subsets.get_args_parser().parse_args(["--manifest", str(tmp_path / "none.jsonl"),
+                                                              "--out", str(tmp_path / "bad")])) == 1
+    assert "none.jsonl" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_licenses_of_an_empty_or_missing_manifest_write_nothing(tmp_path, capsys):
+    from datasets.licenses import get_args_parser as licenses_args
+    from datasets.licenses import main as licenses_main
+
+    empty = tmp_path / "manifest.jsonl"
+    empty.write_text("")
+    assert licenses_main(licenses_args().parse_args(["--manifest", str(empty)])) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"datasets.licenses: {empty}: no images") and len(err.strip().splitlines()) == 1
+    assert sorted(tmp_path.iterdir()) == [empty]
+    assert licenses_main(licenses_args().parse_args(["--manifest", str(tmp_path / "absent.jsonl")])) == 1
+    assert "absent.jsonl" in capsys.readouterr().err and sorted(tmp_path.iterdir()) == [empty]
+    manifest = small_manifest(tmp_path / "built")
+    assert licenses_main(licenses_args().parse_args(["--manifest", str(manifest), "--out", str(tmp_path)])) == 1
+    assert "a folder; give the attribution file's path" in capsys.readouterr().err
+    assert licenses_main(licenses_args().parse_args(["--manifest", str(manifest), "-q"])) == 0
+    assert (manifest.parent / "ATTRIBUTION.md").is_file()

@@ -115,31 +115,31 @@ def test_plain_state_dict_needs_backbone(tmp_path, capsys):
     plain = tmp_path / "plain.pt"
     torch.save(tiny(perturb=True).net.state_dict(), plain)
     code, _, err = run(capsys, "--a", plain, "--out", tmp_path)
-    assert code == 2 and str(plain) in err and "--backbone" in err
+    assert code == 1 and str(plain) in err and "--backbone" in err
     code, out, err = run(capsys, "--a", plain, "--backbone", "tiny", "--out", tmp_path)
     assert code == 0, err
     assert "conv2" in out
 
 
-def test_truncated_or_missing_checkpoint_exits_2(tmp_path, capsys):
+def test_truncated_or_missing_checkpoint_exits_1(tmp_path, capsys):
     good = save(tiny(), tmp_path / "good.pt")
     broken = tmp_path / "broken.pt"
     broken.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     for argv in (["--a", broken], ["--a", good, "--b", broken], ["--a", tmp_path / "missing.pt"]):
         code, _, err = run(capsys, *argv, "--out", tmp_path / "out")
-        assert code == 2
+        assert code == 1
         assert str(argv[-1]) in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
 
-def test_mismatched_backbones_exit_2(tmp_path, capsys):
+def test_mismatched_backbones_exit_1(tmp_path, capsys):
     a = save(tiny(), tmp_path / "a.pt")
     named_other = save(tiny(), tmp_path / "lite.pt", backbone_name="efficientnet-lite0")
     other_net = tmp_path / "other.pt"
     torch.save(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)).state_dict(), other_net)
     for b, words in ((named_other, "backbone mismatch"), (other_net, "missing")):
         code, _, err = run(capsys, "--a", a, "--b", b, "--out", tmp_path / "out")
-        assert code == 2
+        assert code == 1
         assert str(b) in err and words in err and len(err.strip().splitlines()) == 1
 
 

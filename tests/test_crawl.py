@@ -212,7 +212,7 @@ def crawl_urls(tmp_path: Path, site: Site, paths: list[str], **fetch) -> Path:
     listing = tmp_path / "urls.txt"
     listing.write_text("".join(f"{site.url}{p}\n" for p in paths) + "# a comment\n\n")
     store = tmp_path / "store"
-    crawl(CrawlConfig(source="urls", out=store, urls_file=listing, workers=4, fetch=fast(**fetch)))
+    crawl(CrawlConfig(source="urls", out=store, urls_file=listing, connections=4, fetch=fast(**fetch)))
     return store
 
 
@@ -369,7 +369,7 @@ def test_dir_source_imports_a_folder_through_the_same_store(tmp_path):
     (folder / "hen-copy.png").write_bytes(png(21))
     (folder / "broken.png").write_bytes(b"not an image")
     store = tmp_path / "store"
-    crawl(CrawlConfig(source="dir", out=store, from_dir=folder))
+    crawl(CrawlConfig(source="dir", out=store, from_dirs=[folder]))
     rows = manifest_rows(store)
     assert [r["original_name"] for r in rows] == ["animals/hen.png"] and len(rows[0]["urls"]) == 2
     assert any(v == ("failed", v[1]) and v[1].startswith("not-image") for v in journal(store).values())
@@ -382,7 +382,7 @@ def test_datasets_build_reads_a_store(tmp_path, vocab):
     folder.mkdir()
     (folder / "x1.png").write_bytes(png(31))
     store = tmp_path / "store"
-    crawl(CrawlConfig(source="dir", out=store, from_dir=folder))
+    crawl(CrawlConfig(source="dir", out=store, from_dirs=[folder]))
     # a title the file name lacks: the matcher reads both
     db = sqlite3.connect(store / "journal.sqlite")
     db.execute("UPDATE images SET title='Red teapot'")
@@ -404,7 +404,7 @@ def test_datasets_build_reads_a_store(tmp_path, vocab):
 
 
 CRAWL = [sys.executable, "-m", "scraping.crawl", "--source", "html", "--per-query", "40", "--rate", "40",
-         "--workers", "4", "--allow-private-hosts"]
+         "--connections", "4", "--allow-private-hosts"]
 
 
 @pytest.mark.slow
@@ -446,22 +446,76 @@ def test_kill_9_mid_crawl_then_resume_gives_the_uninterrupted_store(tmp_path):
     assert {k: v[0] for k, v in journal(killed).items()} == {k: v[0] for k, v in journal(whole).items()}
 
 
-def test_cli_errors_name_what_is_missing(tmp_path, capsys):
+def run_cli(*argv) -> int:
     from scraping.crawl import get_args_parser, main
 
-    def run(*argv):
-        return main(get_args_parser().parse_args([str(a) for a in argv]))
+    return main(get_args_parser().parse_args([str(a) for a in argv]))
 
-    assert run("--source", "html", "--out", tmp_path / "s") == 2
+
+def test_cli_errors_name_what_is_missing(tmp_path, capsys):
+    assert run_cli("--source", "html", "--out", tmp_path / "s") == 2
     assert "needs --query, --classes-from or --start-url" in capsys.readouterr().err
-    assert run("--source", "nope", "--query", "x", "--out", tmp_path / "s") == 2
+    assert run_cli("--source", "nope", "--query", "x", "--out", tmp_path / "s") == 2
     assert "openclipart.org" in capsys.readouterr().err  # the error lists the sources there are
     bad = tmp_path / "classes.json"
     bad.write_text("{not json")
-    assert run("--source", "html", "--classes-from", bad, "--out", tmp_path / "s") == 2
+    assert run_cli("--source", "html", "--start-url", "https://example.org/", "--classes-from", bad,
+                   "--out", tmp_path / "s") == 1
     assert str(bad) in capsys.readouterr().err
-    assert run("--source", "urls", "--out", tmp_path / "s") == 2
+    assert run_cli("--source", "urls", "--out", tmp_path / "s") == 2
     assert "--urls FILE" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+BAD = [  # (options after --out, exit code, what the one line says); none may create the store
+    (["--source", "nope", "--query", "x"], 2, "--source nope: unknown; choose a web source"),
+    (["--source", "openclipart.org", "--query", "x", "--per-query", "0"], 2, "--per-query must be at least 1"),
+    (["--source", "openclipart.org", "--query", "x", "--max-pages", "0"], 2, "--max-pages must be at least 1"),
+    (["--source", "openclipart.org", "--query", "x", "--connections", "0"], 2, "--connections must be at least 1"),
+    (["--source", "openclipart.org", "--query", "x", "--rate", "0"], 2, "--rate must be more than 0"),
+    (["--source", "openclipart.org", "--query", "x", "--timeout", "-1"], 2, "--timeout must be more than 0"),
+    (["--source", "openclipart.org", "--query", "x", "--max-bytes", "0"], 2, "--max-bytes must be at least 1"),
+    (["--source", "openclipart.org", "--query", "x", "--retries", "-1"], 2, "--retries must be at least 0"),
+    (["--source", "openclipart.org", "--start-url", "ftp://example.org/"], 2, "only http(s) URLs can be crawled"),
+    (["--source", "html", "--query", "teapot"], 2, "has no query template: give a start URL instead"),
+    (["--source", "dir", "--query", "x", "--from", "."], 2, "--source dir does not use --query"),
+    (["--source", "urls", "--urls", "u.txt", "--from", "."], 2, "--source urls does not use --from"),
+    (["--source", "dir"], 2, "--source dir needs --from DIR"),
+    (["--source", "dir", "--from", "/nonexistent/art"], 1, "--from /nonexistent/art: not a folder"),
+    (["--source", "urls", "--urls", "/nonexistent/urls.txt"], 1, "/nonexistent/urls.txt"),
+    (["--source", "html", "--start-url", "https://example.org/", "--config", "/nonexistent/site.toml"], 1,
+     "/nonexistent/site.toml"),
+]
+
+
+@pytest.mark.parametrize("options,code,says", BAD, ids=[" ".join(o[-2:]) for o, _, _ in BAD])
+def test_bad_options_are_refused_before_the_store_is_created(tmp_path, capsys, options, code, says):
+    store = tmp_path / "store"
+    assert run_cli("--out", store, *options) == code
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1 and not store.exists()
+
+
+def test_an_empty_url_list_or_an_out_file_is_refused(tmp_path, capsys):
+    listing = tmp_path / "urls.txt"
+    listing.write_text("# nothing yet\n\n")
+    assert run_cli("--source", "urls", "--urls", listing, "--out", tmp_path / "store") == 1
+    assert f"--urls {listing}: no URL in it" in capsys.readouterr().err and not (tmp_path / "store").exists()
+    listing.write_text("https://example.org/a.png\n")
+    assert run_cli("--source", "urls", "--urls", listing, "--out", listing) == 1
+    assert f"--out {listing}: a file, not a folder" in capsys.readouterr().err
+
+
+def test_query_takes_several_and_dir_several_folders(tmp_path):
+    from scraping.crawl import get_args_parser
+
+    args = get_args_parser().parse_args(["--source", "html", "--query", "a", "b", "--query", "c", "--out", "s"])
+    assert args.query == ["a", "b", "c"]
+    for name, seed in (("one", 41), ("two", 42)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.png").write_bytes(png(seed))
+    assert run_cli("--source", "dir", "--from", tmp_path / "one", tmp_path / "two", "--out", tmp_path / "s") == 0
+    assert sorted(r["original_name"] for r in manifest_rows(tmp_path / "s")) == ["one.png", "two.png"]
 
 
 def test_classes_from_gives_one_query_per_class(tmp_path):

@@ -257,20 +257,24 @@ def test_cli_rejects_missing_or_broken_files_without_writing(fiftyone, tmp_path,
         return main(get_args_parser().parse_args(["--dataset", "embed-cli", *argv]))
 
     missing = tmp_path / "missing.h5"
-    assert run("--features", str(missing)) == 2
+    assert run("--features", str(missing)) == 1
     assert "missing.h5" in capsys.readouterr().err
     broken = tmp_path / "broken.h5"
     broken.write_bytes(b"not hdf5 at all")
-    assert run("--features", str(broken)) == 2
+    assert run("--features", str(broken)) == 1
     assert "broken.h5" in capsys.readouterr().err
     no_attrs, _ = features_for(tmp_path, image_ids, labels, name="noattrs.h5", backbone="")
-    assert run("--features", str(no_attrs)) == 2
+    assert run("--features", str(no_attrs)) == 1
     err = capsys.readouterr().err
     assert "noattrs.h5" in err and "backbone" in err
     good, _ = features_for(tmp_path, image_ids, labels, name="good.h5")
     assert run("--features", str(good), "--methods", "tsne,pca") == 2
     assert "pca" in capsys.readouterr().err
-    assert run("--features", str(good), "--dataset", "no-such-dataset") == 2
+    assert run("--features", str(good), "--jobs", "0") == 2
+    assert "--jobs must be a positive number of processes, or -1 for all cores; got 0" in capsys.readouterr().err
+    assert run("--features", str(good), "--plot", str(good / "under-a-file.png")) == 1
+    assert "cannot write there" in capsys.readouterr().err
+    assert run("--features", str(good), "--dataset", "no-such-dataset") == 1
     assert "no-such-dataset" in capsys.readouterr().err
     ds.reload()
     assert set(ds.get_field_schema()) == schema and ds.list_brain_runs() == []

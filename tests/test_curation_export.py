@@ -42,6 +42,18 @@ def test_export_writes_the_curated_labels_and_leaves_rejects_out(fiftyone, tmp_p
     lenient = tmp_path / "no-ambiguous"
     main(get_args_parser().parse_args(["--dataset", "export-test", "--out", str(lenient), "--drop-ambiguous"]))
     assert {r["id"] for r in read_manifest(lenient / "manifest.jsonl")} == {IDS[1], IDS[3], IDS[5]}
+    # nothing left to export: exit 1 and one line saying why, no folder made rather than an empty manifest
+    capsys.readouterr()
+    actions.curate(ds, "reject", IDS[1:])
+    empty = tmp_path / "nothing"
+    assert main(get_args_parser().parse_args(["--dataset", "export-test", "--out", str(empty)])) == 1
+    err = capsys.readouterr().err
+    assert err == "curation.export: dataset 'export-test': no sample left to export (left out: 6 rejected)\n", err
+    assert not empty.exists()
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    assert main(get_args_parser().parse_args(["--dataset", "export-test", "--out", str(afile)])) == 2
+    assert capsys.readouterr().err == f"curation.export: error: --out {afile} is a file, not a folder\n"
 
 
 def test_export_feeds_extraction(fiftyone, tmp_path):
@@ -61,5 +73,5 @@ def test_export_feeds_extraction(fiftyone, tmp_path):
 
 
 def test_export_names_a_missing_dataset(fiftyone, tmp_path, capsys):
-    assert main(get_args_parser().parse_args(["--dataset", "no-such-dataset", "--out", str(tmp_path)])) == 2
+    assert main(get_args_parser().parse_args(["--dataset", "no-such-dataset", "--out", str(tmp_path)])) == 1
     assert "no-such-dataset" in capsys.readouterr().err

@@ -180,6 +180,28 @@ def test_cv_probabilities_shape_order_and_small_classes():
         cross_validated_probabilities(X[:3], np.array([1, 1, 2]), jobs=1)
 
 
+def test_several_C_are_chosen_among_by_out_of_fold_log_loss_as_suggest_does():
+    from curation.mislabels import CrossValidation, best_C
+    from evaluation.classify.calibration import smoothed_log_loss
+
+    rng = np.random.default_rng(1)
+    y = np.repeat([1, 2, 3], 10)
+    X = rng.normal(size=(3, 8))[y - 1] * 1.5 + rng.normal(size=(30, 8))  # overlapping classes: C matters
+    cv = CrossValidation(exact_rows=100, folds=3, seed=0, kernel="rbf", C=(0.01, 1.0, 100.0), jobs=1)
+    probs, classes, chosen = best_C(X, y, cv)
+    losses = {}
+    for C in cv.C:
+        p, c = cross_validated_probabilities(X, y, folds=3, seed=0, kernel="rbf", C=C, jobs=1)
+        losses[C] = smoothed_log_loss(np.log(p), y[:, None] == c[None, :])
+        if C == chosen["C"]:
+            assert np.array_equal(p, probs) and np.array_equal(c, classes)
+    assert chosen["C"] == min(losses, key=losses.get) and len(set(losses.values())) == 3
+    assert chosen["C_log_loss"] == {str(C): pytest.approx(v) for C, v in losses.items()}
+    one = best_C(X, y, CrossValidation(exact_rows=100, folds=3, seed=0, kernel="rbf", C=(1.0,), jobs=1))
+    assert one[2] is None and np.array_equal(one[0], cross_validated_probabilities(X, y, folds=3, seed=0, C=1.0,
+                                                                                    jobs=1)[0])
+
+
 def test_linear_cross_validation_is_a_shrunk_lda_fitted_per_fold():
     from sklearn.covariance import ledoit_wolf_shrinkage
 
@@ -395,15 +417,21 @@ def test_cli_skips_clip_without_weights_and_rejects_bad_input(fiftyone, tmp_path
     assert str(tmp_path / "empty-hub") in out and "ViT-B-32.pt" in out
     assert "exact duplicates: 2 samples in 1 groups" in out and "seconds:" in out
     before = fiftyone.load_dataset("hyg-cli").count_sample_tags()
-    for argv, message in [
-        (["--dataset", "no-such-set", "--features", str(tmp_path / "feats.h5")], "no FiftyOne dataset"),
-        (["--dataset", "hyg-cli", "--features", str(tmp_path / "missing.h5")], "missing.h5: no such features file"),
-        ([*base, "--clip-weights", str(tmp_path / "nope.bin")], "nope.bin: no such file"),
-        ([*base, "--near-threshold", "3"], "--near-threshold"),
-        ([*base, "--exact-rows", "-1"], "--exact-rows"),
-        ([*base, "--workers", "0"], "--workers"),
+    for argv, code, message in [
+        (["--dataset", "no-such-set", "--features", str(tmp_path / "feats.h5")], 1, "no FiftyOne dataset 'no-such-set'"),
+        (["--dataset", "hyg-cli", "--features", str(tmp_path / "missing.h5")], 1, "missing.h5: no such features file"),
+        ([*base, "--clip-weights", str(tmp_path / "nope.bin")], 1, "nope.bin: no such file"),
+        ([*base, "--near-threshold", "3"], 2, "--near-threshold"),
+        ([*base, "--exact-rows", "-1"], 2, "--exact-rows"),
+        ([*base, "--workers", "0"], 2, "--workers"),
+        ([*base, "--kernel", "rbf,linear"], 2, "--kernel takes one kernel (rbf or linear), got 'rbf,linear'"),
+        ([*base, "--kernel", "poly"], 2, "--kernel: unknown kernel 'poly'"),
+        ([*base, "--C", "1,x"], 2, "--C: expected comma-separated numbers, got '1,x'"),
+        ([*base, "--C", "0"], 2, "--C: expected positive numbers"),
+        ([*base, "--clip-batch-size", "0"], 2, "--clip-batch-size must be at least 1"),
+        ([*base, "--device", "gpu7"], 2, "--device gpu7: not a device"),
     ]:
-        assert main(get_args_parser().parse_args(argv)) == 2
+        assert main(get_args_parser().parse_args(argv)) == code, argv
         assert message in capsys.readouterr().err
     assert fiftyone.load_dataset("hyg-cli").count_sample_tags() == before  # nothing half-written
 

@@ -146,7 +146,7 @@ def test_drawings_recipe_fine_tunes_with_its_settings(tmp_path, caplog):
     m = manifest(tmp_path, n=12, bad=False)
     out = tmp_path / "run"
     args = finetune.get_args_parser().parse_args(
-        ["--data", str(m), "--out", str(out), "--backbone", "tiny", "--weights", "random", "--recipe", "drawings",
+        ["--manifest", str(m), "--out", str(out), "--backbone", "tiny", "--weights", "random", "--recipe", "drawings",
          "--epochs", "1", "--batch-size", "4", "--device", "cpu", "--no-evaluate", "--no-tensorboard"])
     caplog.set_level("INFO")
     assert finetune.main(args) == 0
@@ -169,7 +169,7 @@ def test_finetune_holdout_style_leaves_the_style_out(tmp_path, capsys):
         finetune.holdout_rows(rows, "watercolour", str(m))
     out = tmp_path / "run"
     args = finetune.get_args_parser().parse_args(
-        ["--data", str(m), "--out", str(out), "--backbone", "tiny", "--weights", "random", "--recipe", "finetune",
+        ["--manifest", str(m), "--out", str(out), "--backbone", "tiny", "--weights", "random", "--recipe", "finetune",
          "--epochs", "1", "--batch-size", "4", "--device", "cpu", "--no-evaluate", "--no-tensorboard",
          "--holdout-style", "s1"])
     assert finetune.main(args) == 0

@@ -135,10 +135,76 @@ def test_extract_resumes_after_an_interruption(tmp_path):
     assert third["processed_now"] == 9
 
 
-def test_extract_cli_errors(tmp_path, capsys):
-    assert extract_main(extract_args().parse_args(["--manifest", str(tmp_path / "none.jsonl"), "--out",
-                                                   str(tmp_path / "f.h5"), "--backbone", "tiny"])) == 2
-    assert "none.jsonl" in capsys.readouterr().err
+def assert_refused(main, parser, argv: list, capsys, root: Path, code: int, says: str) -> str:
+    """``main`` exits ``code`` on ``argv`` with one line on stderr that says ``says``, and writes nothing under
+    ``root``; the line, for more checks."""
+    before = sorted(root.rglob("*"))
+    capsys.readouterr()
+    assert main(parser.parse_args([str(a) for a in argv])) == code, argv
+    err = capsys.readouterr().err.strip()
+    assert says in err and "\n" not in err, (argv, err)
+    assert sorted(root.rglob("*")) == before, f"{argv} wrote files"
+    return err
+
+
+def assert_parser_refuses(parser, argv: list, capsys, says: str) -> None:
+    """argparse itself refuses ``argv`` (an unknown choice, not a number): exit 2, its error line last."""
+    with pytest.raises(SystemExit) as done:
+        parser.parse_args([str(a) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert done.value.code == 2 and says in err.splitlines()[-1], err
+
+
+def test_extract_refuses_bad_options_before_writing(tmp_path, capsys, monkeypatch):
+    m = manifest(tmp_path, n=3)
+    out = tmp_path / "x" / "f.h5"
+    base = ["--manifest", m, "--backbone", "tiny", "--out", out]
+    plain = tmp_path / "plain.pt"
+    torch.save(create_backbone("tiny").state_dict(), plain)
+    usage = [  # bad usage: exit 2
+        (["--device", "gpu"], "--device gpu: not a device; use auto, cpu, cuda or cuda:N"),
+        (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+        (["--shard-size", "0"], "--shard-size must be at least 1, got 0"),
+        (["--workers", "-1"], "--workers must be at least 0, got -1"),
+        (["--layer", "fc7"], "--layer fc7: tiny has no such layer; choose from fc"),
+        (["--backbone", "resnet50"], "--backbone resnet50: neither a network"),
+        (["--backbone", plain], "names no network"),
+        (["--backbone", plain, "--weights", plain], "give its weights there or in --weights, not both"),
+        (["--out", tmp_path], "is a folder: give the features file to write"),
+        (["--out", m], "is an input: choose another file"),
+    ]
+    for extra, says in usage:
+        err = assert_refused(extract_main, extract_args(), [*base, *extra], capsys, tmp_path, 2, says)
+        assert err.startswith("evaluation.extract: error: ")
+    for extra, says in ((["--amp", "fp32"], "invalid choice: 'fp32'"), (["--tta", "mirror"], "invalid choice"),
+                        (["--normalize", "z"], "invalid choice"), (["--batch-size", "many"], "invalid int value")):
+        assert_parser_refuses(extract_args(), [*base, *extra], capsys, says)
+    failures = [  # the work cannot be done: exit 1
+        (["--manifest", tmp_path / "none.jsonl"], f"--manifest {tmp_path / 'none.jsonl'}: no such file"),
+        (["--weights", tmp_path / "absent.pt"], "absent.pt: no such file"),
+        (["--reuse", tmp_path / "absent.h5"], f"--reuse {tmp_path / 'absent.h5'}: no such file"),
+    ]
+    for extra, says in failures:
+        assert_refused(extract_main, extract_args(), [*base, *extra], capsys, tmp_path, 1, says)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same on a machine with a GPU
+    for device in ("cuda", "cuda:1"):
+        err = assert_refused(extract_main, extract_args(), [*base, "--device", device], capsys, tmp_path, 1,
+                             "no CUDA device on this machine; use --device cpu")
+        assert err == f"evaluation.extract: --device {device}: no CUDA device on this machine; use --device cpu"
+
+
+def test_extract_amp_modes(tmp_path):
+    """--amp as training.finetune's: auto is off on the CPU (exact float32), fp16 and bf16 autocast there too."""
+    m = manifest(tmp_path, n=3, bad=False)
+    runs = {}
+    for amp in ("auto", "off", "bf16"):
+        out = tmp_path / f"{amp}.h5"
+        extract(ExtractConfig(manifest=m, out=out, backbone="tiny", workers=0, device="cpu", amp=amp))
+        runs[amp] = read_features(out)
+    assert [runs[a].attrs["autocast"] for a in runs] == ["off", "off", "bfloat16"]
+    assert np.array_equal(runs["auto"].features, runs["off"].features)
+    assert not np.array_equal(runs["bf16"].features, runs["off"].features)
+    assert np.allclose(runs["bf16"].features, runs["off"].features, atol=0.05, rtol=0.05)
 
 
 def test_metrics_against_hand_computed_values():
@@ -183,9 +249,39 @@ def test_baseline_metrics_and_cli(tmp_path, capsys):
     assert "top-1  33.3%" in capsys.readouterr().out
     no_head = FeatureSet(fs.features, fs.labels, fs.ids, fs.splits, attrs={"backbone": "x"})
     write_features(tmp_path / "g.h5", no_head)
-    assert baseline_cli.main(baseline_cli.get_args_parser().parse_args(["--features", str(tmp_path / "g.h5"),
-                                                                        "--out", str(tmp_path / "r2")])) == 2
-    assert "no 1000-way ImageNet head" in capsys.readouterr().err
+    parser = baseline_cli.get_args_parser()
+    assert_refused(baseline_cli.main, parser, ["--features", tmp_path / "g.h5", "--out", tmp_path / "r2"], capsys,
+                   tmp_path, 1, "no 1000-way ImageNet head")
+    assert_refused(baseline_cli.main, parser, ["--features", tmp_path / "none.h5", "--out", tmp_path / "r3"], capsys,
+                   tmp_path, 1, "none.h5")
+    assert_refused(baseline_cli.main, parser, ["--features", tmp_path / "f.h5", "--out", tmp_path / "f.h5"], capsys,
+                   tmp_path, 2, f"--out {tmp_path / 'f.h5'} is a file, not a folder")
+
+
+def test_head_cli_and_its_bad_inputs(tmp_path, capsys):
+    from evaluation import head as head_cli
+    from evaluation.features import write_features
+
+    logits = np.full((4, 1000), -9.0, dtype=np.float32)
+    logits[:, [849, 879]] = [[3, 1], [1, 3], [0, 2], [2, 0]]  # the head's two classes: 3 of 4 right
+    fs = FeatureSet(np.zeros((4, 2), np.float32), np.array([849, 879, 849, 849]), np.array(list("abcd"), dtype=object),
+                    np.array(["val", "val", "val", "train"], dtype=object), logits=logits,
+                    attrs={"backbone": "tiny", "head_classes": json.dumps([879, 849])})
+    write_features(tmp_path / "f.h5", fs)
+    write_features(tmp_path / "plain.h5", FeatureSet(fs.features, fs.labels, fs.ids, fs.splits, logits=logits))
+    parser = head_cli.get_args_parser()
+    assert head_cli.main(parser.parse_args(["--features", str(tmp_path / "f.h5"), "--out", str(tmp_path / "r")])) == 0
+    assert read_metrics(tmp_path / "r")["methods"]["head"]["val"]["global"]["top1"] == pytest.approx(2 / 3)
+    base = ["--features", tmp_path / "f.h5", "--out", tmp_path / "r2"]
+    for extra, says in ((["--method", "svm"], "--method svm holds evaluation.svm's results: choose another name"),
+                        (["--method", "a/b"], "--method 'a/b': use letters, digits and _ . + - only"),
+                        (["--method", ""], "--method '': use letters"),
+                        (["--out", tmp_path / "f.h5"], "is a file, not a folder")):
+        assert_refused(head_cli.main, parser, [*base, *extra], capsys, tmp_path, 2, says)
+    assert_refused(head_cli.main, parser, ["--features", tmp_path / "plain.h5", "--out", tmp_path / "r3"], capsys,
+                   tmp_path, 1, "not extracted from a fine-tuned head")
+    assert_refused(head_cli.main, parser, ["--features", tmp_path / "none.h5", "--out", tmp_path / "r3"], capsys,
+                   tmp_path, 1, "none.h5")
 
 
 def test_extract_lists_every_kind_of_bad_image(tmp_path):
@@ -277,5 +373,5 @@ def test_reuse_copies_known_images_and_extracts_the_rest(tmp_path, capsys):
     capsys.readouterr()
     # features of another network are refused, naming what differs
     assert extract_main(extract_args().parse_args([*args, "--out", str(tmp_path / "x.h5"), "--reuse", str(full),
-                                                   "--tta", "flip"])) == 2
+                                                   "--tta", "flip"])) == 1
     assert "its tta is 'none'" in capsys.readouterr().err and not (tmp_path / "x.h5").exists()

@@ -69,7 +69,7 @@ def finetune(*argv) -> int:
 
 def quick(manifest: Path, out: Path, *extra) -> list:
     # --device cpu: on a machine with a GPU, "auto" would train there, where kernels need not be deterministic
-    return ["--data", manifest, "--out", out, "--backbone", "tiny", "--batch-size", 8, "--workers", 0,
+    return ["--manifest", manifest, "--out", out, "--backbone", "tiny", "--batch-size", 8, "--workers", 0,
             "--device", "cpu", "--no-tensorboard", "--no-evaluate", *extra]
 
 
@@ -151,7 +151,7 @@ def test_a_runs_optimizer_uses_the_recipe_rates_with_overrides(trained_run):
 
 
 def test_zero_learning_rate_overrides_are_kept():
-    args = get_args_parser().parse_args(["--data", "m.jsonl", "--out", "o", "--lr-low", "0", "--lr-head", "0.5"])
+    args = get_args_parser().parse_args(["--manifest", "m.jsonl", "--out", "o", "--lr-low", "0", "--lr-head", "0.5"])
     assert config_from_args(args).lr == {"low": 0.0, "head": 0.5}
 
 
@@ -430,31 +430,93 @@ def test_truncated_or_foreign_checkpoint_is_refused(trained_run, tmp_path, capsy
     last.unlink()  # best.pt was a hard link to it: it stays complete
     last.write_bytes(data[: len(data) // 2])
     before = _snapshot(run)
-    assert finetune("--resume", run) == 2
+    assert finetune("--resume", run) == 1
     err = capsys.readouterr().err
     assert str(last) in err and "not a complete checkpoint" in err and "best.pt" in err
     assert _snapshot(run) == before
 
     torch.save(create_backbone("tiny").state_dict(), last)  # a plain state dict, not a training checkpoint
-    assert finetune("--resume", run) == 2
+    assert finetune("--resume", run) == 1
     err = capsys.readouterr().err
     assert str(last) in err and "not a training checkpoint" in err and "--weights" in err
 
     torch.save({"format": checkpoint.FORMAT, "model": {}}, last)  # ours, but partial
-    assert finetune("--resume", run) == 2
+    assert finetune("--resume", run) == 1
     err = capsys.readouterr().err
     assert str(last) in err and "lacks" in err and "optimizer" in err
 
-    assert finetune("--resume", tmp_path / "nothing") == 2
+    assert finetune("--resume", tmp_path / "nothing") == 1
     assert "no checkpoint there" in capsys.readouterr().err
 
 
 def test_out_holding_a_run_is_refused_without_resume(trained_run, manifest, capsys):
     before = _snapshot(trained_run)
-    assert finetune(*quick(manifest, trained_run, "--epochs", 1)) == 2
+    assert finetune(*quick(manifest, trained_run, "--epochs", 1)) == 1
     err = capsys.readouterr().err
     assert "already holds a run" in err and "--resume" in err
     assert _snapshot(trained_run) == before
+
+
+BAD_OPTIONS = [  # (options, what the one line says): usage errors, exit 2, before anything is read or written
+    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--steps-per-epoch", "0"], "--steps-per-epoch must be at least 1"),
+    (["--lr-head", "-0.1"], "--lr-head must be at least 0"),
+    (["--momentum", "-1"], "--momentum must be at least 0"),
+    (["--weight-decay", "-1"], "--weight-decay must be at least 0"),
+    (["--lr-factor", "1"], "--lr-factor must be between 0 and 1"),
+    (["--lr-patience", "-1"], "--lr-patience must be at least 0"),
+    (["--patience", "-1"], "--patience must be at least 0"),
+    (["--crop-scale", "0.8", "0.2"], "--crop-scale MIN MAX: 0 < MIN <= MAX <= 1"),
+    (["--hflip", "1.5"], "--hflip must be at least 0 and at most 1"),
+    (["--jitter", "-0.1"], "--jitter must be at least 0"),
+    (["--hue", "0.6"], "--hue must be at least 0 and at most 0.5"),
+    (["--style", "2"], "--style must be at least 0 and at most 1"),
+    (["--label-smoothing", "1"], "--label-smoothing must be at least 0 and below 1"),
+    (["--workers", "-1"], "--workers must be at least 0"),
+    (["--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
+    (["--keep-imagenet-head", "--head-init", "probe"], "cannot go with --keep-imagenet-head"),
+    (["--device", "gpu"], "--device gpu: not a device; use auto, cpu, cuda or cuda:N"),
+]
+
+
+@pytest.mark.parametrize("options,says", BAD_OPTIONS, ids=[" ".join(o) for o, _ in BAD_OPTIONS])
+def test_bad_options_are_usage_errors_before_anything_is_written(tmp_path, monkeypatch, capsys, options, says):
+    monkeypatch.setenv("DRAWNET_WORKSPACE", str(tmp_path))
+    assert finetune("--manifest", tmp_path / "absent.jsonl", "--backbone", "tiny", *options) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("training.finetune: error: ") and says in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_refuses_the_settings_of_a_new_run(tmp_path, capsys):
+    assert finetune("--resume", tmp_path / "run", "--backbone", "tiny", "--lr-head", "0.1") == 2
+    err = capsys.readouterr().err
+    assert "--resume continues a run with its own settings: leave out --backbone, --lr-head" in err
+
+
+def test_cuda_without_cuda_is_one_line_and_leaves_no_run_folder(manifest, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("DRAWNET_WORKSPACE", str(tmp_path))
+    for device in ("cuda", "cuda:1"):
+        assert finetune("--manifest", manifest, "--backbone", "tiny", "--device", device) == 1
+        err = capsys.readouterr().err
+        assert err == f"training.finetune: --device {device}: no CUDA device on this machine; use --device cpu\n"
+    assert list(tmp_path.iterdir()) == []  # no runs/NNN-... folder
+
+
+def test_missing_manifest_or_out_file_leaves_no_run_folder(manifest, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DRAWNET_WORKSPACE", str(tmp_path))
+    assert finetune("--manifest", tmp_path / "absent.jsonl", "--backbone", "tiny", "--device", "cpu") == 1
+    err = capsys.readouterr().err
+    assert "absent.jsonl" in err and len(err.strip().splitlines()) == 1
+    assert finetune("--manifest", manifest, "--backbone", "tiny", "--holdout-style", "nosuch") == 1
+    assert "no rows of style 'nosuch'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    assert finetune(*quick(manifest, taken)) == 1
+    assert f"--out {taken}: a file, not a folder" in capsys.readouterr().err and taken.read_text() == "mine"
 
 
 # 8. EpochSampler

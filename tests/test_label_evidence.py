@@ -186,7 +186,7 @@ def test_a_curators_rule_decides_the_mapping_and_says_so(tmp_path, capsys):
     assert all(checks[i]["verdict"] == "accepted" and "ann@host" in checks[i]["reason"] for i in range(30, 36))
     assert all(checks[i]["verdict"] == "rejected" and checks[i]["rule"]["who"] == "bob@host" for i in range(18, 30))
     assert "2 mapping decision(s)" in capsys.readouterr().out
-    assert run(manifest, tmp_path / "w", "--features", features, "--rules", tmp_path / "nope.jsonl") == 2
+    assert run(manifest, tmp_path / "w", "--features", features, "--rules", tmp_path / "nope.jsonl") == 1
     assert "nope.jsonl: no such file" in capsys.readouterr().err
     assert run(manifest, tmp_path / "x", "--features", features, "--evidence", "siblings,colour") == 2
     assert "--evidence: unknown colour" in capsys.readouterr().err

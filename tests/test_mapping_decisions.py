@@ -100,7 +100,7 @@ def test_load_gives_each_checked_sample_its_mapping(fiftyone, tmp_path, capsys):
                                                           "brolly → umbrella"], listed
     assert "3 drawings (3 rejected, 0 unsure)" in listed[1]
     assert cli(["rules", "--dataset", "map-load"]) == 0 and "no mapping decided yet" in capsys.readouterr().out
-    assert cli(["rules", "--dataset", "nothing-here"]) == 2 and "no FiftyOne dataset" in capsys.readouterr().err
+    assert cli(["rules", "--dataset", "nothing-here"]) == 1 and "no FiftyOne dataset" in capsys.readouterr().err
     assert cli(["list", "--workspace", str(tmp_path / "ws")]) == 2
     assert "is not a drawnet workspace" in capsys.readouterr().err
     record_dataset(tmp_path / "ws", "map-load", tmp_path / "mapped" / "verified" / "manifest.jsonl")
@@ -385,7 +385,7 @@ def test_the_workload_the_demo_prints(fiftyone, tmp_path, capsys):
     decide_mapping(fiftyone.load_dataset("map-work"), TEAPOTS, "rejected")
     assert workload_main(workload_args().parse_args(["--dataset", "map-work"])) == 0
     assert "label check:   3 drawings in 2 mappings" in capsys.readouterr().out
-    assert workload_main(workload_args().parse_args(["--dataset", "nowhere"])) == 2
+    assert workload_main(workload_args().parse_args(["--dataset", "nowhere"])) == 1
     assert "no FiftyOne dataset 'nowhere'" in capsys.readouterr().err
 
 

@@ -195,7 +195,7 @@ def test_shared_class_names_keep_the_wnid():
 def test_missing_folder(tmp_path, capsys):
     missing = tmp_path / "nope"
     rc, out, err = run(capsys, "--results", str(missing))
-    assert rc == 2
+    assert rc == 1
     assert err.startswith("evaluation.report: ") and str(missing) in err
     assert not (missing / "report").exists()
 
@@ -204,7 +204,7 @@ def test_folder_without_metrics(drawn, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     rc, out, err = run(capsys, "--results", str(drawn), "--results", str(empty))
-    assert rc == 2
+    assert rc == 1
     assert str(empty / "metrics.json") in err
     assert not (drawn / "report").exists()  # nothing written when any input is bad
 
@@ -216,13 +216,13 @@ def test_invalid_metrics(tmp_path, capsys, content):
     folder.mkdir()
     (folder / "metrics.json").write_text(content)
     rc, out, err = run(capsys, "--results", str(folder))
-    assert rc == 2
+    assert rc == 1
     assert err.startswith("evaluation.report: ") and str(folder / "metrics.json") in err
 
 
 def test_unknown_split(drawn, capsys):
     rc, out, err = run(capsys, "--results", str(drawn), "--split", "test")
-    assert rc == 2
+    assert rc == 1 and err.startswith("evaluation.report: --split: ") and err.count("\n") == 1  # not in the data
     assert "'test'" in err and str(drawn / "metrics.json") in err and "train, val" in err
 
 
@@ -377,11 +377,28 @@ def test_bad_holdout(drawn, tmp_path, capsys, content, message):
     if content is not None:
         (folder / "holdout.json").write_text(content)
     rc, out, err = run(capsys, "--results", str(drawn), "--holdout", str(folder))
-    assert rc == 2
+    assert rc == 1
     assert err.startswith("evaluation.report: ") and str(folder / "holdout.json") in err and message in err
     assert not (drawn / "report").exists()
 
 
 def test_no_input(capsys):
     rc, out, err = run(capsys)
-    assert rc == 2 and "--results or --holdout" in err
+    assert rc == 2 and err == "evaluation.report: error: give at least one --results or --holdout folder\n"
+
+
+def test_out_that_is_a_file_is_refused(drawn, tmp_path, capsys):
+    (tmp_path / "r.md").write_text("mine")
+    rc, out, err = run(capsys, "--results", str(drawn), "--out", str(tmp_path / "r.md"))
+    assert rc == 2 and err == f"evaluation.report: error: --out {tmp_path / 'r.md'} is a file, not a folder\n"
+    assert (tmp_path / "r.md").read_text() == "mine" and not (drawn / "report").exists()
+
+
+def test_several_folders_after_one_flag(drawn, emoji, capsys):
+    """--results A B is --results A --results B (action extend), and the same for --holdout."""
+    args = report.get_args_parser().parse_args(["--results", str(drawn), str(emoji), "--results", "c",
+                                                "--holdout", "h1", "h2", "--holdout", "h3"])
+    assert [p.name for p in args.results] == [drawn.name, emoji.name, "c"]
+    assert [str(p) for p in args.holdout] == ["h1", "h2", "h3"]
+    rc, out, err = run(capsys, "--results", str(drawn), str(emoji))
+    assert rc == 0 and table(out, "Top-1 / top-5 accuracy (%) on val")[0] == ["method", "drawn", "emoji"]

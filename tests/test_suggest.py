@@ -2,6 +2,7 @@
 import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from evaluation.features import UNLABELLED, FeatureSet, write_features
 from evaluation.open_set import choose_threshold, estimate_open_share, figures, precision_curve
 from evaluation.suggest import SuggestConfig, get_args_parser, main, suggest
 from tests.conftest import tiny_clip_weights
+from tests.test_extract import assert_parser_refuses, assert_refused
 
 # ILSVRC classes (index, wnid, name); crane's name is shared with another class
 CLASSES = [(1, "n01443537", "goldfish"), (134, "n02012849", "crane"), (207, "n02099601", "golden retriever"),
@@ -302,6 +304,7 @@ def test_cli_reads_the_rejected_names_from_the_manifest(tmp_path):
     summary = json.loads((tmp_path / "s" / "suggest.json").read_text())
     assert summary["meta"]["names"] == {"manifest": str(manifest), "named": 4}
     assert (summary["pools"]["named"]["rows"], summary["pools"]["open"]["rows"]) == (4, 26)
+    write_jsonl(tmp_path / "elsewhere.jsonl", [{"id": unlabelled[0], "wnid": None}])  # no rejected names there
     assert cli("--features", tmp_path / "f.h5", "--out", tmp_path / "t", "--no-clip", "--C", "0.1", "--jobs", 1,
                "--manifest", tmp_path / "elsewhere.jsonl") == 0
     assert json.loads((tmp_path / "t" / "suggest.json").read_text())["meta"]["names"]["named"] == 0
@@ -342,15 +345,49 @@ def test_cli_bad_inputs(tmp_path, capsys):
         (["--features", feats, *base, "--refused", tmp_path / "none.jsonl"], "none.jsonl: no such refusals file"),
         (["--features", feats, *base, "--refused", bad_line], f"{bad_line}:2: expected"),
         (["--features", feats, *base, "--refused", not_json], f"{not_json}:1: not valid JSON"),
-        (["--features", feats, *base, "--open-share", "1.5"], "open share in [0, 1)"),
-        (["--features", feats, *base, "--folds", "1"], "at least 2"),
         (["--features", feats, "--out", tmp_path / "out", "--clip-weights", tmp_path / "w.pt"], "w.pt: no such file"),
+        (["--features", feats, *base, "--manifest", tmp_path / "m.jsonl"], "--manifest " + str(tmp_path / "m.jsonl")
+         + ": no such file"),
     ]
-    for argv, message in cases:
-        assert cli(*argv) == 2, message
-        err = capsys.readouterr().err
-        assert err.startswith("evaluation.suggest: ") and message in err, err
+    for argv, message in cases:  # the work cannot be done: exit 1
+        assert_refused(main, get_args_parser(), argv, capsys, tmp_path, 1, message)
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_refuses_bad_options_before_reading(tmp_path, capsys, monkeypatch):
+    """Each option's bad value: exit 2 and one line, before the (absent) features file is opened."""
+    base = ["--features", tmp_path / "absent.h5", "--out", tmp_path / "out"]
+    parser = get_args_parser()
+    for extra, says in (
+            (["--kernel", "rbf,linear"], "--kernel takes one kernel (rbf or linear), got 'rbf,linear'; a grid of "
+                                         "kernels is evaluation.svm's --kernel"),
+            (["--kernel", "poly"], "--kernel: unknown kernel 'poly'; choose rbf or linear"),
+            (["--C", "0"], "--C: expected positive numbers, got '0'"),
+            (["--C", "one"], "--C: expected comma-separated numbers, got 'one'"),
+            (["--jobs", "0"], "--jobs must be a positive number of processes, or -1 for all cores; got 0"),
+            (["--seed", "-3"], "--seed must be between 0 and 4294967295, got -3"),
+            (["--precision", "nan"], "--precision must be between 0 and 1 (both excluded), got nan"),
+            (["--folds", "1"], "--folds must be at least 2, got 1"),
+            (["--class-groups", "1"], "--class-groups must be at least 2, got 1"),
+            (["--precision", "1"], "--precision must be between 0 and 1 (both excluded), got 1.0"),
+            (["--open-share", "1.5"], "--open-share must be in [0, 1), or auto; got 1.5"),
+            (["--max-other", "2"], "--max-other must be in [0, 1], or -1 for no bound; got 2.0"),
+            (["--clip-batch-size", "0"], "--clip-batch-size must be at least 1, got 0"),
+            (["--clip-template", "a drawing"], "--clip-template 'a drawing': give one {} where the class name goes"),
+            (["--clip-template", "a {} of {}"], "give one {}"),
+            (["--clip-template", "a {x} {}"], "not a prompt template"),
+            (["--device", "gpu"], "--device gpu: not a device"),
+            (["--out", Path(__file__)], "is a file, not a folder")):
+        err = assert_refused(main, parser, [*base, *extra], capsys, tmp_path, 2, says)
+        assert err.startswith("evaluation.suggest: error: ")
+    for extra, says in ((["--open-share", "most"], "expected a share in [0, 1) or 'auto'"),
+                        (["--method", "knn"], "invalid choice"), (["--score", "energy"], "invalid choice"),
+                        (["--cross-fit", "sources"], "invalid choice"), (["--precision", "high"], "invalid float")):
+        assert_parser_refuses(parser, [*base, *extra], capsys, says)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert_refused(main, parser, [*base, "--device", "cuda"], capsys, tmp_path, 1,
+                   "evaluation.suggest: --device cuda: no CUDA device on this machine; use --device cpu")
+    assert parser.parse_args([str(a) for a in base]).jobs == -1, "--jobs: all cores by default"
 
 
 def test_cli_without_clip_weights_says_where_it_looked(tmp_path, capsys, monkeypatch):

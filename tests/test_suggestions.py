@@ -84,7 +84,7 @@ def test_unlabelled_samples_get_suggestions_in_review_order(fiftyone, tmp_path, 
     assert (s.suggestion.label, s.suggestion.confidence, s.ground_truth) == ("umbrella", 0.97, None)
     assert ds.info["suggestions"]["threshold"] == 0.6
     assert wb_main(wb_args().parse_args(["--dataset", "sug-views", "--results", str(tmp_path / "nope"),
-                                         "--method", "suggest"])) == 2
+                                         "--method", "suggest"])) == 1  # a missing file: the work failed
     assert "nope/suggestions.jsonl: no such suggestions file" in capsys.readouterr().err
 
 

@@ -1,6 +1,7 @@
 import json
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,11 +15,12 @@ from evaluation.classify.scoring import evaluate_model
 from evaluation.features import FeatureJoinError, FeatureSet, is_fine_tuned, join_features, write_features
 from evaluation.results import read_metrics, read_predictions
 from evaluation.svm import get_args_parser, main
+from tests.test_extract import assert_parser_refuses, assert_refused
 
 CLASSES = (1, 207, 849)  # ILSVRC indices: goldfish, golden retriever, teapot
 WNIDS = {1: "n01443537", 207: "n02099601", 849: "n04398044", 500: "n03000134"}
 NAMES = {1: "goldfish", 207: "golden retriever", 849: "teapot", 500: "cliff dwelling"}
-SMALL_GRID = ["--kernels", "rbf,linear", "--C", "1", "--gamma", "scale", "--folds", "3", "--logistic-C", "1"]
+SMALL_GRID = ["--kernel", "rbf,linear", "--C", "1", "--gamma", "scale", "--folds", "3", "--logistic-C", "1"]
 
 
 def feature_set(classes=CLASSES, per_class=20, dim=8, val_every=4, seed=0, backbone="fake-net", layer="fc7",
@@ -278,14 +280,14 @@ def test_only_unlabelled_rows_is_an_error(tmp_path, capsys):
     fs = with_unlabelled(feature_set())
     feats = tmp_path / "none.h5"
     write_features(feats, fs.subset(fs.labels < 0))
-    assert run("--features", feats, "--out", tmp_path / "r", *SMALL_GRID) == 2
+    assert run("--features", feats, "--out", tmp_path / "r", *SMALL_GRID) == 1
     assert f"{feats}: no labelled rows (6 unlabelled)" in capsys.readouterr().err
 
 
 def test_feature_dim_mismatch(trained, tmp_path, capsys):
     _, out = trained
     narrow = write(tmp_path, dim=6)
-    assert run("--features", narrow, "--out", tmp_path / "r", "--model", out / "svm.joblib") == 2
+    assert run("--features", narrow, "--out", tmp_path / "r", "--model", out / "svm.joblib") == 1
     err = capsys.readouterr().err
     assert err.startswith("evaluation.svm: ")
     assert "dimension" in err and "expects 8" in err and "have 6" in err and str(narrow) in err
@@ -295,7 +297,7 @@ def test_feature_dim_mismatch(trained, tmp_path, capsys):
 def test_backbone_mismatch(trained, tmp_path, capsys):
     _, out = trained
     other = write(tmp_path, backbone="other-net")
-    assert run("--features", other, "--out", tmp_path / "r", "--model", out / "svm.joblib") == 2
+    assert run("--features", other, "--out", tmp_path / "r", "--model", out / "svm.joblib") == 1
     err = capsys.readouterr().err
     assert "backbone" in err and "'fake-net'" in err and "'other-net'" in err
 
@@ -332,46 +334,75 @@ def test_singleton_class_shrinks_folds(tmp_path):
 def test_impossible_cross_validation(tmp_path, capsys):
     fs = feature_set(per_class=2, val_every=2)  # one train row per class
     write_features(tmp_path / "f.h5", fs)
-    assert run("--features", tmp_path / "f.h5", "--out", tmp_path / "r", *SMALL_GRID) == 2
+    assert run("--features", tmp_path / "f.h5", "--out", tmp_path / "r", *SMALL_GRID) == 1
     err = capsys.readouterr().err
     assert "cannot cross-validate" in err and str(tmp_path / "f.h5") in err
 
 
 def test_bad_inputs(tmp_path, capsys):
     missing = tmp_path / "nope.h5"
-    assert run("--features", missing, "--out", tmp_path / "r") == 2
+    assert run("--features", missing, "--out", tmp_path / "r") == 1
     err = capsys.readouterr().err
     assert err.startswith("evaluation.svm: ") and str(missing) in err and "Traceback" not in err
 
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"not hdf5 at all")
-    assert run("--features", junk, "--out", tmp_path / "r") == 2
+    assert run("--features", junk, "--out", tmp_path / "r") == 1
     assert str(junk) in capsys.readouterr().err
 
     fs = feature_set()
     only_train = tmp_path / "train.h5"
     write_features(only_train, fs.split("train"))
-    assert run("--features", only_train, "--out", tmp_path / "r") == 2
+    assert run("--features", only_train, "--out", tmp_path / "r") == 1
     err = capsys.readouterr().err
     assert str(only_train) in err and "'val'" in err
 
     only_val = tmp_path / "val.h5"
     write_features(only_val, fs.split("val"))
-    assert run("--features", only_val, "--out", tmp_path / "r") == 2
+    assert run("--features", only_val, "--out", tmp_path / "r") == 1
     assert "'train'" in capsys.readouterr().err
 
     fs.features[3, 2] = np.nan
     nan = tmp_path / "nan.h5"
     write_features(nan, fs)
-    assert run("--features", nan, "--out", tmp_path / "r") == 2
+    assert run("--features", nan, "--out", tmp_path / "r") == 1
     assert "NaN" in capsys.readouterr().err
 
-    assert run("--features", only_val, "--out", tmp_path / "r", "--model", tmp_path / "none.joblib") == 2
+    assert run("--features", only_val, "--out", tmp_path / "r", "--model", tmp_path / "none.joblib") == 1
     assert "none.joblib" in capsys.readouterr().err
 
-    assert run("--features", only_val, "--out", tmp_path / "r", "--kernels", "rbf,cubic") == 2
-    assert "cubic" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_bad_options_are_refused_before_anything_is_read(tmp_path, capsys):
+    """Every option's bad value: exit 2 and one line, before the features file is even opened (it is absent)."""
+    base = ["--features", tmp_path / "absent.h5", "--out", tmp_path / "r"]
+    parser = get_args_parser()
+    for extra, says in (
+            (["--kernel", "rbf,cubic"], "--kernel: unknown cubic; choose from rbf, linear, sigmoid, poly"),
+            (["--kernel", ","], "--kernel: unknown (none given)"),
+            (["--C", "0.1,x"], "--C: expected comma-separated numbers, got '0.1,x'"),
+            (["--C", "0,1"], "--C: expected positive numbers, got '0,1'"),
+            (["--logistic-C", "-1"], "--logistic-C: expected positive numbers"),
+            (["--gamma", "scale,-2"], "--gamma: expected positive numbers"),
+            (["--gamma", ","], "--gamma: give at least one value"),
+            (["--degree", "2.5"], "--degree: expected comma-separated integers"),
+            (["--degree", "0"], "--degree: expected integers >= 1"),
+            (["--folds", "1"], "--folds must be at least 2, got 1"),
+            (["--jobs", "0"], "--jobs must be a positive number of processes, or -1 for all cores; got 0"),
+            (["--seed", "-1"], "--seed must be between 0 and 4294967295, got -1"),
+            (["--C", "nan"], "--C: expected positive numbers, got 'nan'"),
+            (["--exact-rows", "1"], "--exact-rows must be at least 2, got 1"),
+            (["--components", "0"], "--components must be at least 1, got 0"),
+            (["--holdout-min-rows", "0"], "--holdout-min-rows must be at least 1, got 0"),
+            (["--holdout-style", " , "], "--holdout-style: give a style, a comma-separated list or 'all'"),
+            (["--holdout-style", "all", "--model", "m.joblib"], "cannot be used with --model"),
+            (["--out", Path(__file__)], "is a file, not a folder")):
+        err = assert_refused(main, parser, [*base, *extra], capsys, tmp_path, 2, says)
+        assert err.startswith("evaluation.svm: error: ")
+    for extra, says in ((["--protocol", "loo"], "invalid choice: 'loo'"), (["--solver", "fast"], "invalid choice"),
+                        (["--multiclass", "ovx"], "invalid choice"), (["--folds", "two"], "invalid int value")):
+        assert_parser_refuses(parser, [*base, *extra], capsys, says)
 
 
 def test_metrics_json_is_plain_json(trained):
@@ -465,12 +496,12 @@ def test_two_feature_files(tmp_path, capsys):
     again = tmp_path / "again"
     assert run("--features", a, "--features", b, "--out", again, "--model", out / "svm.joblib") == 0
     assert read_metrics(again)["methods"]["svm"]["val"]["global"]["top1"] == 1.0
-    assert run("--features", a, "--out", again, "--model", out / "svm.joblib") == 2  # 8 dims, not 11
+    assert run("--features", a, "--out", again, "--model", out / "svm.joblib") == 1  # 8 dims, not 11
     assert "expects 11" in capsys.readouterr().err
 
     short = tmp_path / "short.h5"
     write_features(short, other_backbone(fs).subset(np.arange(5, len(fs))))
-    assert run("--features", a, "--features", short, "--out", tmp_path / "r", *SMALL_GRID) == 2
+    assert run("--features", a, short, "--out", tmp_path / "r", *SMALL_GRID) == 1  # --features A B
     err = capsys.readouterr().err
     assert err.startswith("evaluation.svm: ") and str(a) in err and str(short) in err and "5 id(s)" in err
     assert not (tmp_path / "r").exists()
@@ -584,7 +615,7 @@ def test_holdout_resumes_and_saves_each_style(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(holdout, "holdout_style", fake)
     args = ("--features", feats, "--out", out, *SMALL_GRID)
-    assert run(*args, "--holdout-style", "colour,sketch") == 2
+    assert run(*args, "--holdout-style", "colour,sketch") == 1
     assert "'sketch'" in capsys.readouterr().err
     assert list(json.loads((out / "holdout.json").read_text())["styles"]) == ["colour"]  # written before sketch
     assert run(*args, "--holdout-style", "all") == 0
@@ -600,7 +631,7 @@ def test_holdout_resumes_and_saves_each_style(tmp_path, monkeypatch, capsys):
 def test_holdout_bad_inputs(tmp_path, capsys):
     feats = tmp_path / "styled.h5"
     write_features(feats, styled_set())
-    assert run("--features", feats, "--out", tmp_path / "r", "--holdout-style", "pastel") == 2
+    assert run("--features", feats, "--out", tmp_path / "r", "--holdout-style", "pastel") == 1  # not in the data
     err = capsys.readouterr().err
     assert err.startswith("evaluation.svm: ") and str(feats) in err and "'pastel'" in err
     assert "colour, lineart, sketch" in err
@@ -668,9 +699,9 @@ def test_auto_solver_switches_above_the_row_limit_and_says_so(tmp_path, capsys):
     exact, approx = tmp_path / "exact", tmp_path / "approx"
     assert run("--features", feats, "--out", exact, *SMALL_GRID) == 0
     assert "approximate" not in capsys.readouterr().out
-    assert run("--features", feats, "--out", approx, *SMALL_GRID, "--exact-max-rows", "30") == 0
+    assert run("--features", feats, "--out", approx, *SMALL_GRID, "--exact-rows", "30") == 0
     out = capsys.readouterr().out
-    assert "svm: approximate (45 train rows > --exact-max-rows 30)" in out
+    assert "svm: approximate (45 train rows > --exact-rows 30)" in out
     assert "logistic: C chosen on a stratified sample of 30 of the 45 train rows" in out
     for folder, solver in ((exact, "exact"), (approx, "approx")):
         data = read_metrics(folder)
@@ -688,8 +719,6 @@ def test_auto_solver_switches_above_the_row_limit_and_says_so(tmp_path, capsys):
     again = tmp_path / "again"  # the saved approximate model applies to features as the exact one does
     assert run("--features", feats, "--out", again, "--model", approx / "svm.joblib") == 0
     assert np.allclose(read_predictions(again, "svm")["scores"], p["scores"])
-    assert run("--features", feats, "--out", tmp_path / "r", "--exact-max-rows", "1") == 2
-    assert "--exact-max-rows must be at least 2" in capsys.readouterr().err
 
 
 def test_approximate_solver_in_the_holdout_and_its_config(tmp_path):

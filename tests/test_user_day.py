@@ -1,5 +1,5 @@
 """The user's day, in a real browser: load into a workspace, move a sample in the App, run
-``python -m training.finetune --epochs 2 --backbone tiny --device cpu`` with no --data and no --out,
+``python -m training.finetune --epochs 2 --backbone tiny --device cpu`` with no --manifest and no --out,
 then find the new evaluation in FiftyOne's Model Evaluation panel and a class's failures from it.
 
 Screenshots go to ``$DRAWNET_TEST_ARTIFACTS`` (default ``test-artifacts/``): user-day-*.png.

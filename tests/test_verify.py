@@ -11,6 +11,7 @@ from evaluation.evidence import class_ranks
 from evaluation.judge import JudgeConfig
 from evaluation.verify import get_args_parser, main
 from tests.conftest import extract_manifest
+from tests.test_extract import assert_parser_refuses, assert_refused
 
 UMBRELLA = (879, "n04507155", "umbrella")
 KOALA = (105, "n01882714", "koala")
@@ -138,7 +139,7 @@ def test_bad_input_is_an_error_naming_it(tmp_path, capsys, case):
                                             np.asarray(["train"])))
     else:
         features = tmp_path / "nothing.h5"
-    assert run(manifest, out, "--features", features) == 2
+    assert run(manifest, out, "--features", features) == (2 if case == "same folder" else 1)  # usage, or failure
     err = capsys.readouterr().err
     assert err.startswith("evaluation.verify: ")
     assert {"same folder": "own folder", "no labels": "no labelled rows", "missing logits": "no 1000-way",
@@ -158,6 +159,53 @@ def test_extracts_when_no_features_are_given(tmp_path):
     assert all(r["label_check"]["verdict"] in ("accepted", "unsure", "rejected") for r in rows if r["wnid"] or
                r.get("rejected_wnid"))
     assert JudgeConfig().stage.mapping_rank > 0
+
+
+def test_bad_options_are_refused_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    """Each option's bad value: exit 2 (usage) or 1 (a missing file, no GPU) with one line, nothing written."""
+    manifest = tmp_path / "build" / "manifest.jsonl"
+    write_jsonl(manifest, [row(0, UMBRELLA, "umbrella")])
+    base = ["--manifest", manifest, "--out", tmp_path / "v"]
+    parser = get_args_parser()
+    usage = [
+        (["--evidence", "siblings,colour"], "--evidence: unknown colour"),
+        (["--mapping-rank", "0"], "--mapping-rank must be positive, got 0.0"),
+        (["--file-rank", "-2"], "--file-rank must be positive, got -2.0"),
+        (["--prior-weight", "-1"], "--prior-weight must be at least 0, got -1.0"),
+        (["--prior-weight", "nan"], "--prior-weight must be at least 0, got nan"),
+        (["--unsure-rank", "0"], "--unsure-rank must be at least 1, got 0"),
+        (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+        (["--table-rows", "-1"], "--table-rows must be at least 0, got -1"),
+        (["--features", tmp_path / "f.h5", "--backbone", "tiny"], "give one or the other"),
+        (["--rules", tmp_path / "r.jsonl", "--no-rules"], "--rules and --no-rules contradict each other"),
+        (["--out", manifest.parent], "is the manifest's own folder"),
+        (["--out", manifest], "is a file, not a folder"),
+        (["--clip-batch-size", "0"], "--clip-batch-size must be at least 1, got 0"),
+        (["--clip-template", "{0} {1}"], "give one {} where the class name goes"),
+        (["--device", "tpu:x"], "--device tpu:x: not a device"),
+    ]
+    for extra, says in usage:
+        err = assert_refused(main, parser, [*base, *extra, "--no-clip"], capsys, tmp_path, 2, says)
+        assert err.startswith("evaluation.verify: error: ")
+    for extra, says in ((["--backbone", "resnet"], "invalid choice: 'resnet'"),
+                        (["--unsure-rank", "1.5"], "invalid int")):
+        assert_parser_refuses(parser, [*base, *extra], capsys, says)
+    for extra, says in ((["--rules", tmp_path / "r.jsonl"], "--rules " + str(tmp_path / "r.jsonl") + ": no such file"),
+                        (["--clip-weights", tmp_path / "c.pt"], "c.pt: no such file"),
+                        (["--features", tmp_path / "f.h5"], "f.h5")):
+        assert_refused(main, parser, [*base, *extra], capsys, tmp_path, 1, says)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert_refused(main, parser, [*base, "--device", "cuda:0", "--no-clip"], capsys, tmp_path, 1,
+                   "evaluation.verify: --device cuda:0: no CUDA device on this machine; use --device cpu")
+
+
+def test_backbone_and_features_take_several():
+    args = get_args_parser().parse_args(["--manifest", "m", "--out", "o", "--backbone", "tiny", "vgg19",
+                                         "--backbone", "efficientnet-lite0", "--features", "a.h5", "b.h5"])
+    assert args.backbone == ["tiny", "vgg19", "efficientnet-lite0"]
+    assert [str(f) for f in args.features] == ["a.h5", "b.h5"]
+    default = get_args_parser().parse_args(["--manifest", "m", "--out", "o"])
+    assert default.backbone is None and default.table_rows == 20  # the backbone resolved later
 
 
 def test_subsets_of_a_verified_manifest(tmp_path, capsys):
@@ -248,5 +296,5 @@ def test_clip_joins_as_one_more_set_of_logits(tmp_path, capsys):
     assert summary["features"][-1] == "CLIP verify-tiny"
     checks = {int(r["id"], 16): r["label_check"] for r in read_manifest(tmp_path / "v" / "manifest.jsonl")}
     assert all(checks[i]["verdict"] == "rejected" for i in range(20, 35)), "a random CLIP changes no verdict here"
-    assert run(manifest, tmp_path / "w", "--features", features, "--clip-weights", tmp_path / "nope.pt") == 2
+    assert run(manifest, tmp_path / "w", "--features", features, "--clip-weights", tmp_path / "nope.pt") == 1
     assert "nope.pt: no such file" in capsys.readouterr().err

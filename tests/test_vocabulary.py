@@ -59,3 +59,13 @@ def test_table_loads_without_nltk(tmp_path, monkeypatch):
         assert len(load_vocabulary()) == 1000
     finally:
         load_vocabulary.cache_clear()
+
+
+def test_cli_names_an_unknown_class_in_one_line(capsys):
+    from datasets.vocabulary import get_args_parser, main
+
+    assert main(get_args_parser().parse_args(["teapot", "unicornish"])) == 1
+    captured = capsys.readouterr()
+    assert "n04398044" in captured.out
+    assert captured.err.strip() == ("datasets.vocabulary: 'unicornish': no ILSVRC-2012 class; give a class name or "
+                                    "lemma, a wnid (n04398044) or an index (0-999)")

@@ -52,9 +52,9 @@ def test_finetune_outside_a_workspace_says_how_to_fix_it(tmp_path, monkeypatch, 
     from training.finetune import get_args_parser, main
 
     monkeypatch.setenv("DRAWNET_WORKSPACE", str(tmp_path))
-    assert main(get_args_parser().parse_args(["--backbone", "tiny", "--epochs", "1"])) == 2
+    assert main(get_args_parser().parse_args(["--backbone", "tiny", "--epochs", "1"])) == 1
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "--data MANIFEST" in err and "curation.load" in err
+    assert len(err.splitlines()) == 1 and "--manifest MANIFEST" in err and "curation.load" in err
     assert not (tmp_path / "runs").exists()  # nothing made
 
 

@@ -115,6 +115,23 @@ def cli(*argv) -> int:
     return main(get_args_parser().parse_args([str(a) for a in argv]))
 
 
+def test_bad_usage_is_refused_before_anything_is_read(tmp_path, capsys):
+    """Exit 2 and one line, before a dataset is opened: the options alone are wrong."""
+    for argv, message in [
+        ([], "give --results RESULTS_DIR (with --method), --run RUN_DIR or --delete NAME"),
+        (["--run", tmp_path, "--results", tmp_path], "--results and --run do different things: give one of them"),
+        (["--delete", "lr", "--method", "svm"], "--delete takes no --method (they go with --results)"),
+        (["--run", tmp_path, "--compare", "lr", "--split", "all"], "--run takes no --compare, --split"),
+        (["--results", tmp_path, "--name", "a", "--compare", "a"], "--compare a: cannot compare a with itself"),
+        (["--results", tmp_path, "--compare", "x.y"], "--compare 'x.y': use a letter followed by"),
+        (["--delete", "1st"], "--delete '1st': use a letter followed by"),
+        (["--results", tmp_path, "--method", "suggest", "--name", "s"], "--method suggest writes the field"),
+    ]:
+        assert cli(*argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("curation.writeback: error: ") and message in err and err.count("\n") == 1, err
+
+
 # ---------------------------------------------------------------- pure core
 
 
@@ -306,7 +323,7 @@ def test_each_name_is_a_fiftyone_run_replaced_by_a_rewrite_and_removed_with_the_
     assert not any(f == "lr" or f.startswith("lr_") for f in dataset.get_field_schema())
     assert not dataset.has_evaluation("lr_top1") and not [v for v in dataset.list_saved_views() if "lr" in v]
     assert dataset.has_evaluation("sv_top1") and "sv: failures" in dataset.list_saved_views()  # another name stays
-    assert cli("--dataset", dataset.name, "--delete", "lr") == 2
+    assert cli("--dataset", dataset.name, "--delete", "lr") == 1
     assert "no written-back results named 'lr' (has sv)" in capsys.readouterr().err
 
 
@@ -350,44 +367,45 @@ def test_bulk_writes_store_what_set_values_stores(dataset, fiftyone):
     assert dataset.select(ids, ordered=True).values("raw_n") == [1, None, 3]
 
 
-def test_bulk_saved_views_read_back_like_save_view(dataset, results, fiftyone):
-    from curation.views import save_views
+def test_saved_views_replace_their_own_and_leave_a_view_whose_url_they_would_take(dataset, results, fiftyone):
+    from curation.views import delete_views, save_views
 
     F = fiftyone.ViewField
     view = dataset.match(F("split") == "val").sort_by("image_id", reverse=True, create_index=False)
     dataset.save_view("api view", view)
-    assert save_views(dataset, {"bulk view": view, "API View": view}) == ["bulk view"]  # slug taken: skipped
-    dataset.reload()
-    api, bulk = dataset.load_saved_view("api view"), dataset.load_saved_view("bulk view")
-    assert bulk.values("id") == api.values("id")
-    assert bulk._serialize(include_uuids=False) == api._serialize(include_uuids=False)
-    assert dataset.get_saved_view_info("bulk view") == {**dataset.get_saved_view_info("api view"), "name": "bulk view"}
+    assert save_views(dataset, {"my view": view, "API View": view}) == ["my view"]  # slug taken: skipped
+    assert dataset.load_saved_view("my view").values("id") == view.values("id")
+    assert dataset.load_saved_view("api view").values("id") == view.values("id")  # not overwritten
+    train = dataset.match(F("split") == "train")
+    assert save_views(dataset, {"my view": train}) == ["my view"]  # its own name: replaced
+    assert dataset.load_saved_view("my view").values("id") == train.values("id")
+    assert delete_views(dataset, lambda name: name == "my view") == 1
     reopened = fiftyone.load_dataset(dataset.name)
-    assert set(reopened.list_saved_views()) >= {"api view", "bulk view"}
+    assert "api view" in reopened.list_saved_views() and "my view" not in reopened.list_saved_views()
 
 
 def test_cli_summary_and_errors(dataset, results, tmp_path, capsys):
     assert cli("--dataset", dataset.name, "--results", results, "--method", "svm") == 0
     out = capsys.readouterr().out
     assert "svm_fake_net (svm, 7 classes)" in out and "7 samples written" in out and "val   top-1 25.0%" in out
-    assert cli("--dataset", dataset.name, "--results", tmp_path / "nowhere") == 2
+    assert cli("--dataset", dataset.name, "--results", tmp_path / "nowhere") == 1
     assert "nowhere/predictions.h5: no such predictions file" in capsys.readouterr().err
-    assert cli("--dataset", dataset.name, "--results", results) == 2
+    assert cli("--dataset", dataset.name, "--results", results) == 1
     assert "2 methods (logistic, svm); pick one with --method" in capsys.readouterr().err
-    assert cli("--dataset", dataset.name, "--results", results, "--method", "rbf") == 2
+    assert cli("--dataset", dataset.name, "--results", results, "--method", "rbf") == 1
     assert "no method 'rbf'; has logistic, svm" in capsys.readouterr().err
     assert cli("--dataset", dataset.name, "--results", results, "--method", "svm", "--name", "svm.x") == 2
     assert "--name 'svm.x'" in capsys.readouterr().err
-    assert cli("--dataset", dataset.name, "--results", results, "--method", "svm", "--name", "wnid") == 2
+    assert cli("--dataset", dataset.name, "--results", results, "--method", "svm", "--name", "wnid") == 1
     assert "field 'wnid' already exists (not written by curation.writeback)" in capsys.readouterr().err
-    assert cli("--dataset", dataset.name, "--results", results, "--method", "svm", "--compare", "nobody") == 2
+    assert cli("--dataset", dataset.name, "--results", results, "--method", "svm", "--compare", "nobody") == 1
     assert "--compare nobody" in capsys.readouterr().err
-    assert cli("--dataset", "no-such-dataset", "--results", results, "--method", "svm") == 2
+    assert cli("--dataset", "no-such-dataset", "--results", results, "--method", "svm") == 1
     assert "no FiftyOne dataset 'no-such-dataset'" in capsys.readouterr().err
 
     stranger = tmp_path / "stranger"
     write_method(stranger, "svm", {}, predictions([(OUTSIDER, TEAPOT, 0, 1.0)], log_probs=False))
-    assert cli("--dataset", dataset.name, "--results", stranger, "--name", "st") == 2
+    assert cli("--dataset", dataset.name, "--results", stranger, "--name", "st") == 1
     err = capsys.readouterr().err
     assert "stranger/predictions.h5: none of the 1 image ids" in err
     dataset.reload()

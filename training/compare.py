@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from datasets.manifest import atomic_write_text, write_json
+from scraping.cli import add_common_arguments, fail, setup_logging
 
 from .figures import pyplot, save_figure
 from .backbones import BACKBONES, Backbone, WeightsUnavailable, create_backbone
@@ -287,19 +288,20 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--backbone", default=None, choices=sorted([*BACKBONES, "vgg19_bn"]),
                    help="the network both files hold (default: the one the checkpoint's args name)")
     p.add_argument("--out", type=Path, default=None, help="folder for weight_ssd.{csv,json,png} (default: --a's)")
-    return p
+    return add_common_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
+    out = args.out or args.a.parent
     try:
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"--out {out}: a file, not a folder; choose another --out")
         result = compare(args.a, args.b, args.backbone)
         print(format_table(result))
-        paths = write_outputs(result, args.out or args.a.parent)
+        paths = write_outputs(result, out)
     except (ValueError, OSError, WeightsUnavailable) as err:
-        message = " ".join(str(err).split())  # one line, whatever the exception put in it
-        print(f"training.compare: {message}", file=sys.stderr)
-        return 2
+        return fail("training.compare", " ".join(str(err).split()))  # one line, whatever the exception put in it
     print(f"wrote {', '.join(map(str, paths))}")
     return 0
 

@@ -1,12 +1,12 @@
 """python -m training.finetune: retrain a backbone on a manifest's train split, as the thesis retrained VGG-19.
 
-    python -m training.finetune --data out/openclipart/manifest.jsonl --out runs/vgg19 --epochs 239
-    python -m training.finetune --data M --out runs/lite --backbone efficientnet-lite0 --recipe finetune --epochs 5
-    torchrun --nproc-per-node 8 -m training.finetune --data M --out runs/vgg19-ddp
+    python -m training.finetune --manifest out/openclipart/manifest.jsonl --out runs/vgg19 --epochs 239
+    python -m training.finetune --manifest M --out runs/lite --backbone efficientnet-lite0 --recipe finetune --epochs 5
+    torchrun --nproc-per-node 8 -m training.finetune --manifest M --out runs/vgg19-ddp
     python -m training.finetune --resume runs/vgg19          # after a crash or kill -9: continues exactly
     python -m training.finetune --epochs 239                 # in a workspace: its dataset as curated now
 
-With no ``--data`` and no ``--out`` it trains on the workspace's dataset (``training.plan``:
+With no ``--manifest`` and no ``--out`` it trains on the workspace's dataset (``training.plan``:
 exported as curated now, or the latest export where FiftyOne is absent) in a new folder
 ``runs/NNN-<backbone>-<recipe>/``. At the end (unless ``--no-evaluate``) it evaluates the run
 and writes it back onto that dataset (``training.workflow``, with ``evaluation.runs`` and
@@ -39,6 +39,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from datasets.manifest import read_manifest
+from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
 from scraping.files import atomic_write_text
 
 from . import checkpoint
@@ -68,11 +69,12 @@ from .engine import (
     train_one_epoch,
 )
 from .recipes import RECIPES, Recipe, apply_recipe, format_table, frozen_modules, param_groups
-from .runtime import keep_freed_memory
-from .settings import FinetuneConfig, config_from_args, resumed_config
+from .runtime import check_device, keep_freed_memory
+from .settings import FinetuneConfig, check_args, config_from_args, resumed_config
 from .workflow import evaluate_and_write_back, extract_only, prepare_run
 
 logger = logging.getLogger(__name__)
+PROG = "training.finetune"
 
 
 def read_data(cfg: FinetuneConfig, rows: list[dict], prep) -> Data:
@@ -399,7 +401,7 @@ def run(cfg: FinetuneConfig, resume: dict | None = None) -> dict:
 
 def _data_arguments(g) -> None:
     """The run's data, folder, network and recipe."""
-    g.add_argument("--data", type=Path, help="manifest.jsonl from datasets.build or curation.export (default: the "
+    g.add_argument("--manifest", type=Path, help="manifest.jsonl from datasets.build or curation.export (default: the "
                    "workspace's dataset as curated now)")
     g.add_argument("--out", type=Path, help="run folder for checkpoints, logs and plots (default: a new "
                    "WORKSPACE/runs/NNN-<backbone>-<recipe>/)")
@@ -492,7 +494,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                        ("speed", _speed_arguments),
                        ("evaluation", _evaluation_arguments)):
         add(p.add_argument_group(title))
-    return p
+    return add_common_arguments(p)
 
 
 def preflight_weights(cfg: FinetuneConfig) -> None:
@@ -508,9 +510,15 @@ def new_config(args: argparse.Namespace) -> FinetuneConfig:
     if args.out is not None and (args.out / "last.pt").exists():
         raise ValueError(f"{args.out} already holds a run (last.pt): pass --resume {args.out} to continue it, "
                          f"or choose another --out")
-    if args.data is None or args.out is None:
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out}: a file, not a folder; choose another --out")
+    if args.manifest is None or args.out is None:  # the plan writes a run folder: check what it needs first
+        if args.manifest is not None:
+            rows = labelled_manifest_rows(read_manifest(args.manifest), args.manifest)
+            if args.holdout_style is not None:
+                holdout_rows(rows, args.holdout_style, str(args.manifest))
         preflight_weights(cfg)
-        plan = prepare_run(args.workspace, args.data, args.out, cfg.backbone, cfg.recipe)
+        plan = prepare_run(args.workspace, args.manifest, args.out, cfg.backbone, cfg.recipe)
         cfg.data, cfg.out = str(plan.data), str(plan.out)
         logger.info("run folder %s; data %s (%s)", plan.out, plan.data, plan.source["kind"])
     return cfg
@@ -529,13 +537,16 @@ def print_summary(cfg: FinetuneConfig, summary: dict) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args)
     if int(os.environ.get("RANK", "0")) != 0:
         logging.getLogger().setLevel(logging.WARNING)
     try:
+        check_args(args, vars(get_args_parser().parse_args([])))
+        check_device(args.device)
         resume = None
         if args.resume is not None:
             cfg, resume = resumed_config(args)
+            check_device(cfg.device)  # the run's own, where --device is not given anew
         else:
             cfg = new_config(args)
         summary = run(cfg, resume)
@@ -546,12 +557,10 @@ def main(args: argparse.Namespace) -> int:
             evaluate_and_write_back(cfg)
         else:
             extract_only(cfg)
-    except (ValueError, OSError, WeightsUnavailable, checkpoint.CheckpointError) as err:
-        print(f"training.finetune: {err}", file=sys.stderr)
-        return 2
-    except MemoryError as err:
-        print(f"training.finetune: {err}", file=sys.stderr)
-        return 3
+    except UsageError as err:
+        return usage(PROG, err)
+    except (ValueError, OSError, MemoryError, WeightsUnavailable, checkpoint.CheckpointError) as err:
+        return fail(PROG, err)
     return 0
 
 

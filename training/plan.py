@@ -32,7 +32,7 @@ from datasets.workspace import (
 
 logger = logging.getLogger(__name__)
 SOURCE = "source.json"
-HINT = "--data MANIFEST (and --out RUN_DIR)"
+HINT = "--manifest MANIFEST (and --out RUN_DIR)"
 
 
 @dataclass
@@ -91,5 +91,5 @@ def plan_run(workspace: str | Path | None, data: Path | None, out: Path | None, 
 
 
 def read_source(run: Path) -> dict:
-    """RUN/source.json, or {} for a run started with --data and --out before it existed."""
+    """RUN/source.json, or {} for a run started with --manifest and --out before it existed."""
     return read_json_object(Path(run) / SOURCE, "run source file")

@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 
+from scraping.cli import UsageError
+
 logger = logging.getLogger(__name__)
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
@@ -49,6 +51,34 @@ def resolve_device(name: str):
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+class DeviceUnavailable(ValueError):
+    """A ``--device`` this machine does not have (``cuda`` without CUDA): a runtime failure, exit 1."""
+
+
+def check_device(name: str) -> None:
+    """Refuse a ``--device`` before anything is written: a name that is no device is a UsageError (exit 2), a
+    device this machine lacks (``cuda`` without CUDA, ``cuda:3`` on a two-GPU box) a DeviceUnavailable (exit 1).
+    Shared by every command that takes ``--device``."""
+    import torch
+
+    if name == "auto":
+        return
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device {name}: not a device; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceUnavailable(f"--device {name}: no CUDA device on this machine; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise DeviceUnavailable(f"--device {name}: this machine has {count} CUDA device(s), cuda:0 to "
+                                f"cuda:{count - 1}; use one of them, or --device cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceUnavailable(f"--device {name}: no Apple MPS device on this machine; use --device cpu")
 
 
 def init_distributed(device: str, timeout: timedelta | None = None) -> Placement:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass, field, fields
 
+from scraping.cli import UsageError
+
 from . import checkpoint
 from .data import Augment
 from .recipes import RECIPES
@@ -47,6 +49,45 @@ class FinetuneConfig:
 
 
 
+# the options a resumed run takes anew (its results do not depend on them); the rest are the checkpoint's
+RESUMABLE = ("resume", "epochs", "workers", "device", "compile", "extract", "no_evaluate", "quiet", "verbose")
+# option -> (lowest, highest) allowed, both included (None: no bound); a value outside is a usage error
+RANGES = {"epochs": (1, None), "steps_per_epoch": (1, None), "batch_size": (1, None), "momentum": (0, None),
+          "weight_decay": (0, None), "lr_patience": (0, None), "patience": (0, None), "hflip": (0, 1),
+          "jitter": (0, None), "hue": (0, 0.5), "style": (0, 1), "workers": (0, None), "checkpoint_every": (1, None),
+          **{f"lr_{g}": (0, None) for g in ("low", "high", "classifier", "head")}}
+
+
+def _option(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def check_args(args: argparse.Namespace, defaults: dict) -> None:
+    """A UsageError (exit 2) for a value out of range or options that cannot go together, before anything is
+    written; ``defaults`` are the parser's, to tell which options a ``--resume`` was given."""
+    if args.resume is not None:
+        given = [_option(k) for k, v in vars(args).items() if k not in RESUMABLE and v != defaults.get(k)]
+        if given:
+            raise UsageError(f"--resume continues a run with its own settings: leave out {', '.join(given)} "
+                             "(only --epochs, --workers, --device, --compile, --extract, --no-evaluate may change)")
+    for dest, (low, high) in RANGES.items():
+        value = getattr(args, dest)
+        if value is not None and (value < low or (high is not None and value > high)):
+            raise UsageError(f"{_option(dest)} must be at least {low}" + (f" and at most {high}" if high else "")
+                             + f", got {value}")
+    if not 0 < args.lr_factor < 1:
+        raise UsageError(f"--lr-factor must be between 0 and 1 (both excluded), got {args.lr_factor}")
+    if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
+        raise UsageError(f"--label-smoothing must be at least 0 and below 1, got {args.label_smoothing}")
+    if args.crop_scale and not 0 < args.crop_scale[0] <= args.crop_scale[1] <= 1:
+        raise UsageError(f"--crop-scale MIN MAX: 0 < MIN <= MAX <= 1, got {' '.join(map(str, args.crop_scale))}")
+    if args.keep_imagenet_head and args.head_init == "probe":
+        raise UsageError("--head-init probe fits a new head: it cannot go with --keep-imagenet-head")
+    if args.resume is None and RECIPES[args.recipe].batch_norm and args.backbone not in ("vgg19", "vgg19_bn"):
+        raise UsageError(f"--recipe {args.recipe} puts batch norm into VGG-19: it cannot go with --backbone "
+                         f"{args.backbone}")
+
+
 def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
     """The run's settings; ``data`` and ``out`` stay empty where the workspace is to give them (``training.plan``)."""
     lr = {g: getattr(args, f"lr_{g}") for g in ("low", "high", "classifier", "head")
@@ -56,7 +97,7 @@ def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
              "jitter": args.jitter, "hue": args.hue, "style": args.style}
     aug = asdict(Augment(**{**recipe.augment, **{k: v for k, v in given.items() if v is not None}}))
     return FinetuneConfig(
-        data=str(args.data or ""), out=str(args.out or ""), backbone=args.backbone, recipe=args.recipe, weights=args.weights,
+        data=str(args.manifest or ""), out=str(args.out or ""), backbone=args.backbone, recipe=args.recipe, weights=args.weights,
         keep_imagenet_head=args.keep_imagenet_head, epochs=args.epochs if args.epochs is not None else 239,
         steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=lr, lr_scaling=args.lr_scaling,
         momentum=args.momentum, weight_decay=args.weight_decay, lr_factor=args.lr_factor,

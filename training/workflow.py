@@ -45,7 +45,7 @@ def export_current(ws: Workspace, folder: Path) -> dict:
     fo = fiftyone_module(ws.database_uri)
     if not fo.dataset_exists(ws.dataset):
         raise WorkspaceError(f"{ws.file}: its dataset {ws.dataset!r} is not in the database; load it again with "
-                             "python -m curation.load, or give --data MANIFEST")
+                             "python -m curation.load, or give --manifest MANIFEST")
     seq = last_log_seq(ws.dataset, ws.database_uri)  # read first: the export holds at least every record up to it
     summary = export(ws.dataset, folder, database_uri=ws.database_uri, layout_tree=False)
     manifest = folder / "manifest.jsonl"

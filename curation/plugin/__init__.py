@@ -12,7 +12,7 @@ decide whole mappings (``curation.mappings``): those of the selected samples or,
 the one mapping of the current view; one logged record per mapping. The Label check panel lists the
 undecided mappings of the saved view "label check", the least supported first: "Show" puts one
 mapping's undecided drawings in the grid, "Accept" and "Reject" decide it. FiftyOne finds this
-plugin through ``FIFTYONE_PLUGINS_DIR``, which ``curation.database`` sets.
+plugin beside the user's own plugins: ``curation.database.plugins_folder`` says how.
 """
 import fiftyone.operators as foo
 import fiftyone.operators.types as types

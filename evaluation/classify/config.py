@@ -26,5 +26,6 @@ class SVMConfig:
     logistic_C: tuple[float, ...] = (0.01, 0.1, 1.0)
     holdout: float = HOLDOUT_FRACTION
     solver: str = "auto"  # "exact": SVC; "approx": LeastSquaresSVM; "auto": exact up to exact_max_rows train rows
-    exact_max_rows: int = EXACT_MAX_ROWS  # also the logistic regression's sample in the approximate run
+    # --exact-rows; also the logistic regression's sample in the approximate run (the name holdout.json files keep)
+    exact_max_rows: int = EXACT_MAX_ROWS
     components: int = APPROX_COMPONENTS  # Nystroem landmarks of the approximate kernels

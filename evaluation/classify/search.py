@@ -157,7 +157,7 @@ def solver_note(method: str, solver: str, train_rows: int, cfg: SVMConfig, cv_ro
     """The line that says how a method was fitted, printed and kept in metrics.json (``_info["solver_note"]``)."""
     if solver == "exact":
         return f"{method}: exact ({train_rows:,} train rows)"
-    why = (f"{train_rows:,} train rows > --exact-max-rows {cfg.exact_max_rows:,}" if cfg.solver == "auto"
+    why = (f"{train_rows:,} train rows > --exact-rows {cfg.exact_max_rows:,}" if cfg.solver == "auto"
            else "--solver approx")
     if method == "svm":
         return (f"svm: approximate ({why}): one-vs-rest least-squares SVM, kernels other than linear through a "
