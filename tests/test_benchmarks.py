@@ -55,7 +55,7 @@ def test_train_bench_runs(capsys):
 def test_crawl_bench_runs(capsys):
     from benchmarks.crawl_bench import main
 
-    assert main(["--hosts", "2", "--images", "10", "--workers", "4"]) == 0
+    assert main(["--hosts", "2", "--images", "10", "--connections", "4"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"20 images from 2 local hosts .* 20 stored by the crawl", out), out
     assert re.search(r"scraping\.crawl .*\s([\d.]+) img/s", out), out
