@@ -313,7 +313,7 @@ def check_usage(args: argparse.Namespace) -> None:
 def app_hint(dataset: str) -> str:
     from .database import app_url
 
-    return f"see it in the App: python -m curation.app  ({app_url('127.0.0.1', 5151, dataset)})"
+    return f"see it in the App: drawnet app  ({app_url('127.0.0.1', 5151, dataset)})"
 
 
 # ---------------------------------------------------------------- a training.finetune run
