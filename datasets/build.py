@@ -41,7 +41,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from scraping.cli import TABLE_ROWS, UsageError, add_common_arguments, default_workers, fail, setup_logging, usage
+from scraping.cli import (TABLE_ROWS, UsageError, add_common_arguments, check_folder, default_workers,
+                         fail, setup_logging, usage)
 from scraping.sources import Source, SourceFile, available, create_source, embedded
 
 from .images import (
@@ -270,9 +271,8 @@ def check_config(cfg: BuildConfig, vocab: Vocabulary) -> None:
         if unknown:
             raise UsageError(f"--languages: no Open Multilingual Wordnet for {', '.join(unknown)}; have: "
                              f"{', '.join(have)} ('' for English only)")
-    for option, folder in (("--out", cfg.out), ("--render-cache", cfg.render_cache)):
-        if folder is not None and folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(f"{option} {folder}: a file, not a folder")
+    check_folder(cfg.out)
+    check_folder(cfg.render_cache, "--render-cache")
 
 
 def nothing_kept(sources: list[Source], seen: int, rejected: list[dict], unmatched: list[dict],

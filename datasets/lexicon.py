@@ -17,7 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
+from scraping.cli import UsageError, add_common_arguments, check_folder, fail, setup_logging, usage
 
 logger = logging.getLogger(__name__)
 
@@ -194,8 +194,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.dest is not None and not args.install:
             raise UsageError("--dest is where --install puts the corpora: give --install too")
-        if args.dest is not None and args.dest.exists() and not args.dest.is_dir():
-            raise NotADirectoryError(f"--dest {args.dest}: a file, not a folder")
+        check_folder(args.dest, "--dest")
         if args.install:
             done = install(args.dest)
             print(f"installed NLTK corpora: {', '.join(done)}" if done else "NLTK corpora already installed")

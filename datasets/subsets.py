@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from scraping.cli import TABLE_ROWS, UsageError, add_common_arguments, fail, setup_logging, usage
+from scraping.cli import TABLE_ROWS, UsageError, add_common_arguments, check_folder, fail, setup_logging, usage
 
 from .vocabulary import ImageNetClass, Vocabulary, load_vocabulary
 
@@ -126,8 +126,7 @@ def write_subset(manifest: Path, cfg: SubsetConfig, vocab: Vocabulary | None = N
 
     if Path(cfg.out).resolve() == Path(manifest).resolve().parent:
         raise UsageError(f"--out {cfg.out} is the manifest's own folder: choose another, nothing is overwritten")
-    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
-        raise ValueError(f"--out {cfg.out}: a file, not a folder; choose another --out")
+    check_folder(cfg.out, error=ValueError)
     vocab = vocab or load_vocabulary()
     every = read_manifest(manifest)
     absent = [s for s in cfg.sources if s not in {r["source"] for r in every}]

@@ -84,6 +84,14 @@ def default_workers() -> int:
     return max(1, min(8, cores))
 
 
+def check_folder(path: str | os.PathLike | None, flag: str = "--out",
+                 error: type[Exception] = NotADirectoryError) -> None:
+    """A folder option (``--out``, ``--dest``...): absent or a folder; an existing file there is ``error``, naming it,
+    before anything is written."""
+    if path is not None and Path(path).exists() and not Path(path).is_dir():
+        raise error(f"{flag} {path}: a file, not a folder; choose another {flag}")
+
+
 def fail(prog: str, err: object) -> int:
     """Print ``PROG: err`` on stderr, on one line, and return the failure exit code (1)."""
     print(f"{prog}: {' '.join(str(err).split())}", file=sys.stderr)

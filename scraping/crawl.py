@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .cli import UsageError, add_common_arguments, fail, setup_logging, usage
+from .cli import UsageError, add_common_arguments, check_folder, fail, setup_logging, usage
 from .fetch import FetchConfig, Fetched, Fetcher
 from .safety import Rejected, check_image, filename_from
 from .store import Store, Task
@@ -245,8 +245,7 @@ def crawl(cfg: CrawlConfig) -> dict:
         urls = read_urls(cfg.urls_file)
     elif cfg.source != "dir":
         source, queries = web_source(cfg)
-    if cfg.out.exists() and not cfg.out.is_dir():
-        raise NotADirectoryError(f"--out {cfg.out}: a file, not a folder")
+    check_folder(cfg.out)
     if not cfg.fetch.contact and cfg.source != "dir":
         logger.warning("no --contact given: site owners cannot reach you about this crawl")
     store = Store(cfg.out)

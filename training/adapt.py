@@ -36,7 +36,7 @@ from pathlib import Path
 
 from datasets.manifest import read_manifest
 from datasets.splits import split_score
-from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
+from scraping.cli import UsageError, add_common_arguments, check_folder, fail, setup_logging, usage
 from scraping.files import write_json, write_jsonl
 
 logger = logging.getLogger(__name__)
@@ -173,8 +173,7 @@ def check_config(cfg: AdaptConfig) -> None:
         raise UsageError(f"--min-images must be at least 1, got {cfg.min_images}")
     if not -1 <= cfg.phash_distance <= 64:
         raise UsageError(f"--phash-distance must be -1 (no check) to 64 bits, got {cfg.phash_distance}")
-    if cfg.out.exists() and not cfg.out.is_dir():
-        raise NotADirectoryError(f"--out {cfg.out}: a file, not a folder; choose another --out")
+    check_folder(cfg.out)
 
 
 # training.finetune options that training.adapt sets itself: none may follow --

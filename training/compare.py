@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from datasets.manifest import atomic_write_text, write_json
-from scraping.cli import add_common_arguments, fail, setup_logging
+from scraping.cli import add_common_arguments, check_folder, fail, setup_logging
 
 from .figures import pyplot, save_figure
 from .backbones import BACKBONES, Backbone, WeightsUnavailable, create_backbone
@@ -295,8 +295,7 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(args)
     out = args.out or args.a.parent
     try:
-        if out.exists() and not out.is_dir():
-            raise NotADirectoryError(f"--out {out}: a file, not a folder; choose another --out")
+        check_folder(out)
         result = compare(args.a, args.b, args.backbone)
         print(format_table(result))
         paths = write_outputs(result, out)

@@ -39,7 +39,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from datasets.manifest import read_manifest
-from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
+from scraping.cli import UsageError, add_common_arguments, check_folder, fail, setup_logging, usage
 from scraping.files import atomic_write_text
 
 from . import checkpoint
@@ -510,8 +510,7 @@ def new_config(args: argparse.Namespace) -> FinetuneConfig:
     if args.out is not None and (args.out / "last.pt").exists():
         raise ValueError(f"{args.out} already holds a run (last.pt): pass --resume {args.out} to continue it, "
                          f"or choose another --out")
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out {args.out}: a file, not a folder; choose another --out")
+    check_folder(args.out, error=ValueError)
     if args.manifest is None or args.out is None:  # the plan writes a run folder: check what it needs first
         if args.manifest is not None:
             rows = labelled_manifest_rows(read_manifest(args.manifest), args.manifest)
