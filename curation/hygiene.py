@@ -344,7 +344,8 @@ def config_from_args(args: argparse.Namespace) -> HygieneConfig:
     """The settings, once the options alone are right (a UsageError otherwise: ``evaluation.options`` and
     ``evaluation.zeroshot.clip_config``, the checks the evaluation commands share); then the CLIP weights file
     and the device they name (a ValueError, exit 1, where the file or this machine's device is missing)."""
-    from evaluation.options import at_least, jobs, one_kernel, positive_floats
+    from evaluation.options import jobs, one_kernel, positive_floats
+    from scraping.cli import at_least
     from evaluation.zeroshot import clip_config as checked_clip
 
     checks = [(0 <= args.near_threshold <= 2, f"--near-threshold is a cosine distance in [0, 2], got "

@@ -58,7 +58,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from datasets.manifest import read_manifest, write_jsonl
-from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
+from scraping.cli import UsageError, add_common_arguments, at_least, fail, setup_logging, usage
 from training.backbones import (DEFAULT_BACKBONE, DEFAULT_LAYERS, NORMALIZATIONS, WeightsUnavailable, create_backbone,
                                 normalization_name, renormalized)
 from training.engine import amp_dtype
@@ -68,7 +68,6 @@ from training.runtime import init_distributed as runtime_init_distributed
 
 from .checkpoints import backbone_and_weights, check_layer, checkpoint_settings
 from .features import image_rows, read_features, write_features
-from .options import at_least
 from .reuse import check_same, gather, manifest_rows_set, read_rows
 from .shards import (IMAGENET_CLASSES, Shard, ShardError, block_batches, fingerprint, image_blocks, job_folder,
                      partial_path, read_shard, rejected_path, shard_path, write_shard)

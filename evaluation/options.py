@@ -6,13 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scraping.cli import UsageError
-
-
-def at_least(value: int | float | None, low: int | float, flag: str) -> None:
-    """``flag`` must be at least ``low`` (None: not given, nothing to check; NaN is refused)."""
-    if value is not None and not value >= low:
-        raise UsageError(f"{flag} must be at least {low}, got {value}")
+from scraping.cli import UsageError, at_least
 
 
 def jobs(value: int, flag: str = "--jobs") -> int:

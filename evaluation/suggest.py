@@ -108,7 +108,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
+from scraping.cli import UsageError, add_common_arguments, at_least, fail, setup_logging, usage
 from scraping.files import iter_jsonl, write_json, write_jsonl
 
 from .classify.calibration import calibrated_logits, log_probs
@@ -136,7 +136,7 @@ from .suggest_pools import (
     known_pool,
     other_pool,
 )
-from .options import at_least, jobs, new_folder, one_kernel, positive_floats, random_seed
+from .options import jobs, new_folder, one_kernel, positive_floats, random_seed
 from .zeroshot import ClipConfig, add_clip_arguments, clip_config
 
 logger = logging.getLogger(__name__)

@@ -77,7 +77,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scraping.cli import UsageError, add_common_arguments, fail, setup_logging, usage
+from scraping.cli import UsageError, add_common_arguments, at_least, fail, setup_logging, usage
 from scraping.files import atomic_write_text
 
 from .classify.config import APPROX_COMPONENTS, EXACT_MAX_ROWS, GAMMA_NAMES, KERNELS, SOLVERS, SVMConfig
@@ -91,7 +91,7 @@ from .classify.search import cv_table, method_search, methods_of, solver_note, s
 from .classify.stats import KernelMap  # noqa: F401  (the same, for their kernel maps)
 from .features import FeatureSet
 from .metrics import percent
-from .options import at_least, jobs, new_folder, positive_floats, random_seed
+from .options import jobs, new_folder, positive_floats, random_seed
 from .results import write_method
 
 logger = logging.getLogger(__name__)

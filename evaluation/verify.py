@@ -58,14 +58,14 @@ import numpy as np
 from datasets.manifest import atomic_write_text, read_manifest, relative_filepath, write_json, write_jsonl
 from datasets.rules import read_rules
 from datasets.workspace import rules_path
-from scraping.cli import TABLE_ROWS, UsageError, add_common_arguments, fail, setup_logging, usage
+from scraping.cli import TABLE_ROWS, UsageError, add_common_arguments, at_least, fail, setup_logging, usage
 from training.backbones import DEFAULT_BACKBONE, DEFAULT_LAYERS, WeightsUnavailable
 
 from .features import FeatureSet, image_rows, read_features
 from .judge import EVIDENCE, JudgeConfig, Judged, judge_rows
 from .label_model import ModelConfig
 from .mappings import StageConfig
-from .options import at_least, new_folder, table_rows
+from .options import new_folder, table_rows
 from .verdicts import DecisionConfig, moved, verdict_counts
 from .zeroshot import ClipConfig, add_clip_arguments, clip_config
 

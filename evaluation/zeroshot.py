@@ -50,11 +50,10 @@ def clip_config(args) -> ClipConfig | None:
     """The options of :func:`add_clip_arguments` as a ClipConfig (None with ``--no-clip``), checked before anything
     is written: a ``scraping.cli.UsageError`` for a value that cannot work (exit 2), a ValueError for a
     ``--clip-weights`` file that is not there or a ``--device`` this machine lacks (exit 1)."""
-    from scraping.cli import UsageError
+    from scraping.cli import UsageError, at_least
     from training.runtime import check_device
 
-    if args.clip_batch_size < 1:
-        raise UsageError(f"--clip-batch-size must be at least 1, got {args.clip_batch_size}")
+    at_least(args.clip_batch_size, 1, "--clip-batch-size")
     if args.clip_template.count("{}") != 1:
         raise UsageError(f"--clip-template {args.clip_template!r}: give one {{}} where the class name goes")
     try:

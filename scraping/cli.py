@@ -84,6 +84,12 @@ def default_workers() -> int:
     return max(1, min(8, cores))
 
 
+def at_least(value: int | float | None, low: int | float, flag: str) -> None:
+    """``flag`` must be at least ``low``, a UsageError otherwise (None: not given, nothing to check; NaN is refused)."""
+    if value is not None and not value >= low:
+        raise UsageError(f"{flag} must be at least {low}, got {value}")
+
+
 def check_folder(path: str | os.PathLike | None, flag: str = "--out",
                  error: type[Exception] = NotADirectoryError) -> None:
     """A folder option (``--out``, ``--dest``...): absent or a folder; an existing file there is ``error``, naming it,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .cli import UsageError, add_common_arguments, check_folder, fail, setup_logging, usage
+from .cli import UsageError, add_common_arguments, at_least, check_folder, fail, setup_logging, usage
 from .fetch import FetchConfig, Fetched, Fetcher
 from .safety import Rejected, check_image, filename_from
 from .store import Store, Task
@@ -184,8 +184,7 @@ def check_config(cfg: CrawlConfig) -> None:
     for option, value, low in (("--per-query", cfg.per_query, 1), ("--max-pages", cfg.max_pages, 1),
                                ("--connections", cfg.connections, 1), ("--max-bytes", f.max_bytes, 1),
                                ("--retries", f.retries, 0)):
-        if value < low:
-            raise UsageError(f"{option} must be at least {low}, got {value}")
+        at_least(value, low, option)
     for option, value in (("--rate", f.rate), ("--timeout", f.timeout)):
         if not value > 0:
             raise UsageError(f"{option} must be more than 0, got {value}")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from datasets.manifest import read_manifest
 from datasets.splits import split_score
-from scraping.cli import UsageError, add_common_arguments, check_folder, fail, setup_logging, usage
+from scraping.cli import UsageError, add_common_arguments, at_least, check_folder, fail, setup_logging, usage
 from scraping.files import write_json, write_jsonl
 
 logger = logging.getLogger(__name__)
@@ -169,8 +169,7 @@ def check_config(cfg: AdaptConfig) -> None:
     written."""
     if not 0 < cfg.stop_fraction < 1:
         raise UsageError(f"--stop-fraction must be between 0 and 1 (both excluded), got {cfg.stop_fraction}")
-    if cfg.min_images < 1:
-        raise UsageError(f"--min-images must be at least 1, got {cfg.min_images}")
+    at_least(cfg.min_images, 1, "--min-images")
     if not -1 <= cfg.phash_distance <= 64:
         raise UsageError(f"--phash-distance must be -1 (no check) to 64 bits, got {cfg.phash_distance}")
     check_folder(cfg.out)
